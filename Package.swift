@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "qtui",
+    products: [
+        .library(name: "QuantKit", targets: ["QuantKit"]),
+        .executable(name: "qtui", targets: ["qtui"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // ncursesw from Debian's libncurses-dev; used only by the terminal backend of qtui.
+        .systemLibrary(
+            name: "CNcurses",
+            path: "Sources/CNcurses",
+            pkgConfig: "ncursesw",
+            providers: [.apt(["libncurses-dev"])]
+        ),
+        // Hot loops (decode + quantize + error accumulation) with AVX2/F16C paths chosen at run time,
+        // each beside a portable scalar twin that the tests hold it to.
+        .target(
+            name: "CQuantKernels",
+            path: "Sources/CQuantKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        .target(
+            name: "QuantKit",
+            dependencies: ["CQuantKernels"],
+            path: "Sources/QuantKit"
+        ),
+        .executableTarget(
+            name: "qtui",
+            dependencies: [
+                "QuantKit",
+                "CNcurses",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/qtui"
+        ),
+        .testTarget(
+            name: "QuantKitTests",
+            dependencies: ["QuantKit"],
+            path: "Tests/QuantKitTests"
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

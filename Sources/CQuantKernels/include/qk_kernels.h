@@ -1,0 +1,73 @@
+#ifndef QK_KERNELS_H
+#define QK_KERNELS_H
+/*
+ * Hot loops of QuantKit's weight analysis. Each exists twice: a portable scalar function (the
+ * reference, plain C, obviously right) and an AVX2/FMA/F16C function chosen at run time when the CPU
+ * has those features. Tests run both over awkward data and demand identical results; the scalar
+ * twins are themselves tested against the Swift quantizers that golden fixtures pin to bitsandbytes.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- decoding: F16 / BF16 / F32 bytes (any alignment, little endian) to float ---- */
+void qk_decode_f16_scalar(const void *src, float *dst, int64_t count);
+void qk_decode_f16(const void *src, float *dst, int64_t count);
+void qk_decode_bf16(const void *src, float *dst, int64_t count);
+void qk_decode_f32(const void *src, float *dst, int64_t count);
+
+/* ---- the |x| histogram: quarter-octave bins over the whole float range ----
+ * bin = (exponent bits << 2) | top two mantissa bits of |x|, i.e. edges at 2^e × {1, 1.25, 1.5, 1.75}.
+ * Bin 0 holds zeros and the smallest subnormals; bins 1020…1023 hold infinities. NaNs are not binned. */
+enum { QK_HIST_BINS = 1024 };
+
+/* Methods whose reconstruction error the analysis pass accumulates. */
+enum { QK_INT8 = 0, QK_NF4 = 1, QK_NF4_DQ = 2, QK_FP4 = 3, QK_FP4_DQ = 4, QK_METHOD_COUNT = 5 };
+
+/* Per-range accumulators; ranges are merged by adding (and min/max). */
+typedef struct {
+    double sum, sum_sq;
+    float min, max;
+    int64_t nan_count, inf_count;
+    double err_sq[QK_METHOD_COUNT];  /* Σ (dequantized − w)² */
+    float err_max[QK_METHOD_COUNT];  /* max |dequantized − w| */
+    uint64_t hist[QK_HIST_BINS];
+} qk_accum;
+
+void qk_accum_init(qk_accum *acc);
+void qk_accum_merge(qk_accum *into, const qk_accum *from);
+
+/* A range of whole rows of a row-major weight [rows × columns], starting on a 4-bit block boundary. */
+typedef struct {
+    const float *w;            /* decoded values of the range */
+    int64_t count;             /* rows_in_range × columns */
+    int64_t columns;
+    int64_t blocksize;         /* 4-bit blocksize */
+    const float *absmax;       /* 4-bit absmax of each block of the range (last one may be partial) */
+    const float *absmax_dq;    /* the same after double quantization and reassembly */
+    int last_block_partial;    /* the range ends with the tensor's partial block: divide, don't multiply */
+    const float *row_scale;    /* int8 SCB of each row: max |fp16(w)| over the row */
+    const float *nf4_midpoints, *nf4_values;  /* 15 ascending midpoints; 16 code values in that order */
+    const float *fp4_midpoints, *fp4_values;
+} qk_range;
+
+/* Pass 1: raw 4-bit block absmax (no clamp) and per-row max |w| of a range as described above. */
+void qk_absmax_scalar(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
+                      int64_t columns, float *row_absmax);
+void qk_absmax(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
+               int64_t columns, float *row_absmax);
+
+/* Pass 2: statistics, histogram and the error of int8, NF4, NF4+DQ, FP4, FP4+DQ over a range. */
+void qk_analyze_scalar(const qk_range *range, qk_accum *acc);
+void qk_analyze(const qk_range *range, qk_accum *acc);
+
+/* 1 when the AVX2 paths are in use on this CPU. */
+int qk_has_avx2(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

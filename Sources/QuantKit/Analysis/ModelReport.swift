@@ -1,0 +1,48 @@
+/// The weight-only report of a whole checkpoint: one `LayerReport` per converted Linear, the tensors
+/// that stay in their dtype and why, and model totals per method that include those kept tensors.
+public struct ModelReport: Sendable, Codable, Equatable {
+    public struct Model: Sendable, Codable, Equatable {
+        public let name: String
+        public let path: String
+        public let modelType: String?
+        public let architectures: [String]
+        /// The float dtype holding most parameters.
+        public let dtype: DType?
+        public let fileBytes: Int
+        public let tensorCount: Int
+        public let parameterCount: Int
+        public let metadata: [String: String]
+    }
+
+    public struct Kept: Sendable, Codable, Equatable {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let bytes: Int
+        public let reason: KeptTensor.Reason
+    }
+
+    public struct MethodTotal: Sendable, Codable, Equatable {
+        public let method: QuantMethod
+        /// Converted Linears in this method plus every kept tensor as it is (tensor data bytes).
+        public let bytes: Int
+    }
+
+    public struct Totals: Sendable, Codable, Equatable {
+        /// Tensor data bytes of the checkpoint as it is.
+        public let originalBytes: Int
+        public let linearCount: Int
+        public let linearParameters: Int
+        public let keptBytes: Int
+        public let methods: [MethodTotal]
+    }
+
+    /// "weights": what this report measures. Activation statistics come from calibration.
+    public let analysis: String
+    public let model: Model
+    public let blocksize: Int
+    /// The layers analysed (all converted Linears unless a filter was given).
+    public let layers: [LayerReport]
+    public let kept: [Kept]
+    public let totals: Totals
+}

@@ -1,0 +1,188 @@
+import CQuantKernels
+import Foundation
+
+/// The per-layer weight analysis: statistics, histogram, and the error and bytes of int8, NF4,
+/// NF4+double quant, FP4 and FP4+double quant, bit-exact with bitsandbytes' quantizers.
+///
+/// Two streaming passes over the mapped weight, each split into row chunks across all cores:
+///   1. 4-bit block absmax and int8 row absmax (what every quantizer needs before it can start);
+///   2. decode again and run the fused kernel (qk_analyze) that quantizes, dequantizes and
+///      accumulates errors without writing any quantized data.
+/// Between them, double quantization of the absmax (tiny). Memory: one chunk buffer per thread plus
+/// n/blocksize absmax values; never a Float copy of the weight.
+public struct WeightAnalyzer: Sendable {
+    public var blocksize: Int
+    public var threads: Int
+
+    /// Elements per chunk, about 256 KB of Float: fits the L2 cache, many chunks per layer.
+    static let chunkElements = 65_536
+
+    public init(blocksize: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        precondition(FourBitQuantized.blocksizes.contains(blocksize))
+        self.blocksize = blocksize
+        self.threads = max(1, threads)
+    }
+
+    public func analyze(_ layer: LinearLayer, in checkpoint: Checkpoint, isCancelled: () -> Bool = { false }) throws -> LayerReport {
+        let bytes = checkpoint.bytes(of: layer.weight)
+        checkpoint.file(of: layer.weight).adviseSequential(offset: layer.weight.dataOffset, count: layer.weight.byteCount)
+        let rows = layer.outFeatures, columns = layer.inFeatures, count = rows * columns
+        let chunkRows = rowsPerChunk(columns: columns)
+        let chunkCount = (rows + chunkRows - 1) / chunkRows
+        let blockCount = (count + blocksize - 1) / blocksize
+        let hasPartialBlock = count % blocksize != 0
+
+        var blockAbsmax = [Float](repeating: 0, count: blockCount)
+        var rowAbsmax = [Float](repeating: 0, count: rows)
+        try blockAbsmax.withUnsafeMutableBufferPointer { blocks in
+            try rowAbsmax.withUnsafeMutableBufferPointer { rowMax in
+                try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, values, _ in
+                    let start = first * columns
+                    qk_absmax(values, Int64(rowCount * columns), Int64(blocksize), blocks.baseAddress! + start / blocksize,
+                              Int64(columns), rowMax.baseAddress! + first)
+                }
+            }
+        }
+        if hasPartialBlock { blockAbsmax[blockCount - 1] = max(blockAbsmax[blockCount - 1], Blockwise.absmaxFloor) }
+        let rowScale = rowAbsmax.map { Float(Float16($0)) }
+        let doubleQuant = DoubleQuantizedAbsmax.quantize(blockAbsmax)
+        let absmaxDQ = doubleQuant.reassembled
+
+        let total = try accumulate(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
+                                   absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock, isCancelled: isCancelled)
+        return report(layer, total: total, rowScale: rowScale, nestedOffset: doubleQuant.offset)
+    }
+
+    /// Whole rows per chunk, chosen so every chunk starts on a 4-bit block boundary.
+    private func rowsPerChunk(columns: Int) -> Int {
+        let alignment = blocksize / gcd(columns, blocksize)
+        let wanted = max(1, Self.chunkElements / max(columns, 1))
+        return max(alignment, wanted / alignment * alignment)
+    }
+
+    /// Calls `body(firstRow, rowCount, decodedValues, chunkIndex)` for every chunk, on `threads` threads.
+    private func forEachChunk(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
+                              isCancelled: () -> Bool,
+                              _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void) throws {
+        let workers = min(threads, chunkCount)
+        var cancelled = false
+        withoutActuallyEscaping(isCancelled) { isCancelled in
+            withoutActuallyEscaping(body) { body in
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    let values = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * layer.inFeatures)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows)
+                    defer { values.deallocate(); scratch.deallocate() }
+                    for chunk in stride(from: worker, to: chunkCount, by: workers) {
+                        if isCancelled() { cancelled = true; return }
+                        let first = chunk * chunkRows
+                        let rowCount = min(chunkRows, layer.outFeatures - first)
+                        TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
+                                                 into: values, scratch: scratch)
+                        body(first, rowCount, values, chunk)
+                    }
+                }
+            }
+        }
+        if cancelled { throw CancellationError() }
+    }
+
+    private func accumulate(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
+                            blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
+                            isCancelled: () -> Bool) throws -> qk_accum {
+        let columns = layer.inFeatures
+        let count = layer.parameterCount
+        var partials = [qk_accum](repeating: qk_accum(), count: chunkCount)
+        let tables = KernelTables.shared
+        try partials.withUnsafeMutableBufferPointer { partials in
+            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, values, chunk in
+                let start = first * columns
+                let elements = rowCount * columns
+                let firstBlock = start / blocksize
+                blockAbsmax.withUnsafeBufferPointer { absmax in
+                    absmaxDQ.withUnsafeBufferPointer { absmaxDQ in
+                        rowScale.withUnsafeBufferPointer { rowScale in
+                            var range = qk_range()
+                            range.w = UnsafePointer(values)
+                            range.count = Int64(elements)
+                            range.columns = Int64(columns)
+                            range.blocksize = Int64(blocksize)
+                            range.absmax = absmax.baseAddress! + firstBlock
+                            range.absmax_dq = absmaxDQ.baseAddress! + firstBlock
+                            range.last_block_partial = hasPartialBlock && start + elements == count ? 1 : 0
+                            range.row_scale = rowScale.baseAddress! + first
+                            tables.fill(&range)
+                            qk_accum_init(&partials[chunk])
+                            qk_analyze(&range, &partials[chunk])
+                        }
+                    }
+                }
+            }
+        }
+        var total = qk_accum()
+        qk_accum_init(&total)
+        for partial in partials { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
+        return total
+    }
+
+    private func report(_ layer: LinearLayer, total: qk_accum, rowScale: [Float], nestedOffset: Float) -> LayerReport {
+        let counted = layer.parameterCount - Int(total.nan_count)
+        let mean = counted > 0 ? total.sum / Double(counted) : 0
+        let variance = counted > 0 ? max(0, total.sum_sq / Double(counted) - mean * mean) : 0
+        let sortedScale = rowScale.sorted()
+        let statistics = WeightStatistics(
+            count: layer.parameterCount, min: counted > 0 ? total.min : .nan, max: counted > 0 ? total.max : .nan,
+            mean: mean, std: variance.squareRoot(), nanCount: Int(total.nan_count), infCount: Int(total.inf_count),
+            rowAbsmaxMin: sortedScale.first ?? 0, rowAbsmaxMedian: sortedScale.isEmpty ? 0 : sortedScale[sortedScale.count / 2],
+            rowAbsmaxMax: sortedScale.last ?? 0)
+        let errorSquares = withUnsafeBytes(of: total.err_sq) { Array($0.bindMemory(to: Double.self)) }
+        let errorMaxima = withUnsafeBytes(of: total.err_max) { Array($0.bindMemory(to: Float.self)) }
+        let methods = QuantMethod.allCases.map { method -> MethodResult in
+            let squared = errorSquares[method.kernelSlot]
+            let bytes = method.serializedBytes(outFeatures: layer.outFeatures, inFeatures: layer.inFeatures, blocksize: blocksize,
+                                               dtype: layer.weight.dtype.torchName,
+                                               nestedOffset: method.usesDoubleQuant ? nestedOffset : nil)
+            return MethodResult(method: method, bytes: bytes,
+                                relativeError: (squared / total.sum_sq).squareRoot(),
+                                rmse: (squared / Double(max(counted, 1))).squareRoot(),
+                                maxAbsError: Double(errorMaxima[method.kernelSlot]),
+                                snrDB: 10 * log10(total.sum_sq / squared))
+        }
+        let histogramCounts = withUnsafeBytes(of: total.hist) { Array($0.bindMemory(to: UInt64.self)) }
+        let span = LogHistogram(counts: histogramCounts).span
+        return LayerReport(name: layer.name, tensor: layer.weight.name, outFeatures: layer.outFeatures,
+                           inFeatures: layer.inFeatures, dtype: layer.weight.dtype, transposedInFile: layer.isTransposedInFile,
+                           bytes: layer.weight.byteCount, statistics: statistics, methods: methods,
+                           histogramFirstBin: span.firstBin, histogram: span.counts)
+    }
+}
+
+/// The 4-bit tables in the order the kernel wants them (ascending positions), kept alive for its pointers.
+final class KernelTables: @unchecked Sendable {
+    static let shared = KernelTables()
+    let nf4Midpoints: UnsafeMutablePointer<Float>
+    let nf4Values: UnsafeMutablePointer<Float>
+    let fp4Midpoints: UnsafeMutablePointer<Float>
+    let fp4Values: UnsafeMutablePointer<Float>
+
+    private init() {
+        func table(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
+            pointer.initialize(from: values, count: values.count)
+            return pointer
+        }
+        func ascending(_ type: FourBitType) -> [Float] { type.indexOfPosition.map { type.code[Int($0)] } }
+        nf4Midpoints = table(FourBitType.nf4.midpoints)
+        nf4Values = table(ascending(.nf4))
+        fp4Midpoints = table(FourBitType.fp4.midpoints)
+        fp4Values = table(ascending(.fp4))
+    }
+
+    func fill(_ range: inout qk_range) {
+        range.nf4_midpoints = UnsafePointer(nf4Midpoints)
+        range.nf4_values = UnsafePointer(nf4Values)
+        range.fp4_midpoints = UnsafePointer(fp4Midpoints)
+        range.fp4_values = UnsafePointer(fp4Values)
+    }
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }

@@ -1,0 +1,84 @@
+/// Which tensors transformers + bitsandbytes would quantize, decided from names, shapes and the config
+/// the way `replace_with_bnb_linear` decides from modules: every nn.Linear (and GPT-2's Conv1D) is
+/// converted; embeddings, norms and the output head (`lm_head`, or the embedding it is tied to) stay in
+/// their dtype, as do all 1-D tensors and non-float tensors.
+public struct LinearLayer: Sendable, Hashable {
+    /// Module name, e.g. `model.layers.0.mlp.up_proj`.
+    public let name: String
+    public let weight: TensorInfo
+    public let bias: TensorInfo?
+    public let outFeatures: Int
+    public let inFeatures: Int
+    /// GPT-2's Conv1D stores its weight as [in, out]; bitsandbytes quantizes the transpose.
+    public let isTransposedInFile: Bool
+
+    public var parameterCount: Int { outFeatures * inFeatures }
+}
+
+public struct KeptTensor: Sendable, Hashable {
+    public enum Reason: String, Sendable, Codable {
+        case embedding = "embedding (nn.Embedding is not converted)"
+        case outputHead = "output head (transformers keeps it unconverted)"
+        case bias = "bias of a converted Linear (kept as is)"
+        case notMatrix = "not a 2-D weight (norms, buffers, biases)"
+        case notFloat = "not a float dtype"
+        case notWeight = "not a Linear weight"
+    }
+
+    public let tensor: TensorInfo
+    public let reason: Reason
+}
+
+public struct LinearLayerPlan: Sendable {
+    public let linears: [LinearLayer]
+    public let kept: [KeptTensor]
+
+    public init(checkpoint: Checkpoint) {
+        let isGPT2 = checkpoint.config?.modelType == "gpt2"
+            || checkpoint.tensors.contains { $0.name.hasSuffix(".attn.c_attn.weight") }
+        var linears: [LinearLayer] = []
+        var kept: [KeptTensor] = []
+        var biasesOfLinears = Set<String>()
+        for tensor in checkpoint.tensors {
+            guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
+            let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
+            switch Self.classify(tensor, module: module) {
+            case .some(let reason):
+                kept.append(KeptTensor(tensor: tensor, reason: reason))
+            case .none:
+                let transposed = isGPT2 && Self.isConv1D(module)
+                let bias = checkpoint.tensor(named: module + ".bias")
+                if let bias { biasesOfLinears.insert(bias.name) }
+                linears.append(LinearLayer(
+                    name: module, weight: tensor, bias: bias,
+                    outFeatures: transposed ? tensor.shape[1] : tensor.shape[0],
+                    inFeatures: transposed ? tensor.shape[0] : tensor.shape[1],
+                    isTransposedInFile: transposed))
+            }
+        }
+        for tensor in checkpoint.tensors where !(tensor.name.hasSuffix(".weight") || tensor.name == "weight") {
+            let reason: KeptTensor.Reason
+            if biasesOfLinears.contains(tensor.name) { reason = .bias }
+            else if !tensor.dtype.isDecodableFloat { reason = .notFloat }
+            else if tensor.shape.count != 2 { reason = .notMatrix }
+            else { reason = .notWeight }
+            kept.append(KeptTensor(tensor: tensor, reason: reason))
+        }
+        self.linears = linears
+        self.kept = kept
+    }
+
+    /// nil when the weight is converted; otherwise why it stays.
+    private static func classify(_ tensor: TensorInfo, module: String) -> KeptTensor.Reason? {
+        let last = module.split(separator: ".").last.map(String.init) ?? module
+        if last == "lm_head" || last == "embed_out" { return .outputHead }
+        if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
+        if tensor.shape.count != 2 { return .notMatrix }
+        if !tensor.dtype.isDecodableFloat { return .notFloat }
+        return nil
+    }
+
+    private static func isConv1D(_ module: String) -> Bool {
+        ["c_attn", "c_proj", "c_fc", "q_attn"].contains(module.split(separator: ".").last.map(String.init) ?? "")
+    }
+}

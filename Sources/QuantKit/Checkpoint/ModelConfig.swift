@@ -1,0 +1,39 @@
+import Foundation
+
+/// The few fields of a Hugging Face `config.json` that qtui reads. The raw JSON object is kept as
+/// bytes so the exporter can write it back with `quantization_config` added and nothing else changed.
+public struct ModelConfig: Sendable {
+    public let modelType: String?
+    public let architectures: [String]
+    public let torchDtype: String?
+    public let tieWordEmbeddings: Bool?
+    public let hiddenSize: Int?
+    public let layerCount: Int?
+    public let vocabularySize: Int?
+    public let rawJSON: Data
+
+    public init(path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CheckpointError(file: path, .cannotOpen(reason: "unreadable"))
+        }
+        guard let fields = (try? JSONValue.parse(data))?.object else {
+            throw CheckpointError(file: path, .invalidJSON("config.json is not a JSON object"))
+        }
+        rawJSON = data
+        modelType = fields["model_type"]?.string
+        architectures = fields["architectures"]?.array?.compactMap(\.string) ?? []
+        torchDtype = fields["torch_dtype"]?.string ?? fields["dtype"]?.string
+        tieWordEmbeddings = fields["tie_word_embeddings"]?.bool
+        hiddenSize = Self.integer(fields, "hidden_size", "n_embd", "d_model")
+        layerCount = Self.integer(fields, "num_hidden_layers", "n_layer", "num_layers")
+        vocabularySize = Self.integer(fields, "vocab_size")
+    }
+
+    private static func integer(_ fields: [String: JSONValue], _ keys: String...) -> Int? {
+        for key in keys { if let number = fields[key]?.integer { return number } }
+        return nil
+    }
+}

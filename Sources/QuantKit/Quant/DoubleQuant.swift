@@ -1,0 +1,34 @@
+/// Double quantization of 4-bit absmax values (`bnb_4bit_use_double_quant`), as bitsandbytes does it:
+///
+///     offset          = mean(absmax)                      Float32, torch's summation order
+///     nested_absmax[j], codes = blockwise 8-bit quantization of (absmax − offset), blocks of 256,
+///                               against the dynamic map, exact nearest code
+///     absmax'[i]      = map[codes[i]] × nested_absmax[i / 256] + offset
+///
+/// bitsandbytes 0.50.2's CPU C kernel for the nested step looks codes up through a table that is not
+/// exactly nearest (about 1 in 4096 values one code away); this follows the exact semantics of its
+/// CUDA kernel and pure-torch path.
+public struct DoubleQuantizedAbsmax: Sendable, Equatable {
+    public static let nestedBlocksize = 256
+
+    public let codes: [UInt8]
+    public let nestedAbsmax: [Float]
+    public let offset: Float
+
+    public static func quantize(_ absmax: [Float]) -> DoubleQuantizedAbsmax {
+        let offset = torchMeanFloat32(absmax)
+        let centred = absmax.map { $0 - offset }
+        let (codes, nested) = centred.withUnsafeBufferPointer {
+            Blockwise.quantizeReference($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
+                                        order: DynamicMap.identityOrder)
+        }
+        return DoubleQuantizedAbsmax(codes: codes, nestedAbsmax: nested, offset: offset)
+    }
+
+    /// The absmax values a loader reconstructs.
+    public var reassembled: [Float] {
+        codes.enumerated().map { i, code in
+            DynamicMap.values[Int(code)] * nestedAbsmax[i / Self.nestedBlocksize] + offset
+        }
+    }
+}
