@@ -41,8 +41,14 @@ let package = Package(
         ),
         .testTarget(
             name: "QuantKitTests",
-            dependencies: ["QuantKit"],
+            dependencies: ["QuantKit", "CQuantKernels"],
             path: "Tests/QuantKitTests"
+        ),
+        // Drives the built qtui binary: exit codes, error lines, output formats.
+        .testTarget(
+            name: "qtuiTests",
+            dependencies: ["qtui", "QuantKit"],
+            path: "Tests/qtuiTests"
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,20 @@
+# Entry points named in README.md. `make test` is what CI runs.
+.PHONY: test build release demo bench
+
+test:
+	scripts/install-deps.sh
+	swift test
+
+build:
+	scripts/install-deps.sh
+	swift build
+
+release:
+	scripts/install-deps.sh
+	swift build -c release
+
+demo: release
+	scripts/demo.sh
+
+bench: release
+	scripts/bench.sh

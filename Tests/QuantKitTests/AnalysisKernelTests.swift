@@ -1,0 +1,136 @@
+import CQuantKernels
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// The fused analysis kernel against its scalar twin, and the whole analyzer against the reference
+/// quantizers (which the golden fixtures pin to bitsandbytes).
+final class AnalysisKernelTests: XCTestCase {
+    /// Awkward weights: heavy tails, an all-zero row, tiny and huge magnitudes, exact zeros.
+    private func awkwardWeights(rows: Int, columns: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var values = generator.normal(rows * columns, scale: 0.05)
+        for i in stride(from: 0, to: values.count, by: 97) { values[i] *= 40 }
+        for i in stride(from: 5, to: values.count, by: 131) { values[i] = 0 }
+        if rows > 2 {
+            for c in 0..<columns { values[columns + c] = 0 }
+            for c in 0..<columns { values[2 * columns + c] *= 1e-6 }
+        }
+        return values
+    }
+
+    private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool) -> (qk_accum, [Float], [Float]) {
+        let count = values.count
+        let blocks = (count + blocksize - 1) / blocksize
+        var absmax = [Float](repeating: 0, count: blocks)
+        var rowMax = [Float](repeating: 0, count: rows)
+        values.withUnsafeBufferPointer { w in
+            absmax.withUnsafeMutableBufferPointer { a in
+                rowMax.withUnsafeMutableBufferPointer { r in
+                    if scalar {
+                        qk_absmax_scalar(w.baseAddress, Int64(count), Int64(blocksize), a.baseAddress, Int64(columns), r.baseAddress)
+                    } else {
+                        qk_absmax(w.baseAddress, Int64(count), Int64(blocksize), a.baseAddress, Int64(columns), r.baseAddress)
+                    }
+                }
+            }
+        }
+        let partial = count % blocksize != 0
+        if partial { absmax[blocks - 1] = max(absmax[blocks - 1], Blockwise.absmaxFloor) }
+        let absmaxDQ = DoubleQuantizedAbsmax.quantize(absmax).reassembled
+        let scale = rowMax.map { Float(Float16($0)) }
+        var accumulator = qk_accum()
+        qk_accum_init(&accumulator)
+        values.withUnsafeBufferPointer { w in
+            absmax.withUnsafeBufferPointer { a in
+                absmaxDQ.withUnsafeBufferPointer { dq in
+                    scale.withUnsafeBufferPointer { s in
+                        var range = qk_range()
+                        range.w = w.baseAddress
+                        range.count = Int64(count)
+                        range.columns = Int64(columns)
+                        range.blocksize = Int64(blocksize)
+                        range.absmax = a.baseAddress
+                        range.absmax_dq = dq.baseAddress
+                        range.last_block_partial = partial ? 1 : 0
+                        range.row_scale = s.baseAddress
+                        KernelTables.shared.fill(&range)
+                        if scalar { qk_analyze_scalar(&range, &accumulator) } else { qk_analyze(&range, &accumulator) }
+                    }
+                }
+            }
+        }
+        return (accumulator, absmax, rowMax)
+    }
+
+    func testFastKernelMatchesScalarKernel() throws {
+        try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
+        for (rows, columns, blocksize) in [(40, 72, 64), (9, 24, 64), (17, 256, 32), (3, 4096, 4096), (5, 1000, 4096), (33, 128, 256)] {
+            var values = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns))
+            values[7] = .infinity
+            values[values.count / 2] = .nan
+            let (fast, fastAbsmax, fastRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: false)
+            let (slow, slowAbsmax, slowRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: true)
+            let label = "\(rows)×\(columns) bs\(blocksize)"
+            XCTAssertEqual(fastAbsmax, slowAbsmax, label)
+            XCTAssertEqual(fastRows, slowRows, label)
+            XCTAssertEqual(array(fast.hist, UInt64.self), array(slow.hist, UInt64.self), label)
+            XCTAssertEqual(fast.min, slow.min, label)
+            XCTAssertEqual(fast.max, slow.max, label)
+            XCTAssertEqual(fast.nan_count, slow.nan_count, label)
+            XCTAssertEqual(fast.inf_count, slow.inf_count, label)
+            XCTAssertEqual(array(fast.err_max, Float.self), array(slow.err_max, Float.self), label)
+            // Sums differ only in summation order.
+            for (a, b) in zip(array(fast.err_sq, Double.self), array(slow.err_sq, Double.self)) where b.isFinite {
+                XCTAssertEqual(a, b, accuracy: abs(b) * 1e-6 + 1e-30, label)
+            }
+        }
+    }
+
+    func testAnalyzerMatchesTheReferenceQuantizers() throws {
+        for (rows, columns, dtype) in [(48, 96, "F16"), (13, 40, "F32"), (7, 10, "F32")] {
+            let original = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows))
+            let values = dtype == "F16" ? original.map { Float(Float16($0)) } : original
+            var builder = SafetensorsBuilder()
+            if dtype == "F16" {
+                builder.add("layer.weight", halves: values, shape: [rows, columns])
+            } else {
+                builder.add("layer.weight", floats: values, shape: [rows, columns])
+            }
+            let folder = TemporaryFolder()
+            folder.write("model.safetensors", builder.bytes())
+            let checkpoint = try Checkpoint(path: folder.path)
+            let layer = try XCTUnwrap(LinearLayerPlan(checkpoint: checkpoint).linears.first)
+            for threads in [1, 2] {
+                let report = try WeightAnalyzer(blocksize: 64, threads: threads).analyze(layer, in: checkpoint)
+                let label = "\(rows)×\(columns) \(dtype) threads \(threads)"
+                for method in QuantMethod.allCases {
+                    let expected = referenceDequantized(values, rows: rows, columns: columns, method: method)
+                    let result = try XCTUnwrap(report.result(for: method))
+                    let errorSquares = zip(expected, values).reduce(0.0) { $0 + pow(Double($1.0) - Double($1.1), 2) }
+                    let norm = values.reduce(0.0) { $0 + Double($1) * Double($1) }
+                    // The kernel sums squares in Float over 64 values before moving them to Double.
+                    let expectedError = (errorSquares / norm).squareRoot()
+                    XCTAssertEqual(result.relativeError, expectedError, accuracy: expectedError * 1e-6, "\(label) \(method)")
+                    XCTAssertEqual(result.maxAbsError, zip(expected, values).map { Double(abs($0 - $1)) }.max()!, "\(label) \(method)")
+                }
+                XCTAssertEqual(report.statistics.count, rows * columns)
+                XCTAssertEqual(report.statistics.max, values.max())
+                XCTAssertEqual(report.fullHistogram.total, UInt64(rows * columns))
+            }
+        }
+    }
+
+    private func referenceDequantized(_ values: [Float], rows: Int, columns: Int, method: QuantMethod) -> [Float] {
+        guard let type = method.fourBitType else {
+            return Int8Rowwise.quantizeReference(values, rows: rows, columns: columns).dequantized()
+        }
+        let quantized = FourBitQuantized.quantizeReference(values, type: type, blocksize: 64)
+        guard method.usesDoubleQuant else { return quantized.dequantized() }
+        return quantized.dequantized(absmax: DoubleQuantizedAbsmax.quantize(quantized.absmax).reassembled)
+    }
+
+    private func array<T, Element>(_ tuple: T, _: Element.Type) -> [Element] {
+        withUnsafeBytes(of: tuple) { Array($0.bindMemory(to: Element.self)) }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// Builds safetensors files byte by byte for tests, including broken ones.
+struct SafetensorsBuilder {
+    struct Entry {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var data: [UInt8]
+    }
+
+    var entries: [Entry] = []
+    var metadata: [String: String]? = nil
+
+    mutating func add(_ name: String, _ dtype: String, _ shape: [Int], _ data: [UInt8]) {
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, data: data))
+    }
+
+    mutating func add(_ name: String, floats: [Float], shape: [Int]) {
+        add(name, "F32", shape, floats.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+    }
+
+    mutating func add(_ name: String, halves: [Float], shape: [Int]) {
+        add(name, "F16", shape, halves.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) })
+    }
+
+    /// The header JSON with data offsets laid out back to back.
+    func headerJSON() -> String {
+        var parts: [String] = []
+        if let metadata {
+            let items = metadata.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \"\($0.value)\"" }
+            parts.append("\"__metadata__\": {" + items.joined(separator: ", ") + "}")
+        }
+        var offset = 0
+        for entry in entries {
+            let shape = entry.shape.map(String.init).joined(separator: ", ")
+            parts.append("\"\(entry.name)\": {\"dtype\": \"\(entry.dtype)\", \"shape\": [\(shape)], \"data_offsets\": [\(offset), \(offset + entry.data.count)]}")
+            offset += entry.data.count
+        }
+        return "{" + parts.joined(separator: ", ") + "}"
+    }
+
+    func bytes(header: String? = nil, declaredLength: UInt64? = nil) -> [UInt8] {
+        let headerBytes = Array((header ?? headerJSON()).utf8)
+        var out: [UInt8] = withUnsafeBytes(of: (declaredLength ?? UInt64(headerBytes.count)).littleEndian, Array.init)
+        out += headerBytes
+        for entry in entries { out += entry.data }
+        return out
+    }
+}
+
+/// A fresh temporary folder per test, removed afterwards.
+final class TemporaryFolder {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "qtui-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let file = (path as NSString).appendingPathComponent(name)
+        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        return file
+    }
+
+    @discardableResult
+    func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
+}
+
+/// Tests/Fixtures, found from this source file so tests need no resource bundle.
+let fixturesFolder: String = {
+    let here = URL(fileURLWithPath: #filePath)
+    return here.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
+}()
+
+/// Deterministic pseudo-random numbers (SplitMix64) so test data is the same on every machine.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Roughly normal values (sum of uniforms), scaled.
+    mutating func normal(_ count: Int, scale: Float = 1) -> [Float] {
+        (0..<count).map { _ in
+            var total: Float = 0
+            for _ in 0..<4 { total += Float.random(in: -1...1, using: &self) }
+            return total * 0.866 * scale
+        }
+    }
+}
+
+func XCTAssertThrowsCheckpointError(_ expression: @autoclosure () throws -> Any, file expectedFile: String? = nil,
+                                    _ check: (CheckpointError.Problem) -> Bool, line: UInt = #line) {
+    do {
+        _ = try expression()
+        XCTFail("expected a CheckpointError", line: line)
+    } catch let error as CheckpointError {
+        if let expectedFile { XCTAssertEqual(error.file, expectedFile, line: line) }
+        XCTAssertTrue(check(error.problem), "unexpected problem: \(error)", line: line)
+        XCTAssertFalse(error.description.contains("\n"), "errors are one line", line: line)
+    } catch {
+        XCTFail("unexpected error \(error)", line: line)
+    }
+}
