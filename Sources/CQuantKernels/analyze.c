@@ -169,15 +169,41 @@ static inline void accumulate_error(vector_accum *v, int method, __m256 dequanti
     v->err_max[method] = _mm256_max_ps(v->err_max[method], _mm256_andnot_ps(sign, error));
 }
 
-/* Code value at each lane's bucket: count midpoints below, then look the value up in two 8-entry
- * halves of the table (permutevar8x32 reads the low 3 bits of the position). */
+/* A 4-bit code book laid out for a 4-level branch-free binary search over its 15 midpoints: level 1
+ * compares with m7, level 2 with m3 or m11, level 3 with m1/m5/m9/m13, level 4 with the even ones;
+ * each level's candidates sit in one register and permutevar8x32 picks each lane's. */
+typedef struct {
+    __m256 m7, level2, level3, level4, low, high;
+} code_book;
+
 __attribute__((target("avx2,fma,f16c")))
-static inline __m256 code_value(const __m256 midpoints[15], __m256 low, __m256 high, __m256 scaled) {
-    __m256i position = _mm256_setzero_si256();
-    for (int k = 0; k < 15; k++)
-        position = _mm256_sub_epi32(position, _mm256_castps_si256(_mm256_cmp_ps(midpoints[k], scaled, _CMP_LT_OQ)));
-    __m256 from_low = _mm256_permutevar8x32_ps(low, position);
-    __m256 from_high = _mm256_permutevar8x32_ps(high, position);
+static code_book make_code_book(const float *m, const float *values) {
+    code_book book;
+    book.m7 = _mm256_set1_ps(m[7]);
+    book.level2 = _mm256_setr_ps(m[3], m[11], 0, 0, 0, 0, 0, 0);
+    book.level3 = _mm256_setr_ps(m[1], m[5], m[9], m[13], 0, 0, 0, 0);
+    book.level4 = _mm256_setr_ps(m[0], m[2], m[4], m[6], m[8], m[10], m[12], m[14]);
+    book.low = _mm256_loadu_ps(values);
+    book.high = _mm256_loadu_ps(values + 8);
+    return book;
+}
+
+/* Code value at each lane's position = number of midpoints strictly below the scaled value. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 code_value(const code_book *book, __m256 scaled) {
+    __m256i above = _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m7, _CMP_GT_OQ));
+    __m256i position = _mm256_and_si256(above, _mm256_set1_epi32(8));
+    __m256 bound = _mm256_permutevar8x32_ps(book->level2, _mm256_srli_epi32(position, 3));
+    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
+    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(4)));
+    bound = _mm256_permutevar8x32_ps(book->level3, _mm256_srli_epi32(position, 2));
+    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
+    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(2)));
+    bound = _mm256_permutevar8x32_ps(book->level4, _mm256_srli_epi32(position, 1));
+    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
+    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(1)));
+    __m256 from_low = _mm256_permutevar8x32_ps(book->low, position);
+    __m256 from_high = _mm256_permutevar8x32_ps(book->high, position);
     __m256i in_high = _mm256_cmpgt_epi32(position, _mm256_set1_epi32(7));
     return _mm256_blendv_ps(from_low, from_high, _mm256_castsi256_ps(in_high));
 }
@@ -188,13 +214,8 @@ static void analyze_avx2(const qk_range *r, qk_accum *acc) {
     const __m256 one = _mm256_set1_ps(1.0f), minus_one = _mm256_set1_ps(-1.0f);
     const __m256 reciprocal_127 = _mm256_set1_ps(RECIPROCAL_127);
     const __m256i exponent_mask = _mm256_set1_epi32(0x7f800000);
-    __m256 nf4_mid[15], fp4_mid[15];
-    for (int k = 0; k < 15; k++) {
-        nf4_mid[k] = _mm256_set1_ps(r->nf4_midpoints[k]);
-        fp4_mid[k] = _mm256_set1_ps(r->fp4_midpoints[k]);
-    }
-    const __m256 nf4_low = _mm256_loadu_ps(r->nf4_values), nf4_high = _mm256_loadu_ps(r->nf4_values + 8);
-    const __m256 fp4_low = _mm256_loadu_ps(r->fp4_values), fp4_high = _mm256_loadu_ps(r->fp4_values + 8);
+    const code_book nf4_book = make_code_book(r->nf4_midpoints, r->nf4_values);
+    const code_book fp4_book = make_code_book(r->fp4_midpoints, r->fp4_values);
 
     vector_accum v;
     double_accum d;
@@ -212,6 +233,10 @@ static void analyze_avx2(const qk_range *r, qk_accum *acc) {
     __m256 scale = _mm256_set1_ps(r->row_scale[0]);
     __m256 factor = _mm256_set1_ps(r->row_scale[0] > 0 ? 127.0f / r->row_scale[0] : 0.0f);
     int32_t bins[8];
+    /* One histogram per lane: weights crowd into a few bins, and increments of one counter would
+     * wait on each other through memory; eight copies keep the chains independent. */
+    static _Thread_local uint32_t lane_hist[8][QK_HIST_BINS];
+    memset(lane_hist, 0, sizeof lane_hist);
 
     for (int64_t b = 0; b < vector_blocks; b++) {
         __m256 absmax = _mm256_set1_ps(r->absmax[b]);
@@ -234,15 +259,15 @@ static void analyze_avx2(const qk_range *r, qk_accum *acc) {
                     v.min = _mm256_min_ps(v.min, w);
                     v.max = _mm256_max_ps(v.max, w);
                     _mm256_storeu_si256((__m256i *)bins, _mm256_srli_epi32(_mm256_castps_si256(_mm256_andnot_ps(sign, w)), 21));
-                    for (int k = 0; k < 8; k++) acc->hist[bins[k]]++;
+                    for (int k = 0; k < 8; k++) lane_hist[k][bins[k]]++;
 
                     __m256 half = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
                     __m256 code = _mm256_round_ps(_mm256_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     accumulate_error(&v, QK_INT8, _mm256_mul_ps(_mm256_mul_ps(code, scale), reciprocal_127), w);
 
                     __m256 scaled = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(w, reciprocal), minus_one), one);
-                    __m256 nf4 = code_value(nf4_mid, nf4_low, nf4_high, scaled);
-                    __m256 fp4 = code_value(fp4_mid, fp4_low, fp4_high, scaled);
+                    __m256 nf4 = code_value(&nf4_book, scaled);
+                    __m256 fp4 = code_value(&fp4_book, scaled);
                     accumulate_error(&v, QK_NF4, _mm256_mul_ps(nf4, absmax), w);
                     accumulate_error(&v, QK_NF4_DQ, _mm256_mul_ps(nf4, absmax_dq), w);
                     accumulate_error(&v, QK_FP4, _mm256_mul_ps(fp4, absmax), w);
@@ -271,6 +296,8 @@ static void analyze_avx2(const qk_range *r, qk_accum *acc) {
         acc->err_sq[m] += horizontal_sum_pd(d.err_sq[m]);
         acc->err_max[m] = fmaxf(acc->err_max[m], horizontal_max_ps(v.err_max[m]));
     }
+    for (int k = 0; k < 8; k++)
+        for (int b = 0; b < QK_HIST_BINS; b++) acc->hist[b] += lane_hist[k][b];
     if (vector_blocks < blocks) analyze_elements(r, vector_blocks * r->blocksize, r->count, acc);
 }
 

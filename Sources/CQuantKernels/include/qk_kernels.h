@@ -64,6 +64,16 @@ void qk_absmax(const float *w, int64_t count, int64_t blocksize, float *block_ab
 void qk_analyze_scalar(const qk_range *range, qk_accum *acc);
 void qk_analyze(const qk_range *range, qk_accum *acc);
 
+/* bitsandbytes' blockwise quantization against a sorted code book (see Blockwise.swift, whose scalar
+ * reference this must equal byte for byte): absmax per block (a partial last block's clamped to
+ * ≥ 1e-38), scaled = clamp(x × (1/absmax)) or x / absmax for the partial block, index =
+ * order[number of midpoints below scaled]. Used for double quantization's nested step. `table` comes
+ * from qk_bucket_table_build for the same midpoints (65536 bytes; at most 255 midpoints). */
+void qk_bucket_table_build(const float *midpoints, int midpoint_count, uint8_t *table);
+void qk_quantize_blockwise(const float *x, int64_t count, int64_t blocksize, const float *midpoints,
+                           int midpoint_count, const uint8_t *table, const uint8_t *order, uint8_t *indices,
+                           float *absmax);
+
 /* 1 when the AVX2 paths are in use on this CPU. */
 int qk_has_avx2(void);
 

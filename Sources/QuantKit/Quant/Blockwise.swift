@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// bitsandbytes' blockwise quantization against a sorted code book (the pure-torch path it runs on
 /// the CPU for 4-bit, and its default path for the 8-bit dynamic map of double quantization).
 ///
@@ -42,6 +44,31 @@ public enum Blockwise {
             }
         }
         return (indices, absmax)
+    }
+
+    /// The same results as `quantizeReference`, from the C kernel (tests hold the two to each other).
+    /// `table` comes from `bucketTable(midpoints)`.
+    public static func quantize(
+        _ values: UnsafeBufferPointer<Float>, blocksize: Int, midpoints: [Float], table: [UInt8], order: [UInt8]
+    ) -> (indices: [UInt8], absmax: [Float]) {
+        let count = values.count
+        var indices = [UInt8](repeating: 0, count: count)
+        var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
+        indices.withUnsafeMutableBufferPointer { indices in
+            absmax.withUnsafeMutableBufferPointer { absmax in
+                qk_quantize_blockwise(values.baseAddress, Int64(count), Int64(blocksize), midpoints, Int32(midpoints.count),
+                                      table, order, indices.baseAddress, absmax.baseAddress)
+            }
+        }
+        return (indices, absmax)
+    }
+
+    /// The kernel's lookup table for a set of midpoints (build once per code book).
+    public static func bucketTable(_ midpoints: [Float]) -> [UInt8] {
+        precondition(midpoints.count <= 255)
+        var table = [UInt8](repeating: 0, count: 65536)
+        table.withUnsafeMutableBufferPointer { qk_bucket_table_build(midpoints, Int32(midpoints.count), $0.baseAddress) }
+        return table
     }
 
     /// value = code[index] × absmax[i / blocksize], in Float32 as the library multiplies.

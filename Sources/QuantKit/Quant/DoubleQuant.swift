@@ -15,12 +15,15 @@ public struct DoubleQuantizedAbsmax: Sendable, Equatable {
     public let nestedAbsmax: [Float]
     public let offset: Float
 
-    public static func quantize(_ absmax: [Float]) -> DoubleQuantizedAbsmax {
+    public static func quantize(_ absmax: [Float], reference: Bool = false) -> DoubleQuantizedAbsmax {
         let offset = torchMeanFloat32(absmax)
         let centred = absmax.map { $0 - offset }
         let (codes, nested) = centred.withUnsafeBufferPointer {
-            Blockwise.quantizeReference($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
-                                        order: DynamicMap.identityOrder)
+            reference
+                ? Blockwise.quantizeReference($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
+                                              order: DynamicMap.identityOrder)
+                : Blockwise.quantize($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
+                                     table: DynamicMap.bucketTable, order: DynamicMap.identityOrder)
         }
         return DoubleQuantizedAbsmax(codes: codes, nestedAbsmax: nested, offset: offset)
     }

@@ -52,5 +52,8 @@ public enum DynamicMap {
     /// Midpoints between neighbours, in Float32 (`(code[:-1] + code[1:]) / 2`).
     public static let midpoints: [Float] = (0..<255).map { (values[$0] + values[$0 + 1]) / 2 }
 
+    /// Lookup table of the blockwise kernel for these midpoints.
+    public static let bucketTable: [UInt8] = Blockwise.bucketTable(midpoints)
+
     public static let identityOrder: [UInt8] = (0...255).map { UInt8($0) }
 }
