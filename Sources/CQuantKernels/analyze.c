@@ -35,50 +35,54 @@ static inline uint32_t float_bits(float x) {
 
 static inline int histogram_bin(float x) { return (int)((float_bits(x) & 0x7fffffffu) >> 21); }
 
-/* ------------------------------------------------------------------ pass 1 ---- */
+/* ============================================================ scalar reference ==== */
 
-void qk_absmax_scalar(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
-                      int64_t columns, float *row_absmax) {
+/* Element i of a range as float. */
+static inline float element(const void *data, int dtype, int64_t i) {
+    const unsigned char *bytes = data;
+    if (dtype == QK_F16) {
+        _Float16 h;
+        memcpy(&h, bytes + 2 * i, 2);
+        return (float)h;
+    }
+    if (dtype == QK_BF16) {
+        uint16_t top;
+        memcpy(&top, bytes + 2 * i, 2);
+        uint32_t bits = (uint32_t)top << 16;
+        float x;
+        memcpy(&x, &bits, 4);
+        return x;
+    }
+    float x;
+    memcpy(&x, bytes + 4 * i, 4);
+    return x;
+}
+
+static void statistics_of(float w, qk_accum *acc) {
+    if (isnan(w)) { acc->nan_count++; return; }
+    if (isinf(w)) acc->inf_count++;
+    acc->sum += w;
+    acc->sum_sq += (double)w * w;
+    acc->min = fminf(acc->min, w);
+    acc->max = fmaxf(acc->max, w);
+    acc->hist[histogram_bin(w)]++;
+}
+
+void qk_scan_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+                    float *block_absmax, float *row_absmax, qk_accum *acc) {
+    for (int64_t i = 0; i < count; i++) statistics_of(element(data, dtype, i), acc);
     for (int64_t start = 0, b = 0; start < count; start += blocksize, b++) {
         int64_t end = start + blocksize < count ? start + blocksize : count;
         float largest = 0;
-        for (int64_t i = start; i < end; i++) largest = fmaxf(largest, fabsf(w[i]));
+        for (int64_t i = start; i < end; i++) largest = fmaxf(largest, fabsf(element(data, dtype, i)));
         block_absmax[b] = largest;
     }
     for (int64_t start = 0, r = 0; start < count; start += columns, r++) {
         float largest = 0;
-        for (int64_t i = start; i < start + columns; i++) largest = fmaxf(largest, fabsf(w[i]));
+        for (int64_t i = start; i < start + columns; i++) largest = fmaxf(largest, fabsf(element(data, dtype, i)));
         row_absmax[r] = largest;
     }
 }
-
-__attribute__((target("avx2,fma,f16c")))
-static float max_abs_avx2(const float *w, int64_t count) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 largest = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= count; i += 8) largest = _mm256_max_ps(largest, _mm256_andnot_ps(sign, _mm256_loadu_ps(w + i)));
-    float lanes[8];
-    _mm256_storeu_ps(lanes, largest);
-    float result = 0;
-    for (int k = 0; k < 8; k++) result = fmaxf(result, lanes[k]);
-    for (; i < count; i++) result = fmaxf(result, fabsf(w[i]));
-    return result;
-}
-
-void qk_absmax(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
-               int64_t columns, float *row_absmax) {
-    if (!qk_has_avx2()) {
-        qk_absmax_scalar(w, count, blocksize, block_absmax, columns, row_absmax);
-        return;
-    }
-    for (int64_t start = 0, b = 0; start < count; start += blocksize, b++)
-        block_absmax[b] = max_abs_avx2(w + start, (start + blocksize < count ? blocksize : count - start));
-    for (int64_t start = 0, r = 0; start < count; start += columns, r++)
-        row_absmax[r] = max_abs_avx2(w + start, columns);
-}
-
-/* ------------------------------------------------------------------ pass 2 ---- */
 
 static inline float clamp_unit(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
 
@@ -95,19 +99,12 @@ static inline void add_error(qk_accum *acc, int method, float dequantized, float
     acc->err_max[method] = fmaxf(acc->err_max[method], fabsf(error));
 }
 
-/* Everything pass 2 does for the elements [start, end) of a range, one at a time. */
-static void analyze_elements(const qk_range *r, int64_t start, int64_t end, qk_accum *acc) {
+/* The errors of every method for the elements [start, end) of a range, one at a time. */
+static void errors_of_elements(const qk_range *r, int64_t start, int64_t end, qk_accum *acc) {
     int64_t blocks = (r->count + r->blocksize - 1) / r->blocksize;
     for (int64_t i = start; i < end; i++) {
-        float w = r->w[i];
-        if (isnan(w)) { acc->nan_count++; continue; }
-        if (isinf(w)) acc->inf_count++;
-        acc->sum += w;
-        acc->sum_sq += (double)w * w;
-        acc->min = fminf(acc->min, w);
-        acc->max = fmaxf(acc->max, w);
-        acc->hist[histogram_bin(w)]++;
-
+        float w = element(r->data, r->dtype, i);
+        if (isnan(w)) continue;
         float scale = r->row_scale[i / r->columns];
         float factor = scale > 0 ? 127.0f / scale : 0.0f;  /* torch: 0 × inf = NaN → int8 0 */
         float code = nearbyintf((float)(_Float16)w * factor);
@@ -126,34 +123,24 @@ static void analyze_elements(const qk_range *r, int64_t start, int64_t end, qk_a
     }
 }
 
-void qk_analyze_scalar(const qk_range *r, qk_accum *acc) { analyze_elements(r, 0, r->count, acc); }
+void qk_errors_scalar(const qk_range *r, qk_accum *acc) { errors_of_elements(r, 0, r->count, acc); }
 
-/* ------------------------------------------------------------- pass 2, AVX2 ---- */
+/* ================================================================ AVX2 paths ==== */
 
-typedef struct {
-    __m256 sum, sum_sq, min, max, err_sq[QK_METHOD_COUNT], err_max[QK_METHOD_COUNT];
-} vector_accum;
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
-/* Float sums are moved into doubles every few vectors so long tensors keep their precision. */
-typedef struct {
-    __m256d sum, sum_sq, err_sq[QK_METHOD_COUNT];
-} double_accum;
-
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256d widen_add(__m256d total, __m256 part) {
+AVX2 static inline __m256d widen_add(__m256d total, __m256 part) {
     total = _mm256_add_pd(total, _mm256_cvtps_pd(_mm256_castps256_ps128(part)));
     return _mm256_add_pd(total, _mm256_cvtps_pd(_mm256_extractf128_ps(part, 1)));
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline double horizontal_sum_pd(__m256d v) {
+AVX2 static inline double sum_pd(__m256d v) {
     double lanes[4];
     _mm256_storeu_pd(lanes, v);
     return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline float horizontal_max_ps(__m256 v) {
+AVX2 static inline float max_ps(__m256 v) {
     float lanes[8];
     _mm256_storeu_ps(lanes, v);
     float result = lanes[0];
@@ -161,12 +148,91 @@ static inline float horizontal_max_ps(__m256 v) {
     return result;
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline void accumulate_error(vector_accum *v, int method, __m256 dequantized, __m256 w) {
+/* Eight elements from i on, converted to float on the way in. */
+AVX2 static inline __m256 load8(const void *data, int dtype, int64_t i) {
+    const unsigned char *bytes = data;
+    if (dtype == QK_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(bytes + 2 * i)));
+    if (dtype == QK_BF16) {
+        __m128i top = _mm_loadu_si128((const __m128i *)(bytes + 2 * i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(top), 16));
+    }
+    return _mm256_loadu_ps((const float *)(bytes + 4 * i));
+}
+
+/* Lanes holding NaN or ±Inf (exponent all ones) as a movemask; 0 for ordinary vectors. */
+AVX2 static inline int special_lanes(__m256 w) {
+    const __m256i exponent = _mm256_set1_epi32(0x7f800000);
+    __m256i bits = _mm256_and_si256(_mm256_castps_si256(w), exponent);
+    return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bits, exponent)));
+}
+
+AVX2 static void scan_avx2(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+                           float *block_absmax, float *row_absmax, qk_accum *acc) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 error = _mm256_sub_ps(dequantized, w);
-    v->err_sq[method] = _mm256_fmadd_ps(error, error, v->err_sq[method]);
-    v->err_max[method] = _mm256_max_ps(v->err_max[method], _mm256_andnot_ps(sign, error));
+    /* One histogram per lane: weights crowd into a few bins, and increments of one counter would
+     * wait on each other through memory; eight copies keep the chains independent. */
+    static _Thread_local uint32_t lane_hist[8][QK_HIST_BINS];
+    memset(lane_hist, 0, sizeof lane_hist);
+    _Alignas(32) uint32_t bins[8];
+
+    __m256 block_max = _mm256_setzero_ps(), row_max = _mm256_setzero_ps();
+    __m256 sum = _mm256_setzero_ps(), sum_sq = _mm256_setzero_ps();
+    __m256 low = _mm256_set1_ps(INFINITY), high = _mm256_set1_ps(-INFINITY);
+    __m256d total = _mm256_setzero_pd(), total_sq = _mm256_setzero_pd();
+    const int64_t per_block = blocksize / 8, per_row = columns / 8, vectors = count / 8;
+    int64_t in_block = 0, in_row = 0, block = 0, row = 0;
+
+    for (int64_t v = 0; v < vectors; v++) {
+        __m256 x = load8(data, dtype, 8 * v);
+        __m256 magnitude = _mm256_andnot_ps(sign, x);
+        if (special_lanes(x)) {
+            for (int k = 0; k < 8; k++) statistics_of(element(data, dtype, 8 * v + k), acc);
+            magnitude = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), magnitude);  /* NaN → 0 */
+        } else {
+            sum = _mm256_add_ps(sum, x);
+            sum_sq = _mm256_fmadd_ps(x, x, sum_sq);
+            low = _mm256_min_ps(low, x);
+            high = _mm256_max_ps(high, x);
+            /* Through memory: eight scalar loads beat eight lane extractions (volatile keeps the
+             * compiler from turning them back into extractions). */
+            _mm256_store_si256((__m256i *)bins, _mm256_srli_epi32(_mm256_castps_si256(magnitude), 21));
+            const volatile uint32_t *bin = bins;
+            for (int k = 0; k < 8; k++) lane_hist[k][bin[k]]++;
+        }
+        block_max = _mm256_max_ps(block_max, magnitude);
+        row_max = _mm256_max_ps(row_max, magnitude);
+        if ((v & 7) == 7) {
+            total = widen_add(total, sum);
+            total_sq = widen_add(total_sq, sum_sq);
+            sum = sum_sq = _mm256_setzero_ps();
+        }
+        if (++in_block == per_block) {
+            block_absmax[block++] = max_ps(block_max);
+            block_max = _mm256_setzero_ps();
+            in_block = 0;
+        }
+        if (++in_row == per_row) {
+            row_absmax[row++] = max_ps(row_max);
+            row_max = _mm256_setzero_ps();
+            in_row = 0;
+        }
+    }
+    if (in_block > 0) block_absmax[block] = max_ps(block_max);
+
+    acc->sum += sum_pd(widen_add(total, sum));
+    acc->sum_sq += sum_pd(widen_add(total_sq, sum_sq));
+    acc->min = fminf(acc->min, -max_ps(_mm256_xor_ps(low, sign)));
+    acc->max = fmaxf(acc->max, max_ps(high));
+    for (int k = 0; k < 8; k++)
+        for (int b = 0; b < QK_HIST_BINS; b++) acc->hist[b] += lane_hist[k][b];
+}
+
+void qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+             float *block_absmax, float *row_absmax, qk_accum *acc) {
+    if (qk_has_avx2() && columns % 8 == 0 && blocksize % 8 == 0)
+        scan_avx2(data, dtype, count, blocksize, columns, block_absmax, row_absmax, acc);
+    else
+        qk_scan_scalar(data, dtype, count, blocksize, columns, block_absmax, row_absmax, acc);
 }
 
 /* A 4-bit code book laid out for a 4-level branch-free binary search over its 15 midpoints: level 1
@@ -176,8 +242,7 @@ typedef struct {
     __m256 m7, level2, level3, level4, low, high;
 } code_book;
 
-__attribute__((target("avx2,fma,f16c")))
-static code_book make_code_book(const float *m, const float *values) {
+AVX2 static code_book make_code_book(const float *m, const float *values) {
     code_book book;
     book.m7 = _mm256_set1_ps(m[7]);
     book.level2 = _mm256_setr_ps(m[3], m[11], 0, 0, 0, 0, 0, 0);
@@ -189,8 +254,7 @@ static code_book make_code_book(const float *m, const float *values) {
 }
 
 /* Code value at each lane's position = number of midpoints strictly below the scaled value. */
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256 code_value(const code_book *book, __m256 scaled) {
+AVX2 static inline __m256 code_value(const code_book *book, __m256 scaled) {
     __m256i above = _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m7, _CMP_GT_OQ));
     __m256i position = _mm256_and_si256(above, _mm256_set1_epi32(8));
     __m256 bound = _mm256_permutevar8x32_ps(book->level2, _mm256_srli_epi32(position, 3));
@@ -208,100 +272,107 @@ static inline __m256 code_value(const code_book *book, __m256 scaled) {
     return _mm256_blendv_ps(from_low, from_high, _mm256_castsi256_ps(in_high));
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static void analyze_avx2(const qk_range *r, qk_accum *acc) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 one = _mm256_set1_ps(1.0f), minus_one = _mm256_set1_ps(-1.0f);
-    const __m256 reciprocal_127 = _mm256_set1_ps(RECIPROCAL_127);
-    const __m256i exponent_mask = _mm256_set1_epi32(0x7f800000);
+/* Σ error² and max |error| of one method, in Float over 64 values before moving into Double. */
+typedef struct {
+    __m256 sq, max;
+    __m256d total;
+} error_sum;
+
+AVX2 static inline void add_error_vector(error_sum *e, __m256 dequantized, __m256 w) {
+    __m256 error = _mm256_sub_ps(dequantized, w);
+    e->sq = _mm256_fmadd_ps(error, error, e->sq);
+    e->max = _mm256_max_ps(e->max, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), error));
+}
+
+AVX2 static inline void flush_error(error_sum *e) {
+    e->total = widen_add(e->total, e->sq);
+    e->sq = _mm256_setzero_ps();
+}
+
+AVX2 static inline __m256 clamp_unit_ps(__m256 x) {
+    return _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
+}
+
+/* Each block in slices of 64 values (in L1): one sweep for int8 and NF4, a second for FP4, so few
+ * accumulators are live at a time and none spill to the stack. `rows_by_slice`: every slice lies in
+ * one row (columns a multiple of the slice), so the row scale changes only between slices. */
+AVX2 static inline void errors_avx2_body(const qk_range *r, qk_accum *acc, const int fp16_input, const int rows_by_slice) {
     const code_book nf4_book = make_code_book(r->nf4_midpoints, r->nf4_values);
     const code_book fp4_book = make_code_book(r->fp4_midpoints, r->fp4_values);
-
-    vector_accum v;
-    double_accum d;
-    v.min = _mm256_set1_ps(INFINITY);
-    v.max = _mm256_set1_ps(-INFINITY);
-    d.sum = d.sum_sq = _mm256_setzero_pd();
+    error_sum errors[QK_METHOD_COUNT];
     for (int m = 0; m < QK_METHOD_COUNT; m++) {
-        v.err_max[m] = _mm256_setzero_ps();
-        d.err_sq[m] = _mm256_setzero_pd();
+        errors[m].sq = errors[m].max = _mm256_setzero_ps();
+        errors[m].total = _mm256_setzero_pd();
     }
-
     int64_t blocks = (r->count + r->blocksize - 1) / r->blocksize;
     int64_t vector_blocks = r->last_block_partial ? blocks - 1 : blocks;
     int64_t row = 0, column = 0;
     __m256 scale = _mm256_set1_ps(r->row_scale[0]);
     __m256 factor = _mm256_set1_ps(r->row_scale[0] > 0 ? 127.0f / r->row_scale[0] : 0.0f);
-    int32_t bins[8];
-    /* One histogram per lane: weights crowd into a few bins, and increments of one counter would
-     * wait on each other through memory; eight copies keep the chains independent. */
-    static _Thread_local uint32_t lane_hist[8][QK_HIST_BINS];
-    memset(lane_hist, 0, sizeof lane_hist);
+    __m256 scaled_slice[8];
 
     for (int64_t b = 0; b < vector_blocks; b++) {
-        __m256 absmax = _mm256_set1_ps(r->absmax[b]);
-        __m256 absmax_dq = _mm256_set1_ps(r->absmax_dq[b]);
-        __m256 reciprocal = _mm256_set1_ps(1.0f / fmaxf(r->absmax[b], ABSMAX_FLOOR));
-        int64_t start = b * r->blocksize, end = start + r->blocksize;
-        for (int64_t chunk = start; chunk < end; chunk += 64) {
-            v.sum = v.sum_sq = _mm256_setzero_ps();
-            for (int m = 0; m < QK_METHOD_COUNT; m++) v.err_sq[m] = _mm256_setzero_ps();
-            int64_t chunk_end = chunk + 64 < end ? chunk + 64 : end;
-            for (int64_t i = chunk; i < chunk_end; i += 8) {
-                __m256 w = _mm256_loadu_ps(r->w + i);
-                __m256i bits = _mm256_castps_si256(w);
-                __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(bits, exponent_mask), exponent_mask);
-                if (_mm256_movemask_epi8(special)) {
-                    analyze_elements(r, i, i + 8, acc);  /* NaN or Inf: rare, exact scalar path */
+        const __m256 absmax = _mm256_set1_ps(r->absmax[b]);
+        const __m256 absmax_dq = _mm256_set1_ps(r->absmax_dq[b]);
+        const __m256 reciprocal = _mm256_set1_ps(1.0f / fmaxf(r->absmax[b], ABSMAX_FLOOR));
+        for (int64_t slice = b * r->blocksize, block_end = slice + r->blocksize; slice < block_end; slice += 64) {
+            int64_t slice_end = slice + 64 < block_end ? slice + 64 : block_end;
+            if (rows_by_slice && slice == (row + 1) * r->columns) {
+                float s = r->row_scale[++row];
+                scale = _mm256_set1_ps(s);
+                factor = _mm256_set1_ps(s > 0 ? 127.0f / s : 0.0f);
+            }
+            for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
+                __m256 w = load8(r->data, r->dtype, i);
+                scaled_slice[k] = clamp_unit_ps(_mm256_mul_ps(w, reciprocal));
+                if (r->has_special && special_lanes(w)) {
+                    errors_of_elements(r, i, i + 8, acc);
+                    scaled_slice[k] = _mm256_set1_ps(NAN);  /* marks the vector as done */
                 } else {
-                    v.sum = _mm256_add_ps(v.sum, w);
-                    v.sum_sq = _mm256_fmadd_ps(w, w, v.sum_sq);
-                    v.min = _mm256_min_ps(v.min, w);
-                    v.max = _mm256_max_ps(v.max, w);
-                    _mm256_storeu_si256((__m256i *)bins, _mm256_srli_epi32(_mm256_castps_si256(_mm256_andnot_ps(sign, w)), 21));
-                    for (int k = 0; k < 8; k++) lane_hist[k][bins[k]]++;
-
-                    __m256 half = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+                    __m256 half = fp16_input ? w : _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
                     __m256 code = _mm256_round_ps(_mm256_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    accumulate_error(&v, QK_INT8, _mm256_mul_ps(_mm256_mul_ps(code, scale), reciprocal_127), w);
-
-                    __m256 scaled = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(w, reciprocal), minus_one), one);
-                    __m256 nf4 = code_value(&nf4_book, scaled);
-                    __m256 fp4 = code_value(&fp4_book, scaled);
-                    accumulate_error(&v, QK_NF4, _mm256_mul_ps(nf4, absmax), w);
-                    accumulate_error(&v, QK_NF4_DQ, _mm256_mul_ps(nf4, absmax_dq), w);
-                    accumulate_error(&v, QK_FP4, _mm256_mul_ps(fp4, absmax), w);
-                    accumulate_error(&v, QK_FP4_DQ, _mm256_mul_ps(fp4, absmax_dq), w);
+                    add_error_vector(&errors[QK_INT8], _mm256_mul_ps(_mm256_mul_ps(code, scale), _mm256_set1_ps(RECIPROCAL_127)), w);
+                    __m256 nf4 = code_value(&nf4_book, scaled_slice[k]);
+                    add_error_vector(&errors[QK_NF4], _mm256_mul_ps(nf4, absmax), w);
+                    add_error_vector(&errors[QK_NF4_DQ], _mm256_mul_ps(nf4, absmax_dq), w);
                 }
-                column += 8;
-                if (column == r->columns && i + 8 < r->count) {
-                    column = 0;
-                    row++;
-                    float s = r->row_scale[row];
-                    scale = _mm256_set1_ps(s);
-                    factor = _mm256_set1_ps(s > 0 ? 127.0f / s : 0.0f);
+                if (!rows_by_slice) {
+                    column += 8;
+                    if (column == r->columns && i + 8 < r->count) {
+                        column = 0;
+                        float s = r->row_scale[++row];
+                        scale = _mm256_set1_ps(s);
+                        factor = _mm256_set1_ps(s > 0 ? 127.0f / s : 0.0f);
+                    }
                 }
             }
-            d.sum = widen_add(d.sum, v.sum);
-            d.sum_sq = widen_add(d.sum_sq, v.sum_sq);
-            for (int m = 0; m < QK_METHOD_COUNT; m++) d.err_sq[m] = widen_add(d.err_sq[m], v.err_sq[m]);
+            for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
+                if (r->has_special && _mm256_movemask_ps(_mm256_cmp_ps(scaled_slice[k], scaled_slice[k], _CMP_UNORD_Q))) continue;
+                __m256 w = load8(r->data, r->dtype, i);
+                __m256 fp4 = code_value(&fp4_book, scaled_slice[k]);
+                add_error_vector(&errors[QK_FP4], _mm256_mul_ps(fp4, absmax), w);
+                add_error_vector(&errors[QK_FP4_DQ], _mm256_mul_ps(fp4, absmax_dq), w);
+            }
+            for (int m = 0; m < QK_METHOD_COUNT; m++) flush_error(&errors[m]);
         }
     }
-
-    acc->sum += horizontal_sum_pd(d.sum);
-    acc->sum_sq += horizontal_sum_pd(d.sum_sq);
-    acc->min = fminf(acc->min, -horizontal_max_ps(_mm256_xor_ps(v.min, sign)));
-    acc->max = fmaxf(acc->max, horizontal_max_ps(v.max));
     for (int m = 0; m < QK_METHOD_COUNT; m++) {
-        acc->err_sq[m] += horizontal_sum_pd(d.err_sq[m]);
-        acc->err_max[m] = fmaxf(acc->err_max[m], horizontal_max_ps(v.err_max[m]));
+        acc->err_sq[m] += sum_pd(errors[m].total);
+        acc->err_max[m] = fmaxf(acc->err_max[m], max_ps(errors[m].max));
     }
-    for (int k = 0; k < 8; k++)
-        for (int b = 0; b < QK_HIST_BINS; b++) acc->hist[b] += lane_hist[k][b];
-    if (vector_blocks < blocks) analyze_elements(r, vector_blocks * r->blocksize, r->count, acc);
+    if (vector_blocks < blocks) errors_of_elements(r, vector_blocks * r->blocksize, r->count, acc);
 }
 
-void qk_analyze(const qk_range *r, qk_accum *acc) {
-    if (qk_has_avx2() && r->columns % 8 == 0 && r->blocksize % 8 == 0) analyze_avx2(r, acc);
-    else qk_analyze_scalar(r, acc);
+/* The body specialised for the common cases, so the tests inside it fold away. */
+AVX2 static void errors_avx2(const qk_range *r, qk_accum *acc) {
+    int fp16_input = r->dtype == QK_F16;
+    int rows_by_slice = r->columns % 64 == 0;
+    if (fp16_input && rows_by_slice) errors_avx2_body(r, acc, 1, 1);
+    else if (rows_by_slice) errors_avx2_body(r, acc, 0, 1);
+    else errors_avx2_body(r, acc, fp16_input, 0);
+}
+
+void qk_errors(const qk_range *r, qk_accum *acc) {
+    if (qk_has_avx2() && r->columns % 8 == 0 && r->blocksize % 8 == 0) errors_avx2(r, acc);
+    else qk_errors_scalar(r, acc);
 }

@@ -24,14 +24,13 @@ final class AnalysisKernelTests: XCTestCase {
         let blocks = (count + blocksize - 1) / blocksize
         var absmax = [Float](repeating: 0, count: blocks)
         var rowMax = [Float](repeating: 0, count: rows)
+        var accumulator = qk_accum()
+        qk_accum_init(&accumulator)
         values.withUnsafeBufferPointer { w in
             absmax.withUnsafeMutableBufferPointer { a in
                 rowMax.withUnsafeMutableBufferPointer { r in
-                    if scalar {
-                        qk_absmax_scalar(w.baseAddress, Int64(count), Int64(blocksize), a.baseAddress, Int64(columns), r.baseAddress)
-                    } else {
-                        qk_absmax(w.baseAddress, Int64(count), Int64(blocksize), a.baseAddress, Int64(columns), r.baseAddress)
-                    }
+                    let scan = scalar ? qk_scan_scalar : qk_scan
+                    scan(w.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), Int64(columns), a.baseAddress, r.baseAddress, &accumulator)
                 }
             }
         }
@@ -39,14 +38,14 @@ final class AnalysisKernelTests: XCTestCase {
         if partial { absmax[blocks - 1] = max(absmax[blocks - 1], Blockwise.absmaxFloor) }
         let absmaxDQ = DoubleQuantizedAbsmax.quantize(absmax).reassembled
         let scale = rowMax.map { Float(Float16($0)) }
-        var accumulator = qk_accum()
-        qk_accum_init(&accumulator)
         values.withUnsafeBufferPointer { w in
             absmax.withUnsafeBufferPointer { a in
                 absmaxDQ.withUnsafeBufferPointer { dq in
                     scale.withUnsafeBufferPointer { s in
                         var range = qk_range()
-                        range.w = w.baseAddress
+                        range.data = UnsafeRawPointer(w.baseAddress)
+                        range.dtype = Int32(QK_F32)
+                        range.has_special = 1
                         range.count = Int64(count)
                         range.columns = Int64(columns)
                         range.blocksize = Int64(blocksize)
@@ -55,7 +54,7 @@ final class AnalysisKernelTests: XCTestCase {
                         range.last_block_partial = partial ? 1 : 0
                         range.row_scale = s.baseAddress
                         KernelTables.shared.fill(&range)
-                        if scalar { qk_analyze_scalar(&range, &accumulator) } else { qk_analyze(&range, &accumulator) }
+                        if scalar { qk_errors_scalar(&range, &accumulator) } else { qk_errors(&range, &accumulator) }
                     }
                 }
             }
@@ -81,6 +80,8 @@ final class AnalysisKernelTests: XCTestCase {
             XCTAssertEqual(fast.inf_count, slow.inf_count, label)
             XCTAssertEqual(array(fast.err_max, Float.self), array(slow.err_max, Float.self), label)
             // Sums differ only in summation order.
+            XCTAssertEqual(fast.sum, slow.sum, accuracy: abs(slow.sum) * 1e-6 + 1e-12, label)
+            XCTAssertEqual(fast.sum_sq, slow.sum_sq, accuracy: slow.sum_sq * 1e-6, label)
             for (a, b) in zip(array(fast.err_sq, Double.self), array(slow.err_sq, Double.self)) where b.isFinite {
                 XCTAssertEqual(a, b, accuracy: abs(b) * 1e-6 + 1e-30, label)
             }
@@ -88,13 +89,21 @@ final class AnalysisKernelTests: XCTestCase {
     }
 
     func testAnalyzerMatchesTheReferenceQuantizers() throws {
-        for (rows, columns, dtype) in [(48, 96, "F16"), (13, 40, "F32"), (7, 10, "F32")] {
+        // Every kernel variant: F16 / BF16 / F32 input, rows a multiple of 64 or not, scalar shapes.
+        for (rows, columns, dtype) in [(48, 96, "F16"), (20, 128, "F16"), (12, 192, "BF16"), (9, 64, "F32"),
+                                       (13, 40, "F32"), (7, 10, "F32")] {
             let original = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows))
-            let values = dtype == "F16" ? original.map { Float(Float16($0)) } : original
             var builder = SafetensorsBuilder()
-            if dtype == "F16" {
+            let values: [Float]
+            switch dtype {
+            case "F16":
+                values = original.map { Float(Float16($0)) }
                 builder.add("layer.weight", halves: values, shape: [rows, columns])
-            } else {
+            case "BF16":
+                values = original.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) }
+                builder.add("layer.weight", bfloats: values, shape: [rows, columns])
+            default:
+                values = original
                 builder.add("layer.weight", floats: values, shape: [rows, columns])
             }
             let folder = TemporaryFolder()

@@ -26,6 +26,11 @@ struct SafetensorsBuilder {
         add(name, "F16", shape, halves.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) })
     }
 
+    /// BF16 by truncation (values should already be BF16-exact).
+    mutating func add(_ name: String, bfloats: [Float], shape: [Int]) {
+        add(name, "BF16", shape, bfloats.flatMap { withUnsafeBytes(of: UInt16($0.bitPattern >> 16).littleEndian, Array.init) })
+    }
+
     /// The header JSON with data offsets laid out back to back.
     func headerJSON() -> String {
         var parts: [String] = []

@@ -40,9 +40,14 @@ typedef struct {
 void qk_accum_init(qk_accum *acc);
 void qk_accum_merge(qk_accum *into, const qk_accum *from);
 
+/* Element types the analysis kernels read directly (no decode pass). */
+enum { QK_F32 = 0, QK_F16 = 1, QK_BF16 = 2 };
+
 /* A range of whole rows of a row-major weight [rows × columns], starting on a 4-bit block boundary. */
 typedef struct {
-    const float *w;            /* decoded values of the range */
+    const void *data;          /* the range's values, any alignment */
+    int dtype;                 /* QK_F32, QK_F16 or QK_BF16 */
+    int has_special;           /* the range may hold NaN or ±Inf (pass 1 counted some) */
     int64_t count;             /* rows_in_range × columns */
     int64_t columns;
     int64_t blocksize;         /* 4-bit blocksize */
@@ -54,15 +59,17 @@ typedef struct {
     const float *fp4_midpoints, *fp4_values;
 } qk_range;
 
-/* Pass 1: raw 4-bit block absmax (no clamp) and per-row max |w| of a range as described above. */
-void qk_absmax_scalar(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
-                      int64_t columns, float *row_absmax);
-void qk_absmax(const float *w, int64_t count, int64_t blocksize, float *block_absmax,
-               int64_t columns, float *row_absmax);
+/* Pass 1 over a range of whole rows [count = rows × columns] that starts on a 4-bit block boundary:
+ * raw block absmax (no clamp; the last block may be partial), per-row max |w| (NaN ignored), and the
+ * statistics and histogram of the values into `acc`. */
+void qk_scan_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+                    float *block_absmax, float *row_absmax, qk_accum *acc);
+void qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+             float *block_absmax, float *row_absmax, qk_accum *acc);
 
-/* Pass 2: statistics, histogram and the error of int8, NF4, NF4+DQ, FP4, FP4+DQ over a range. */
-void qk_analyze_scalar(const qk_range *range, qk_accum *acc);
-void qk_analyze(const qk_range *range, qk_accum *acc);
+/* Pass 2: the error of int8, NF4, NF4+DQ, FP4 and FP4+DQ over a range (err_sq, err_max of `acc`). */
+void qk_errors_scalar(const qk_range *range, qk_accum *acc);
+void qk_errors(const qk_range *range, qk_accum *acc);
 
 /* bitsandbytes' blockwise quantization against a sorted code book (see Blockwise.swift, whose scalar
  * reference this must equal byte for byte): absmax per block (a partial last block's clamped to

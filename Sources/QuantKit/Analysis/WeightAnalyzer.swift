@@ -5,9 +5,10 @@ import Foundation
 /// NF4+double quant, FP4 and FP4+double quant, bit-exact with bitsandbytes' quantizers.
 ///
 /// Two streaming passes over the mapped weight, each split into row chunks across all cores:
-///   1. 4-bit block absmax and int8 row absmax (what every quantizer needs before it can start);
-///   2. decode again and run the fused kernel (qk_analyze) that quantizes, dequantizes and
-///      accumulates errors without writing any quantized data.
+///   1. qk_scan: statistics, histogram, 4-bit block absmax and int8 row absmax (what every
+///      quantizer needs before it can start);
+///   2. decode again and run qk_errors, which quantizes, dequantizes and accumulates the error of
+///      every method without writing any quantized data.
 /// Between them, double quantization of the absmax (tiny). Memory: one chunk buffer per thread plus
 /// n/blocksize absmax values; never a Float copy of the weight.
 public struct WeightAnalyzer: Sendable {
@@ -34,12 +35,16 @@ public struct WeightAnalyzer: Sendable {
 
         var blockAbsmax = [Float](repeating: 0, count: blockCount)
         var rowAbsmax = [Float](repeating: 0, count: rows)
+        var partials = [qk_accum](repeating: qk_accum(), count: 2 * chunkCount)
         try blockAbsmax.withUnsafeMutableBufferPointer { blocks in
             try rowAbsmax.withUnsafeMutableBufferPointer { rowMax in
-                try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, values, _ in
-                    let start = first * columns
-                    qk_absmax(values, Int64(rowCount * columns), Int64(blocksize), blocks.baseAddress! + start / blocksize,
-                              Int64(columns), rowMax.baseAddress! + first)
+                try partials.withUnsafeMutableBufferPointer { partials in
+                    try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, data, dtype, chunk in
+                        let start = first * columns
+                        qk_accum_init(&partials[chunk])
+                        qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
+                                blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &partials[chunk])
+                    }
                 }
             }
         }
@@ -48,8 +53,12 @@ public struct WeightAnalyzer: Sendable {
         let doubleQuant = DoubleQuantizedAbsmax.quantize(blockAbsmax)
         let absmaxDQ = doubleQuant.reassembled
 
-        let total = try accumulate(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
-                                   absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock, isCancelled: isCancelled)
+        try accumulateErrors(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
+                             absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
+                             into: &partials, isCancelled: isCancelled)
+        var total = qk_accum()
+        qk_accum_init(&total)
+        for partial in partials { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
         return report(layer, total: total, rowScale: rowScale, nestedOffset: doubleQuant.offset)
     }
 
@@ -60,25 +69,33 @@ public struct WeightAnalyzer: Sendable {
         return max(alignment, wanted / alignment * alignment)
     }
 
-    /// Calls `body(firstRow, rowCount, decodedValues, chunkIndex)` for every chunk, on `threads` threads.
+    /// Calls `body(firstRow, rowCount, data, kernelDType, chunkIndex)` for every chunk, on `threads`
+    /// threads. The kernels read F32/F16/BF16 straight from the mapping; only a transposed (Conv1D)
+    /// weight is first gathered into a Float buffer.
     private func forEachChunk(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                               isCancelled: () -> Bool,
-                              _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void) throws {
+                              _ body: (Int, Int, UnsafeRawPointer, Int32, Int) -> Void) throws {
         let workers = min(threads, chunkCount)
+        let columns = layer.inFeatures
+        let dtype = layer.weight.dtype
         var cancelled = false
         withoutActuallyEscaping(isCancelled) { isCancelled in
             withoutActuallyEscaping(body) { body in
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let values = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * layer.inFeatures)
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows)
-                    defer { values.deallocate(); scratch.deallocate() }
+                    let buffer = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
+                    let scratch = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
+                    defer { buffer?.deallocate(); scratch?.deallocate() }
                     for chunk in stride(from: worker, to: chunkCount, by: workers) {
                         if isCancelled() { cancelled = true; return }
                         let first = chunk * chunkRows
                         let rowCount = min(chunkRows, layer.outFeatures - first)
-                        TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
-                                                 into: values, scratch: scratch)
-                        body(first, rowCount, values, chunk)
+                        if let buffer, let scratch {
+                            TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
+                                                     into: buffer, scratch: scratch)
+                            body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk)
+                        } else {
+                            body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk)
+                        }
                     }
                 }
             }
@@ -86,15 +103,16 @@ public struct WeightAnalyzer: Sendable {
         if cancelled { throw CancellationError() }
     }
 
-    private func accumulate(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
-                            blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
-                            isCancelled: () -> Bool) throws -> qk_accum {
+    /// Pass 2; chunk i's errors go to partials[chunkCount + i] (the first half holds pass 1's, whose
+    /// NaN/Inf counts tell the kernel whether it must look for them).
+    private func accumulateErrors(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
+                                  blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
+                                  into partials: inout [qk_accum], isCancelled: () -> Bool) throws {
         let columns = layer.inFeatures
         let count = layer.parameterCount
-        var partials = [qk_accum](repeating: qk_accum(), count: chunkCount)
         let tables = KernelTables.shared
         try partials.withUnsafeMutableBufferPointer { partials in
-            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, values, chunk in
+            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, data, dtype, chunk in
                 let start = first * columns
                 let elements = rowCount * columns
                 let firstBlock = start / blocksize
@@ -102,7 +120,9 @@ public struct WeightAnalyzer: Sendable {
                     absmaxDQ.withUnsafeBufferPointer { absmaxDQ in
                         rowScale.withUnsafeBufferPointer { rowScale in
                             var range = qk_range()
-                            range.w = UnsafePointer(values)
+                            range.data = data
+                            range.dtype = dtype
+                            range.has_special = partials[chunk].nan_count + partials[chunk].inf_count > 0 ? 1 : 0
                             range.count = Int64(elements)
                             range.columns = Int64(columns)
                             range.blocksize = Int64(blocksize)
@@ -111,17 +131,13 @@ public struct WeightAnalyzer: Sendable {
                             range.last_block_partial = hasPartialBlock && start + elements == count ? 1 : 0
                             range.row_scale = rowScale.baseAddress! + first
                             tables.fill(&range)
-                            qk_accum_init(&partials[chunk])
-                            qk_analyze(&range, &partials[chunk])
+                            qk_accum_init(&partials[chunkCount + chunk])
+                            qk_errors(&range, &partials[chunkCount + chunk])
                         }
                     }
                 }
             }
         }
-        var total = qk_accum()
-        qk_accum_init(&total)
-        for partial in partials { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
-        return total
     }
 
     private func report(_ layer: LinearLayer, total: qk_accum, rowScale: [Float], nestedOffset: Float) -> LayerReport {
@@ -186,3 +202,14 @@ final class KernelTables: @unchecked Sendable {
 }
 
 private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
+extension DType {
+    /// The analysis kernels' code for a decodable float type.
+    var kernelCode: Int32 {
+        switch self {
+        case .f16: return Int32(QK_F16)
+        case .bf16: return Int32(QK_BF16)
+        default: return Int32(QK_F32)
+        }
+    }
+}
