@@ -84,6 +84,10 @@ void qk_scan_scalar(const void *data, int dtype, int64_t count, int64_t blocksiz
     }
 }
 
+/* torch's `127.0 / scale` is reciprocal(scale) × 127, two roundings. An all-zero row (scale 0) gives
+ * 0 × inf = NaN, which torch turns into int8 0 on x86: factor 0 gives the same code. */
+static inline float int8_factor(float scale) { return scale > 0 ? (1.0f / scale) * 127.0f : 0.0f; }
+
 static inline float clamp_unit(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
 
 /* Number of midpoints strictly below x: torch.bucketize(right=False). */
@@ -106,7 +110,7 @@ static void errors_of_elements(const qk_range *r, int64_t start, int64_t end, qk
         float w = element(r->data, r->dtype, i);
         if (isnan(w)) continue;
         float scale = r->row_scale[i / r->columns];
-        float factor = scale > 0 ? 127.0f / scale : 0.0f;  /* torch: 0 × inf = NaN → int8 0 */
+        float factor = int8_factor(scale);
         float code = nearbyintf((float)(_Float16)w * factor);
         add_error(acc, QK_INT8, code * scale * RECIPROCAL_127, w);
 
@@ -308,7 +312,7 @@ AVX2 static inline void errors_avx2_body(const qk_range *r, qk_accum *acc, const
     int64_t vector_blocks = r->last_block_partial ? blocks - 1 : blocks;
     int64_t row = 0, column = 0;
     __m256 scale = _mm256_set1_ps(r->row_scale[0]);
-    __m256 factor = _mm256_set1_ps(r->row_scale[0] > 0 ? 127.0f / r->row_scale[0] : 0.0f);
+    __m256 factor = _mm256_set1_ps(int8_factor(r->row_scale[0]));
     __m256 scaled_slice[8];
 
     for (int64_t b = 0; b < vector_blocks; b++) {
@@ -320,7 +324,7 @@ AVX2 static inline void errors_avx2_body(const qk_range *r, qk_accum *acc, const
             if (rows_by_slice && slice == (row + 1) * r->columns) {
                 float s = r->row_scale[++row];
                 scale = _mm256_set1_ps(s);
-                factor = _mm256_set1_ps(s > 0 ? 127.0f / s : 0.0f);
+                factor = _mm256_set1_ps(int8_factor(s));
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
                 __m256 w = load8(r->data, r->dtype, i);
@@ -342,7 +346,7 @@ AVX2 static inline void errors_avx2_body(const qk_range *r, qk_accum *acc, const
                         column = 0;
                         float s = r->row_scale[++row];
                         scale = _mm256_set1_ps(s);
-                        factor = _mm256_set1_ps(s > 0 ? 127.0f / s : 0.0f);
+                        factor = _mm256_set1_ps(int8_factor(s));
                     }
                 }
             }

@@ -48,14 +48,15 @@ enum FourBitTables {
     ]
 
     /// FP4 with 1 sign, 2 exponent, 1 mantissa bit, in bit-pattern order, normalised by its largest
-    /// magnitude (12) in Float32 exactly as `data.div_(data.abs().max())`.
-    static let fp4Code: [Float] = [0, 0.0625, 8, 12, 4, 6, 2, 3, -0.0, -0.0625, -8, -12, -4, -6, -2, -3]
+    /// magnitude (12) in Float32 exactly as `data.div_(data.abs().max())`. Index 8 is +0.0, not -0.0:
+    /// the library writes it as the Python integer `-0`.
+    static let fp4Code: [Float] = [0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3]
         .map { Float($0) / Float(12) }
 
     static let identityOrder: [UInt8] = Array(0..<16)
 
-    /// torch.argsort of the FP4 code on the CPU. The two zeros tie; torch puts +0 (index 0) first, so
-    /// values in (0, 0.0026] land on index 8 (-0): same dequantized value, different byte.
+    /// torch.argsort of the FP4 code on the CPU. The two zeros tie; torch puts index 0 first, so
+    /// values in (0, 0.0026] land on index 8: same dequantized value, different byte.
     static let fp4Order: [UInt8] = [11, 10, 13, 12, 15, 14, 9, 0, 8, 1, 6, 7, 4, 5, 2, 3]
 
     static let nf4Midpoints: [Float] = midpoints(nf4Code, order: identityOrder)

@@ -4,7 +4,8 @@
 ///     X: rows × columns, cast to fp16 first
 ///     outlier columns   = columns with any |x| ≥ threshold        (threshold > 0 only)
 ///     scale[r]          = max |x| over row r, outlier values excluded   (SCB for weights, SCA for X)
-///     code[r][c]        = round_half_even(x × (127 / scale[r]))   Float32; the quotient first
+///     code[r][c]        = round_half_even(x × ((1 / scale[r]) × 127))   Float32
+///                         (torch evaluates `127.0 / t` as reciprocal(t) × 127: not the same bits)
 ///     code[r][outlier c] = 0
 ///     dequant           = code × scale × (1/127)                 Float32, (code × scale) first
 public struct Int8Rowwise: Sendable, Equatable {
@@ -35,7 +36,7 @@ public struct Int8Rowwise: Sendable, Equatable {
         for r in 0..<rows {
             let row = r * columns..<(r + 1) * columns
             for i in row where !isOutlier[i] { scale[r] = max(scale[r], abs(half[i])) }
-            let factor = 127 / scale[r]
+            let factor = rowFactor(scale[r])
             for i in row where !outlierColumnFlags[i % columns] {
                 codes[i] = roundToInt8(isOutlier[i] ? 0 : half[i] * factor)
             }
@@ -47,6 +48,11 @@ public struct Int8Rowwise: Sendable, Equatable {
     public func dequantized() -> [Float] {
         codes.enumerated().map { i, code in Float(code) * scale[i / columns] * Self.reciprocal127 }
     }
+
+    /// What x is multiplied by before rounding: torch's `127.0 / scale`, which it computes as
+    /// (1 / scale) × 127. An all-zero row's factor is infinite.
+    @inline(__always)
+    public static func rowFactor(_ scale: Float) -> Float { (1 / scale) * 127 }
 
     /// torch.round then .to(int8). An all-zero row gives 0 × (127 / 0) = NaN, which torch's
     /// conversion turns into 0 on x86; so does this.
