@@ -1,7 +1,10 @@
-/// Which tensors transformers + bitsandbytes would quantize, decided from names, shapes and the config
-/// the way `replace_with_bnb_linear` decides from modules: every nn.Linear (and GPT-2's Conv1D) is
-/// converted; embeddings, norms and the output head (`lm_head`, or the embedding it is tied to) stay in
-/// their dtype, as do all 1-D tensors and non-float tensors.
+/// Which tensors transformers + bitsandbytes would quantize, decided from names, shapes and the config.
+/// transformers 5.24 (`get_keys_to_not_convert` + `replace_with_bnb_linear`) converts every nn.Linear
+/// and GPT-2 Conv1D except the output embeddings, tied weights and the module owning the model's last
+/// parameter. From a checkpoint that reads: embeddings, norms and all 1-D or non-float tensors stay;
+/// the output head stays (`lm_head`, `embed_out`, BERT's `cls.predictions.decoder`, and a bias-free
+/// top-level `score` / `classifier` / `qa_outputs`, whose weight is the last parameter). A head with a
+/// bias is converted: its last parameter is the bias, which matches no module.
 public struct LinearLayer: Sendable, Hashable {
     /// Module name, e.g. `model.layers.0.mlp.up_proj`.
     public let name: String
@@ -42,7 +45,8 @@ public struct LinearLayerPlan: Sendable {
         for tensor in checkpoint.tensors {
             guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
             let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
-            switch Self.classify(tensor, module: module) {
+            let hasBias = checkpoint.tensor(named: module + ".bias") != nil
+            switch Self.classify(tensor, module: module, hasBias: hasBias) {
             case .some(let reason):
                 kept.append(KeptTensor(tensor: tensor, reason: reason))
             case .none:
@@ -69,9 +73,10 @@ public struct LinearLayerPlan: Sendable {
     }
 
     /// nil when the weight is converted; otherwise why it stays.
-    private static func classify(_ tensor: TensorInfo, module: String) -> KeptTensor.Reason? {
+    private static func classify(_ tensor: TensorInfo, module: String, hasBias: Bool) -> KeptTensor.Reason? {
         let last = module.split(separator: ".").last.map(String.init) ?? module
-        if last == "lm_head" || last == "embed_out" { return .outputHead }
+        if last == "lm_head" || last == "embed_out" || module.hasSuffix("cls.predictions.decoder") { return .outputHead }
+        if !hasBias && !module.contains(".") && ["score", "classifier", "qa_outputs"].contains(module) { return .outputHead }
         if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
         if tensor.shape.count != 2 { return .notMatrix }
         if !tensor.dtype.isDecodableFloat { return .notFloat }
