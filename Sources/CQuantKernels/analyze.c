@@ -239,11 +239,13 @@ void qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int6
         qk_scan_scalar(data, dtype, count, blocksize, columns, block_absmax, row_absmax, acc);
 }
 
-/* A 4-bit code book laid out for a 4-level branch-free binary search over its 15 midpoints: level 1
- * compares with m7, level 2 with m3 or m11, level 3 with m1/m5/m9/m13, level 4 with the even ones;
- * each level's candidates sit in one register and permutevar8x32 picks each lane's. */
+/* A 4-bit code book laid out for a 4-level branch-free binary search over its 15 midpoints. Lanes
+ * carry k = position / 2 (0…7), built a bit per level: level 1 compares with m7, level 2 with m3 or
+ * m11, level 3 with m1/m5/m9/m13, level 4 with m(2k); each level's candidates sit in one register and
+ * permutevar8x32 picks each lane's. The last comparison chooses between the code values at 2k and
+ * 2k+1, so the position itself is never formed. */
 typedef struct {
-    __m256 m7, level2, level3, level4, low, high;
+    __m256 m7, level2, level3, level4, even, odd;
 } code_book;
 
 AVX2 static code_book make_code_book(const float *m, const float *values) {
@@ -252,28 +254,24 @@ AVX2 static code_book make_code_book(const float *m, const float *values) {
     book.level2 = _mm256_setr_ps(m[3], m[11], 0, 0, 0, 0, 0, 0);
     book.level3 = _mm256_setr_ps(m[1], m[5], m[9], m[13], 0, 0, 0, 0);
     book.level4 = _mm256_setr_ps(m[0], m[2], m[4], m[6], m[8], m[10], m[12], m[14]);
-    book.low = _mm256_loadu_ps(values);
-    book.high = _mm256_loadu_ps(values + 8);
+    book.even = _mm256_setr_ps(values[0], values[2], values[4], values[6], values[8], values[10], values[12], values[14]);
+    book.odd = _mm256_setr_ps(values[1], values[3], values[5], values[7], values[9], values[11], values[13], values[15]);
     return book;
 }
 
 /* Code value at each lane's position = number of midpoints strictly below the scaled value. */
 AVX2 static inline __m256 code_value(const code_book *book, __m256 scaled) {
     __m256i above = _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m7, _CMP_GT_OQ));
-    __m256i position = _mm256_and_si256(above, _mm256_set1_epi32(8));
-    __m256 bound = _mm256_permutevar8x32_ps(book->level2, _mm256_srli_epi32(position, 3));
+    __m256i half = _mm256_and_si256(above, _mm256_set1_epi32(4));
+    __m256 bound = _mm256_permutevar8x32_ps(book->level2, _mm256_srli_epi32(half, 2));
     above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
-    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(4)));
-    bound = _mm256_permutevar8x32_ps(book->level3, _mm256_srli_epi32(position, 2));
+    half = _mm256_add_epi32(half, _mm256_and_si256(above, _mm256_set1_epi32(2)));
+    bound = _mm256_permutevar8x32_ps(book->level3, _mm256_srli_epi32(half, 1));
     above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
-    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(2)));
-    bound = _mm256_permutevar8x32_ps(book->level4, _mm256_srli_epi32(position, 1));
-    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
-    position = _mm256_add_epi32(position, _mm256_and_si256(above, _mm256_set1_epi32(1)));
-    __m256 from_low = _mm256_permutevar8x32_ps(book->low, position);
-    __m256 from_high = _mm256_permutevar8x32_ps(book->high, position);
-    __m256i in_high = _mm256_cmpgt_epi32(position, _mm256_set1_epi32(7));
-    return _mm256_blendv_ps(from_low, from_high, _mm256_castsi256_ps(in_high));
+    half = _mm256_sub_epi32(half, above);  /* above is 0 or -1 */
+    bound = _mm256_permutevar8x32_ps(book->level4, half);
+    __m256 last = _mm256_cmp_ps(scaled, bound, _CMP_GT_OQ);
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(book->even, half), _mm256_permutevar8x32_ps(book->odd, half), last);
 }
 
 /* Σ error² and max |error| of one method, in Float over 64 values before moving into Double. */
