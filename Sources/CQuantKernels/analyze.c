@@ -170,6 +170,8 @@ AVX2 static inline int special_lanes(__m256 w) {
     return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bits, exponent)));
 }
 
+/* Pass 1 walks segments: the stretch of a row inside one block (or of a block inside one row), so the
+ * inner loop needs no counters; sums move from float to double every 64 values. */
 AVX2 static void scan_avx2(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
                            float *block_absmax, float *row_absmax, qk_accum *acc) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -180,51 +182,54 @@ AVX2 static void scan_avx2(const void *data, int dtype, int64_t count, int64_t b
     _Alignas(32) uint32_t bins[8];
 
     __m256 block_max = _mm256_setzero_ps(), row_max = _mm256_setzero_ps();
-    __m256 sum = _mm256_setzero_ps(), sum_sq = _mm256_setzero_ps();
     __m256 low = _mm256_set1_ps(INFINITY), high = _mm256_set1_ps(-INFINITY);
     __m256d total = _mm256_setzero_pd(), total_sq = _mm256_setzero_pd();
-    const int64_t per_block = blocksize / 8, per_row = columns / 8, vectors = count / 8;
-    int64_t in_block = 0, in_row = 0, block = 0, row = 0;
 
-    for (int64_t v = 0; v < vectors; v++) {
-        __m256 x = load8(data, dtype, 8 * v);
-        __m256 magnitude = _mm256_andnot_ps(sign, x);
-        if (special_lanes(x)) {
-            for (int k = 0; k < 8; k++) statistics_of(element(data, dtype, 8 * v + k), acc);
-            magnitude = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), magnitude);  /* NaN → 0 */
-        } else {
-            sum = _mm256_add_ps(sum, x);
-            sum_sq = _mm256_fmadd_ps(x, x, sum_sq);
-            low = _mm256_min_ps(low, x);
-            high = _mm256_max_ps(high, x);
-            /* Through memory: eight scalar loads beat eight lane extractions (volatile keeps the
-             * compiler from turning them back into extractions). */
-            _mm256_store_si256((__m256i *)bins, _mm256_srli_epi32(_mm256_castps_si256(magnitude), 21));
-            const volatile uint32_t *bin = bins;
-            for (int k = 0; k < 8; k++) lane_hist[k][bin[k]]++;
-        }
-        block_max = _mm256_max_ps(block_max, magnitude);
-        row_max = _mm256_max_ps(row_max, magnitude);
-        if ((v & 7) == 7) {
+    for (int64_t start = 0; start < count;) {
+        int64_t next_block = (start / blocksize + 1) * blocksize, next_row = (start / columns + 1) * columns;
+        int64_t end = next_block < next_row ? next_block : next_row;
+        if (end > count) end = count;
+        __m256 segment_max = _mm256_setzero_ps();
+        for (int64_t group = start; group < end; group += 64) {
+            int64_t group_end = group + 64 < end ? group + 64 : end;
+            __m256 sum = _mm256_setzero_ps(), sum_sq = _mm256_setzero_ps();
+            for (int64_t i = group; i < group_end; i += 8) {
+                __m256 x = load8(data, dtype, i);
+                __m256 magnitude = _mm256_andnot_ps(sign, x);
+                if (special_lanes(x)) {
+                    for (int k = 0; k < 8; k++) statistics_of(element(data, dtype, i + k), acc);
+                    magnitude = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), magnitude);  /* NaN → 0 */
+                } else {
+                    sum = _mm256_add_ps(sum, x);
+                    sum_sq = _mm256_fmadd_ps(x, x, sum_sq);
+                    low = _mm256_min_ps(low, x);
+                    high = _mm256_max_ps(high, x);
+                    /* Through memory: eight scalar loads beat eight lane extractions (volatile keeps
+                     * the compiler from turning them back into extractions). */
+                    _mm256_store_si256((__m256i *)bins, _mm256_srli_epi32(_mm256_castps_si256(magnitude), 21));
+                    const volatile uint32_t *bin = bins;
+                    for (int k = 0; k < 8; k++) lane_hist[k][bin[k]]++;
+                }
+                segment_max = _mm256_max_ps(segment_max, magnitude);
+            }
             total = widen_add(total, sum);
             total_sq = widen_add(total_sq, sum_sq);
-            sum = sum_sq = _mm256_setzero_ps();
         }
-        if (++in_block == per_block) {
-            block_absmax[block++] = max_ps(block_max);
+        block_max = _mm256_max_ps(block_max, segment_max);
+        row_max = _mm256_max_ps(row_max, segment_max);
+        if (end == next_block || end == count) {
+            block_absmax[start / blocksize] = max_ps(block_max);
             block_max = _mm256_setzero_ps();
-            in_block = 0;
         }
-        if (++in_row == per_row) {
-            row_absmax[row++] = max_ps(row_max);
+        if (end == next_row) {
+            row_absmax[start / columns] = max_ps(row_max);
             row_max = _mm256_setzero_ps();
-            in_row = 0;
         }
+        start = end;
     }
-    if (in_block > 0) block_absmax[block] = max_ps(block_max);
 
-    acc->sum += sum_pd(widen_add(total, sum));
-    acc->sum_sq += sum_pd(widen_add(total_sq, sum_sq));
+    acc->sum += sum_pd(total);
+    acc->sum_sq += sum_pd(total_sq);
     acc->min = fminf(acc->min, -max_ps(_mm256_xor_ps(low, sign)));
     acc->max = fmaxf(acc->max, max_ps(high));
     for (int k = 0; k < 8; k++)

@@ -35,15 +35,23 @@ public struct WeightAnalyzer: Sendable {
 
         var blockAbsmax = [Float](repeating: 0, count: blockCount)
         var rowAbsmax = [Float](repeating: 0, count: rows)
-        var partials = [qk_accum](repeating: qk_accum(), count: 2 * chunkCount)
+        // One accumulator per worker and pass (8 KB each), and a flag per chunk: did pass 1 meet NaN or
+        // Inf there? Pass 2 looks for them only where they are.
+        var accumulators = [qk_accum](repeating: qk_accum(), count: 2 * threads)
+        for i in accumulators.indices { qk_accum_init(&accumulators[i]) }
+        var chunkHasSpecial = [Bool](repeating: false, count: chunkCount)
         try blockAbsmax.withUnsafeMutableBufferPointer { blocks in
             try rowAbsmax.withUnsafeMutableBufferPointer { rowMax in
-                try partials.withUnsafeMutableBufferPointer { partials in
-                    try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, data, dtype, chunk in
-                        let start = first * columns
-                        qk_accum_init(&partials[chunk])
-                        qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
-                                blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &partials[chunk])
+                try accumulators.withUnsafeMutableBufferPointer { accumulators in
+                    try chunkHasSpecial.withUnsafeMutableBufferPointer { special in
+                        try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
+                                         isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
+                            let start = first * columns
+                            let before = accumulators[worker].nan_count + accumulators[worker].inf_count
+                            qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
+                                    blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &accumulators[worker])
+                            special[chunk] = accumulators[worker].nan_count + accumulators[worker].inf_count > before
+                        }
                     }
                 }
             }
@@ -55,10 +63,10 @@ public struct WeightAnalyzer: Sendable {
 
         try accumulateErrors(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
                              absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
-                             into: &partials, isCancelled: isCancelled)
+                             chunkHasSpecial: chunkHasSpecial, into: &accumulators, isCancelled: isCancelled)
         var total = qk_accum()
         qk_accum_init(&total)
-        for partial in partials { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
+        for partial in accumulators { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
         return report(layer, total: total, rowScale: rowScale, nestedOffset: doubleQuant.offset)
     }
 
@@ -69,12 +77,12 @@ public struct WeightAnalyzer: Sendable {
         return max(alignment, wanted / alignment * alignment)
     }
 
-    /// Calls `body(firstRow, rowCount, data, kernelDType, chunkIndex)` for every chunk, on `threads`
-    /// threads. The kernels read F32/F16/BF16 straight from the mapping; only a transposed (Conv1D)
+    /// Calls `body(firstRow, rowCount, data, kernelDType, chunkIndex, worker)` for every chunk, on
+    /// `threads` workers (worker < threads). The kernels read F32/F16/BF16 straight from the mapping; only a transposed (Conv1D)
     /// weight is first gathered into a Float buffer.
     private func forEachChunk(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                               isCancelled: () -> Bool,
-                              _ body: (Int, Int, UnsafeRawPointer, Int32, Int) -> Void) throws {
+                              _ body: (Int, Int, UnsafeRawPointer, Int32, Int, Int) -> Void) throws {
         let workers = min(threads, chunkCount)
         let columns = layer.inFeatures
         let dtype = layer.weight.dtype
@@ -92,9 +100,9 @@ public struct WeightAnalyzer: Sendable {
                         if let buffer, let scratch {
                             TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
                                                      into: buffer, scratch: scratch)
-                            body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk)
+                            body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk, worker)
                         } else {
-                            body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk)
+                            body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk, worker)
                         }
                     }
                 }
@@ -103,16 +111,18 @@ public struct WeightAnalyzer: Sendable {
         if cancelled { throw CancellationError() }
     }
 
-    /// Pass 2; chunk i's errors go to partials[chunkCount + i] (the first half holds pass 1's, whose
-    /// NaN/Inf counts tell the kernel whether it must look for them).
+    /// Pass 2; worker w's errors go to accumulators[threads + w].
     private func accumulateErrors(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                                   blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
-                                  into partials: inout [qk_accum], isCancelled: () -> Bool) throws {
+                                  chunkHasSpecial: [Bool], into accumulators: inout [qk_accum],
+                                  isCancelled: () -> Bool) throws {
         let columns = layer.inFeatures
         let count = layer.parameterCount
         let tables = KernelTables.shared
-        try partials.withUnsafeMutableBufferPointer { partials in
-            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, isCancelled: isCancelled) { first, rowCount, data, dtype, chunk in
+        let threads = threads
+        try accumulators.withUnsafeMutableBufferPointer { accumulators in
+            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
+                             isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
                 let start = first * columns
                 let elements = rowCount * columns
                 let firstBlock = start / blocksize
@@ -122,7 +132,7 @@ public struct WeightAnalyzer: Sendable {
                             var range = qk_range()
                             range.data = data
                             range.dtype = dtype
-                            range.has_special = partials[chunk].nan_count + partials[chunk].inf_count > 0 ? 1 : 0
+                            range.has_special = chunkHasSpecial[chunk] ? 1 : 0
                             range.count = Int64(elements)
                             range.columns = Int64(columns)
                             range.blocksize = Int64(blocksize)
@@ -131,8 +141,7 @@ public struct WeightAnalyzer: Sendable {
                             range.last_block_partial = hasPartialBlock && start + elements == count ? 1 : 0
                             range.row_scale = rowScale.baseAddress! + first
                             tables.fill(&range)
-                            qk_accum_init(&partials[chunkCount + chunk])
-                            qk_errors(&range, &partials[chunkCount + chunk])
+                            qk_errors(&range, &accumulators[threads + worker])
                         }
                     }
                 }
