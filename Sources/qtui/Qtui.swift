@@ -17,6 +17,6 @@ struct Qtui: ParsableCommand {
 
         Exit codes: 0 ok, 1 usage, 2 bad input (one line naming the file and what is wrong).
         """,
-        subcommands: [Scan.self, Bench.self]
+        subcommands: [Scan.self, Bench.self, Synthesize.self]
     )
 }

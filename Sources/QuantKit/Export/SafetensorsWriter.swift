@@ -1,0 +1,96 @@
+import Foundation
+
+/// Writes a safetensors file the way the reference implementation does, and never leaves a
+/// half-written file behind: bytes go to a temporary file beside the target, are synced, then renamed.
+///
+///     |u64 LE n|header JSON, padded with spaces so that 8 + n is a multiple of 8|data…|
+///     header = {"__metadata__": {...}, NAME: {"dtype", "shape", "data_offsets": [b, e]}, …}
+///     tensors are laid out in the order given, back to back.
+public struct SafetensorsWriter {
+    public struct Entry {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let data: Data
+
+        public init(name: String, dtype: DType, shape: [Int], data: Data) {
+            precondition(shape.reduce(1, *) * dtype.byteSize == data.count, "\(name): shape and data size disagree")
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.data = data
+        }
+    }
+
+    public var metadata: [String: String]
+    public private(set) var entries: [Entry] = []
+
+    public init(metadata: [String: String] = ["format": "pt"]) {
+        self.metadata = metadata
+    }
+
+    public mutating func add(_ entry: Entry) { entries.append(entry) }
+
+    public mutating func add(_ name: String, float16 values: [Float], shape: [Int]) {
+        var data = Data(capacity: values.count * 2)
+        for value in values { withUnsafeBytes(of: Float16(value).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        add(Entry(name: name, dtype: .f16, shape: shape, data: data))
+    }
+
+    public func header() -> Data {
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let items = metadata.sorted { $0.key < $1.key }.map { "\(Self.quoted($0.key)):\(Self.quoted($0.value))" }
+            parts.append("\"__metadata__\":{" + items.joined(separator: ",") + "}")
+        }
+        var offset = 0
+        for entry in entries {
+            let shape = entry.shape.map(String.init).joined(separator: ",")
+            parts.append("\(Self.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + entry.data.count)]}")
+            offset += entry.data.count
+        }
+        var json = Data(("{" + parts.joined(separator: ",") + "}").utf8)
+        while (8 + json.count) % 8 != 0 { json.append(0x20) }
+        return json
+    }
+
+    /// Writes atomically; throws a CheckpointError naming the file on failure.
+    public func write(to path: String) throws {
+        let json = header()
+        let temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+              let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw CheckpointError(file: path, .cannotOpen(reason: "cannot create \(temporary)"))
+        }
+        do {
+            var length = UInt64(json.count).littleEndian
+            try handle.write(contentsOf: Data(bytes: &length, count: 8))
+            try handle.write(contentsOf: json)
+            for entry in entries { try handle.write(contentsOf: entry.data) }
+            try handle.synchronize()
+            try handle.close()
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw CheckpointError(file: path, .cannotOpen(reason: "write failed: \(error.localizedDescription)"))
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}
