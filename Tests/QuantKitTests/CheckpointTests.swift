@@ -88,6 +88,24 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(reasons["model.layers.0.self_attn.q_proj.bias"], .bias)
     }
 
+    func testClassificationHeadsFollowTheLastParameterRule() throws {
+        // transformers keeps the module owning the last parameter: a bias-free `score` stays, a
+        // `classifier` with a bias is converted (its last parameter is the bias); BERT's MLM decoder is
+        // the output embedding.
+        var builder = SafetensorsBuilder()
+        builder.add("model.layers.0.mlp.up_proj.weight", floats: [1, 2, 3, 4], shape: [2, 2])
+        builder.add("score.weight", floats: [1, 2, 3, 4], shape: [2, 2])
+        builder.add("classifier.weight", floats: [1, 2, 3, 4], shape: [2, 2])
+        builder.add("classifier.bias", floats: [0, 0], shape: [2])
+        builder.add("cls.predictions.decoder.weight", floats: [1, 2, 3, 4], shape: [2, 2])
+        let folder = TemporaryFolder()
+        folder.write("model.safetensors", builder.bytes())
+        let plan = LinearLayerPlan(checkpoint: try Checkpoint(path: folder.path))
+        XCTAssertEqual(Set(plan.linears.map(\.name)), ["model.layers.0.mlp.up_proj", "classifier"])
+        let heads = plan.kept.filter { $0.reason == .outputHead }.map(\.tensor.name)
+        XCTAssertEqual(Set(heads), ["score.weight", "cls.predictions.decoder.weight"])
+    }
+
     func testGPT2Conv1DIsReadTransposed() throws {
         // Conv1D stores [in, out]; the analysis must see [out, in] rows.
         var builder = SafetensorsBuilder()
