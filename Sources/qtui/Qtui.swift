@@ -11,12 +11,14 @@ struct Qtui: ParsableCommand {
         change its weights and its size — bit-exact with bitsandbytes 0.50.2.
 
         Examples:
+          qtui ./all-MiniLM-L6-v2                  open the explorer
           qtui scan ./all-MiniLM-L6-v2
           qtui scan model.safetensors --format json > report.json
           qtui scan ./model --layers 'mlp\\.' --blocksize 128 --format markdown
 
         Exit codes: 0 ok, 1 usage, 2 bad input (one line naming the file and what is wrong).
         """,
-        subcommands: [Scan.self, Bench.self, Synthesize.self]
+        subcommands: [Explore.self, Scan.self, Bench.self, Synthesize.self],
+        defaultSubcommand: Explore.self
     )
 }

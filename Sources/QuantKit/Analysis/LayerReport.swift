@@ -5,6 +5,8 @@ public struct WeightStatistics: Sendable, Codable, Equatable {
     public let max: Float
     public let mean: Double
     public let std: Double
+    /// Σ w² (NaNs excluded): combines relative errors of several layers into one.
+    public let sumOfSquares: Double
     public let nanCount: Int
     public let infCount: Int
     /// Spread of int8's per-row scale (max |w| of each output row): a wide spread costs int8 precision.

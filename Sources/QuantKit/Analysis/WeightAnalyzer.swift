@@ -156,7 +156,7 @@ public struct WeightAnalyzer: Sendable {
         let sortedScale = rowScale.sorted()
         let statistics = WeightStatistics(
             count: layer.parameterCount, min: counted > 0 ? total.min : .nan, max: counted > 0 ? total.max : .nan,
-            mean: mean, std: variance.squareRoot(), nanCount: Int(total.nan_count), infCount: Int(total.inf_count),
+            mean: mean, std: variance.squareRoot(), sumOfSquares: total.sum_sq, nanCount: Int(total.nan_count), infCount: Int(total.inf_count),
             rowAbsmaxMin: sortedScale.first ?? 0, rowAbsmaxMedian: sortedScale.isEmpty ? 0 : sortedScale[sortedScale.count / 2],
             rowAbsmaxMax: sortedScale.last ?? 0)
         let errorSquares = withUnsafeBytes(of: total.err_sq) { Array($0.bindMemory(to: Double.self)) }

@@ -1,0 +1,180 @@
+import Foundation
+import QuantKit
+
+/// Model name and the threshold control.
+enum HeaderView {
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        frame.fill(rect, role: .title)
+        let m = state.model
+        let value = "\(glyphs.left) \(String(format: "%.2f", state.threshold)) \(glyphs.right) "
+        let facts = [m.architecture, "\(ReportFormatter.formatCount(m.parameterCount)) params", m.dtype, Format.bytes(m.fileBytes)]
+        var left = " qtui  \(m.name) · " + facts.joined(separator: " · ")
+        var right = "threshold " + value
+        if left.count + right.count + 1 > rect.width {
+            right = value
+            left = " qtui  \(m.name) · " + facts.map { $0.replacingOccurrences(of: " params", with: "") }.joined(separator: " · ")
+        }
+        frame.put(left, x: rect.x, y: rect.y, role: .title, limit: max(0, rect.width - right.count - 1))
+        frame.put(right, x: rect.maxX - right.count, y: rect.y, role: .title)
+    }
+}
+
+/// The layer list: one row per converted Linear, selection highlighted, scrolled to stay visible.
+enum LayerTableView {
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        guard rect.height > 0 else { return }
+        let fourBit = state.fourBitMethod.rawValue
+        let nameWidth = max(8, rect.width - 43)
+        let rows = state.visibleRows
+        let title = rows.count > rect.height - 1 ? "Layer \(state.selection + 1)/\(rows.count)" : "Layer"
+        let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("in", 6) + Format.right("outl.cols", 11)
+            + Format.right("int8 err", 9) + Format.right("\(fourBit) err", 10) + "  plan"
+        frame.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), role: .header)
+        frame.put(header, x: rect.x, y: rect.y, role: .header, limit: rect.width)
+        if rows.isEmpty {
+            frame.put(state.filter.isEmpty ? "  no Linear layers to convert" : "  no layer matches \"\(state.filter)\"",
+                      x: rect.x, y: rect.y + 1, role: .dim, limit: rect.width)
+            return
+        }
+        for line in 0..<(rect.height - 1) {
+            let position = state.scroll + line
+            guard position < rows.count else { break }
+            let layer = state.layers[rows[position]]
+            let y = rect.y + 1 + line
+            let selected = position == state.selection
+            let skipped = state.skipped.contains(layer.name)
+            let plan = skipped ? "skip" : state.method.rawValue
+            let errors = layer.weights
+            let text = (selected ? String(glyphs.selected) : " ") + Format.fit(layer.name, nameWidth, glyphs)
+                + Format.right("\(layer.inFeatures)", 6) + Format.right("—", 11)
+                + Format.right(Format.percent(errors?.result(for: .int8)?.relativeError), 9)
+                + Format.right(Format.percent(errors?.result(for: state.fourBitMethod)?.relativeError), 10)
+                + "  " + plan
+            frame.put(text, x: rect.x, y: y, role: selected ? .selected : (skipped ? .dim : .normal), limit: rect.width)
+            if selected { frame.paint(Rect(x: rect.x, y: y, width: rect.width, height: 1), role: .selected) }
+        }
+    }
+}
+
+/// Totals in bytes, exact to the serialized checkpoint.
+enum MemoryView {
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        let bar = " \(glyphs.vertical) "
+        let plan = state.planBytes
+        let stored = state.storedBytes
+        let planText = "plan \(state.method.quantMethod(doubleQuant: state.doubleQuant).rawValue) \(glyphs.right) \(Format.bytes(plan))"
+            + String(format: " (%.0f%%)", Double(plan) / Double(max(stored, 1)) * 100)
+        let parts = [
+            "memory  stored \(Format.bytes(stored))",
+            "int8 \(Format.bytes(state.totalBytes(.int8)))",
+            "nf4 \(Format.bytes(state.totalBytes(.nf4)))",
+            "nf4+dq \(Format.bytes(state.totalBytes(.nf4DoubleQuant)))",
+        ]
+        // As many whole parts as fit before the plan.
+        var text = ""
+        for part in parts {
+            let candidate = text.isEmpty ? " " + part : text + bar + part
+            if candidate.count + planText.count + 3 > rect.width { break }
+            text = candidate
+        }
+        frame.put(text, x: rect.x, y: rect.y, limit: rect.width)
+        frame.put(planText, x: rect.maxX - planText.count - 1, y: rect.y, role: .good)
+    }
+}
+
+/// Errors now (weights), or the progress of background work.
+enum QualityView {
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        if let progress = state.progress {
+            drawProgress(&frame, rect, progress, glyphs)
+            return
+        }
+        let bar = " \(glyphs.vertical) "
+        let plan = state.method.quantMethod(doubleQuant: state.doubleQuant)
+        let parts = [
+            "quality  weight error int8 \(Format.percent(state.combinedError(.int8)))",
+            "nf4 \(Format.percent(state.combinedError(.nf4)))",
+            "fp4 \(Format.percent(state.combinedError(.fp4)))",
+            "plan \(Format.percent(state.combinedError(plan, honourSkips: true)))",
+        ]
+        frame.put(" " + parts.joined(separator: bar), x: rect.x, y: rect.y, limit: rect.width)
+        let note = "weights only"
+        if rect.width > 80 { frame.put(note, x: rect.maxX - note.count - 1, y: rect.y, role: .dim) }
+    }
+
+    static func drawProgress(_ frame: inout Frame, _ rect: Rect, _ progress: WorkProgress, _ glyphs: Glyphs) {
+        let fraction = progress.total > 0 ? min(progress.done / progress.total, 1) : 0
+        let width = 20
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: glyphs.full, count: filled) + String(repeating: glyphs.empty, count: width - filled)
+        let text = " \(progress.title) \(bar) \(String(format: "%3.0f%%", fraction * 100))  "
+            + "\(ProgressBar.scaled(progress.rate, unit: progress.unit))/s  ETA \(ProgressBar.duration(progress.secondsLeft))  (Esc cancels)"
+        frame.put(text, x: rect.x, y: rect.y, role: .warn, limit: rect.width)
+    }
+}
+
+/// Key hints, a transient message, or the open prompt.
+enum FooterView {
+    static let hints = "←→ threshold  ↑↓ layer  tab source  m method  d dq  b block  s skip  / filter  o sort  ? help  q quit"
+
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        frame.fill(rect, role: .header)
+        switch state.overlay {
+        case .filter(let text):
+            frame.put(" / filter (text or regex): \(text)_   Enter keeps, Esc closes", x: rect.x, y: rect.y, role: .input, limit: rect.width)
+        case .threshold(let text):
+            frame.put(" threshold (0–100): \(text)_   Enter sets, Esc cancels", x: rect.x, y: rect.y, role: .input, limit: rect.width)
+        default:
+            if let message = state.message {
+                frame.put(" " + message, x: rect.x, y: rect.y, role: .warn, limit: rect.width)
+            } else {
+                let text = glyphs.vertical == "│" ? hints : hints.replacingOccurrences(of: "←→", with: "<>")
+                    .replacingOccurrences(of: "↑↓", with: "^v")
+                frame.put(" " + text, x: rect.x, y: rect.y, role: .header, limit: rect.width)
+            }
+        }
+    }
+}
+
+/// Every key, in a box over the screen.
+enum HelpOverlay {
+    static let lines = [
+        "qtui explorer — keys",
+        "",
+        "←/→  h/l        threshold −/+ 0.5        shift-←/→  H/L   ±0.1",
+        "t               type an exact threshold",
+        "↑/↓  j/k        select layer             PgUp/PgDn Home/End g/G",
+        "/               filter layers (text or regular expression)",
+        "o               sort: file, name, outliers, int8, 4-bit error, size",
+        "tab             histogram: activations / weights",
+        "c               histogram counts: log / linear",
+        "m               plan method: int8 / nf4 / fp4",
+        "d               double quantization on/off (4-bit)",
+        "b               4-bit blocksize (errors recomputed in background)",
+        "s  space        skip / restore the layer (kept as stored)",
+        "mouse           click selects, wheel scrolls",
+        "Esc             cancel background work",
+        "q  Ctrl-C       quit",
+        "",
+        "Without calibration the view is weight-only: errors are of the",
+        "weights; activation outlier columns need a forward pass.",
+        "",
+        "any key closes this help",
+    ]
+
+    static func draw(_ frame: inout Frame, _ state: ExplorerState, _ glyphs: Glyphs) {
+        let width = min(frame.width - 2, (lines.map(\.count).max() ?? 0) + 4)
+        let height = min(frame.height - 2, lines.count + 2)
+        let box = Rect(x: (frame.width - width) / 2, y: (frame.height - height) / 2, width: width, height: height)
+        frame.fill(box, role: .normal)
+        let horizontal = String(repeating: glyphs.horizontal, count: max(0, width - 2))
+        frame.put("+" + horizontal + "+", x: box.x, y: box.y, role: .dim)
+        frame.put("+" + horizontal + "+", x: box.x, y: box.maxY - 1, role: .dim)
+        for (index, line) in lines.prefix(height - 2).enumerated() {
+            let y = box.y + 1 + index
+            frame.put(String(glyphs.vertical), x: box.x, y: y, role: .dim)
+            frame.put(line, x: box.x + 2, y: y, role: index == 0 ? .title : .normal, limit: width - 4)
+            frame.put(String(glyphs.vertical), x: box.maxX - 1, y: y, role: .dim)
+        }
+    }
+}
