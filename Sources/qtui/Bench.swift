@@ -10,8 +10,12 @@ struct Bench: ParsableCommand {
         --repeat times after one warm-up run, and prints one JSON line with the best time and Mparam/s. \
         Build in release mode for meaningful numbers.
 
-        Example:
+        With --explorer it instead measures the explorer: the time from a threshold change to a
+        finished frame (reduce + render at 120×40), over every layer of the model.
+
+        Examples:
           swift build -c release && .build/release/qtui bench /tmp/qtui-bench/w4096x11008.safetensors
+          qtui synthesize --out /tmp/llama32 --layers 32 && qtui bench /tmp/llama32 --explorer
         """
     )
 
@@ -27,6 +31,9 @@ struct Bench: ParsableCommand {
     @Option(help: "4-bit blocksize.")
     var blocksize: Int = 64
 
+    @Flag(help: "Measure threshold change → finished frame in the explorer instead of the analysis.")
+    var explorer = false
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -35,6 +42,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint(path: model)
+        if explorer { return try benchExplorer(checkpoint) }
         let analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads))
         var parameters = 0
         var best = Double.infinity
@@ -48,6 +56,35 @@ struct Bench: ParsableCommand {
         let line: [String: Any] = [
             "parameters": parameters, "best_seconds": best, "mparam_per_s": Double(parameters) / best / 1e6,
             "threads": threads, "runs": runs, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension Bench {
+    /// Median and worst time of (threshold step → reduce → render) over 400 frames.
+    func benchExplorer(_ checkpoint: Checkpoint) throws {
+        let plan = LinearLayerPlan(checkpoint: checkpoint)
+        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: blocksize, width: 120, height: 40)
+        let analyzer = WeightAnalyzer(blocksize: blocksize, threads: threads)
+        for (index, layer) in plan.linears.enumerated() {
+            state.apply(.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
+        }
+        state.apply(.finished(blocksize: blocksize, cancelled: false))
+        var times: [Double] = []
+        var checksum = 0
+        for step in 0..<400 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = reduce(&state, .thresholdStep(step % 40 < 20 ? 0.5 : -0.5))
+            let frame = render(state)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            checksum &+= frame.cells.count
+        }
+        times.sort()
+        let line: [String: Any] = [
+            "layers": plan.linears.count, "frames": times.count, "median_ms": times[times.count / 2],
+            "p99_ms": times[times.count * 99 / 100], "worst_ms": times.last!, "screen": "120x40", "cells": checksum / times.count,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

@@ -115,7 +115,20 @@ enum QualityView {
 
 /// Key hints, a transient message, or the open prompt.
 enum FooterView {
-    static let hints = "←→ threshold  ↑↓ layer  tab source  m method  d dq  b block  s skip  / filter  o sort  ? help  q quit"
+    /// Most useful first; as many as fit are shown, always whole, with quit and help kept.
+    static let hints = ["←→ threshold", "↑↓ layer", "m method", "s skip", "/ filter", "d dq", "b block", "o sort",
+                        "tab source", "c counts", "t type"]
+    static let always = ["? help", "q quit"]
+
+    static func hintLine(width: Int) -> String {
+        var chosen: [String] = []
+        for hint in hints {
+            let candidate = " " + (chosen + [hint] + always).joined(separator: "  ")
+            if candidate.count > width { break }
+            chosen.append(hint)
+        }
+        return " " + (chosen + always).joined(separator: "  ")
+    }
 
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
         frame.fill(rect, role: .header)
@@ -128,9 +141,7 @@ enum FooterView {
             if let message = state.message {
                 frame.put(" " + message, x: rect.x, y: rect.y, role: .warn, limit: rect.width)
             } else {
-                let text = glyphs.vertical == "│" ? hints : hints.replacingOccurrences(of: "←→", with: "<>")
-                    .replacingOccurrences(of: "↑↓", with: "^v")
-                frame.put(" " + text, x: rect.x, y: rect.y, role: .header, limit: rect.width)
+                frame.put(hintLine(width: rect.width), x: rect.x, y: rect.y, role: .header, limit: rect.width)
             }
         }
     }
