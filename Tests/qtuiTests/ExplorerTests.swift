@@ -46,7 +46,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(lines[1].contains("Layer 1/21") && lines[1].hasSuffix("plan"), lines[1])
         XCTAssertTrue(lines[2].hasPrefix("▶model.layers.0.self_attn.q_proj") && lines[2].hasSuffix("int8"), lines[2])
         XCTAssertTrue(lines.contains { $0.contains("|w| weights") })
-        XCTAssertTrue(lines[21].contains("stored") && lines[21].contains("plan int8 ▶"), lines[21])
+        XCTAssertTrue(lines[21].contains("fp16") && lines[21].contains("plan int8 ▶"), lines[21])
         XCTAssertTrue(lines[22].contains("weight error int8"), lines[22])
         XCTAssertTrue(lines[23].contains("q quit") || lines[23].contains("filter"), lines[23])
         for line in lines { XCTAssertLessThanOrEqual(line.count, 80) }

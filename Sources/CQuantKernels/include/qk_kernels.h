@@ -81,6 +81,15 @@ void qk_quantize_blockwise(const float *x, int64_t count, int64_t blocksize, con
                            int midpoint_count, const uint8_t *table, const uint8_t *order, uint8_t *indices,
                            float *absmax);
 
+/* Export quantizers (quantize.c): bitsandbytes' packed 4-bit bytes + absmax for whole blocks of a
+ * tensor (the last block may be partial: last_block_partial), and LLM.int8 row-wise codes + SCB.
+ * Values are read as F32/F16/BF16 (dtype) straight from the mapping. Blocks are at most 4096. */
+void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                      const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);
+void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
+/* Raw block absmax only (no clamp), for the double-quant offset before anything is written. */
+void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
+
 /* 1 when the AVX2 paths are in use on this CPU. */
 int qk_has_avx2(void);
 

@@ -14,7 +14,8 @@ extension ExplorerState {
             parameterCount: checkpoint.tensors.reduce(0) { $0 + $1.elementCount },
             dtype: parametersByDType.max { $0.value < $1.value }?.key.rawValue ?? "-",
             fileBytes: checkpoint.fileBytes,
-            keptBytes: plan.kept.reduce(0) { $0 + $1.tensor.byteCount })
+            keptBytes: plan.kept.reduce(0) { $0 + $1.tensor.byteCount },
+            fp16Bytes: checkpoint.tensors.reduce(0) { $0 + ($1.dtype.isDecodableFloat ? 2 * $1.elementCount : $1.byteCount) })
         self.init(model: model, layers: plan.linears.map {
             LayerEntry(name: $0.name, outFeatures: $0.outFeatures, inFeatures: $0.inFeatures, dtype: $0.weight.dtype,
                        storedBytes: $0.weight.byteCount, weights: nil)

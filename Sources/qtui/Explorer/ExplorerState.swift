@@ -14,19 +14,6 @@ struct LayerEntry {
     var parameterCount: Int { outFeatures * inFeatures }
 }
 
-/// The 4-bit or 8-bit storage the user plans for the model (per layer: this, or skip).
-enum PlanMethod: String, CaseIterable {
-    case int8, nf4, fp4
-
-    func quantMethod(doubleQuant: Bool) -> QuantMethod {
-        switch self {
-        case .int8: return .int8
-        case .nf4: return doubleQuant ? .nf4DoubleQuant : .nf4
-        case .fp4: return doubleQuant ? .fp4DoubleQuant : .fp4
-        }
-    }
-}
-
 enum SortKey: String, CaseIterable {
     case file = "file order", name, outliers, int8Error = "int8 error", fourBitError = "4-bit error", size
 }
@@ -60,12 +47,14 @@ struct ExplorerState {
         var fileBytes: Int
         /// Tensor data bytes of everything that is not a converted Linear weight (kept as stored).
         var keptBytes: Int
+        /// The whole model with every float tensor in fp16 (what `torch_dtype=float16` loads).
+        var fp16Bytes: Int
     }
 
     var model: Model
     var layers: [LayerEntry]
     var threshold: Float = 6
-    var method: PlanMethod = .int8
+    var method: ExportMethod = .int8
     var doubleQuant = false
     var blocksize = 64
     var skipped: Set<String> = []
@@ -109,7 +98,7 @@ struct ExplorerState {
 
     /// The 4-bit method the table's second error column shows: nf4 unless fp4 is planned.
     var fourBitMethod: QuantMethod {
-        (method == .fp4 ? PlanMethod.fp4 : PlanMethod.nf4).quantMethod(doubleQuant: doubleQuant)
+        (method == .fp4 ? ExportMethod.fp4 : ExportMethod.nf4).quantMethod(doubleQuant: doubleQuant)
     }
 
     var hasActivations: Bool { false }

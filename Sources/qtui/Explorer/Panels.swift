@@ -61,11 +61,11 @@ enum MemoryView {
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
         let bar = " \(glyphs.vertical) "
         let plan = state.planBytes
-        let stored = state.storedBytes
+        let fp16 = state.model.fp16Bytes
         let planText = "plan \(state.method.quantMethod(doubleQuant: state.doubleQuant).rawValue) \(glyphs.right) \(Format.bytes(plan))"
-            + String(format: " (%.0f%%)", Double(plan) / Double(max(stored, 1)) * 100)
+            + String(format: " (%.0f%% of fp16)", Double(plan) / Double(max(fp16, 1)) * 100)
         let parts = [
-            "memory  stored \(Format.bytes(stored))",
+            "memory  fp16 \(Format.bytes(fp16))",
             "int8 \(Format.bytes(state.totalBytes(.int8)))",
             "nf4 \(Format.bytes(state.totalBytes(.nf4)))",
             "nf4+dq \(Format.bytes(state.totalBytes(.nf4DoubleQuant)))",

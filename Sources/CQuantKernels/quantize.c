@@ -1,0 +1,99 @@
+#include "qk_kernels.h"
+#include <math.h>
+#include <string.h>
+
+/* Byte-producing quantizers for export: the same arithmetic as the analysis kernels and the Swift
+ * references (Blockwise.swift, FourBit.swift, Int8Rowwise.swift), writing bitsandbytes' layouts. */
+
+static inline float clamp_unit(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+
+static inline int count_below15(const float *midpoints, float x) {
+    int position = 0;
+    for (int k = 0; k < 15; k++) position += midpoints[k] < x;
+    return position;
+}
+
+/*  4-bit, blocks of `blocksize` over the flat values:
+ *    absmax[b] = max |x| (a partial last block's clamped to ≥ 1e-38)
+ *    index     = order[number of midpoints below clamp(x × (1/absmax))]   (partial block: x / absmax)
+ *    byte i    = index[2i] << 4 | index[2i+1]; an odd count is padded with the index of 0.0
+ *  The caller passes whole blocks except at the end of the tensor (first_element is a multiple of
+ *  blocksize); `packed` receives ceil(count/2) bytes when first_element is even. */
+void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                      const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+    const unsigned char *bytes = data;
+    float values[4096];
+    uint8_t pad = order[count_below15(midpoints, 0.0f)];
+    int64_t blocks = (count + blocksize - 1) / blocksize;
+    int have_high = 0;
+    uint8_t high = 0;
+    int64_t out = 0;
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t start = b * blocksize;
+        int64_t length = start + blocksize < count ? blocksize : count - start;
+        for (int64_t i = 0; i < length; i++) {
+            int64_t k = start + i;
+            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); values[i] = (float)h; }
+            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(values + i, &u, 4); }
+            else memcpy(values + i, bytes + 4 * k, 4);
+        }
+        float largest = 0;
+        for (int64_t i = 0; i < length; i++) largest = fmaxf(largest, fabsf(values[i]));
+        int divide = last_block_partial && b == blocks - 1;
+        float divisor = fmaxf(largest, 1e-38f);
+        float reciprocal = 1.0f / divisor;
+        absmax[b] = divide ? divisor : largest;
+        for (int64_t i = 0; i < length; i++) {
+            float scaled = clamp_unit(divide ? values[i] / divisor : values[i] * reciprocal);
+            uint8_t index = order[count_below15(midpoints, scaled)];
+            if (have_high) { packed[out++] = (uint8_t)(high << 4 | index); have_high = 0; }
+            else { high = index; have_high = 1; }
+        }
+    }
+    if (have_high) packed[out] = (uint8_t)(high << 4 | pad);
+}
+
+/*  int8 row-wise (LLM.int8 weights, threshold 0): rows × columns, values cast to fp16 first,
+ *    scale[r] = max |fp16(x)| over the row,  code = round_half_even(fp16(x) × ((1/scale) × 127)),
+ *    an all-zero row (scale 0) gives codes 0. */
+void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+    const unsigned char *bytes = data;
+    for (int64_t r = 0; r < rows; r++) {
+        float largest = 0;
+        for (int64_t c = 0; c < columns; c++) {
+            int64_t k = r * columns + c;
+            float x;
+            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
+            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
+            else memcpy(&x, bytes + 4 * k, 4);
+            codes[k] = 0;
+            largest = fmaxf(largest, fabsf((float)(_Float16)x));
+        }
+        scale[r] = largest;
+        float factor = largest > 0 ? (1.0f / largest) * 127.0f : 0.0f;
+        for (int64_t c = 0; c < columns; c++) {
+            int64_t k = r * columns + c;
+            float x;
+            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
+            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
+            else memcpy(&x, bytes + 4 * k, 4);
+            codes[k] = (int8_t)nearbyintf((float)(_Float16)x * factor);
+        }
+    }
+}
+
+void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+    const unsigned char *bytes = data;
+    for (int64_t start = 0, b = 0; start < count; start += blocksize, b++) {
+        int64_t end = start + blocksize < count ? start + blocksize : count;
+        float largest = 0;
+        for (int64_t k = start; k < end; k++) {
+            float x;
+            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
+            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
+            else memcpy(&x, bytes + 4 * k, 4);
+            largest = fmaxf(largest, fabsf(x));
+        }
+        absmax[b] = largest;
+    }
+}
