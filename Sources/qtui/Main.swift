@@ -14,6 +14,8 @@ enum Main {
             fail("\(error)", code: 2)
         } catch let error as AnalysisError {
             fail("\(error)", code: 1)
+        } catch let error as ExportError {
+            fail("\(error)", code: 2)
         } catch let error as InputError {
             fail("\(error)", code: 2)
         } catch is CancellationError {

@@ -25,7 +25,7 @@ public enum ExportMethod: String, CaseIterable, Sendable, Codable {
 public struct ExportPlan: Sendable, Equatable {
     public var method: ExportMethod
     /// llm_int8_threshold (8-bit only; written to the config, used at inference).
-    public var threshold: Float = 6
+    public var threshold: Double = 6
     public var blocksize = 64
     public var doubleQuant = false
     /// bnb_4bit_compute_dtype: float16, bfloat16 or float32.

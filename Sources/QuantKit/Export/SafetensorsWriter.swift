@@ -13,12 +13,24 @@ public struct SafetensorsWriter {
         public let shape: [Int]
         public let data: Data
 
+        /// Bytes of the tensor: its data, or its size when only reserved.
+        public let byteCount: Int
+
         public init(name: String, dtype: DType, shape: [Int], data: Data) {
             precondition(shape.reduce(1, *) * dtype.byteSize == data.count, "\(name): shape and data size disagree")
             self.name = name
             self.dtype = dtype
             self.shape = shape
             self.data = data
+            byteCount = data.count
+        }
+
+        init(reserving name: String, dtype: DType, shape: [Int]) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            data = Data()
+            byteCount = shape.reduce(1, *) * dtype.byteSize
         }
     }
 
@@ -37,6 +49,11 @@ public struct SafetensorsWriter {
         add(Entry(name: name, dtype: .f16, shape: shape, data: data))
     }
 
+    /// Declares a tensor whose bytes are written later (by an exporter that fills files in place).
+    public mutating func reserve(name: String, dtype: DType, shape: [Int]) {
+        entries.append(Entry(reserving: name, dtype: dtype, shape: shape))
+    }
+
     public func header() -> Data {
         var parts: [String] = []
         if !metadata.isEmpty {
@@ -46,8 +63,8 @@ public struct SafetensorsWriter {
         var offset = 0
         for entry in entries {
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            parts.append("\(Self.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + entry.data.count)]}")
-            offset += entry.data.count
+            parts.append("\(Self.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + entry.byteCount)]}")
+            offset += entry.byteCount
         }
         var json = Data(("{" + parts.joined(separator: ",") + "}").utf8)
         while (8 + json.count) % 8 != 0 { json.append(0x20) }

@@ -1,0 +1,70 @@
+import CQuantKernels
+
+/// One converted Linear quantized for export: the bytes of every tensor bitsandbytes saves for it.
+struct QuantizedLayer {
+    var int8Codes: [Int8] = []
+    var scale: [Float] = []
+    var packed: [UInt8] = []
+    var absmax: [Float] = []
+    var doubleQuant: DoubleQuantizedAbsmax?
+
+    /// Quantizes with the fast kernels (quantize.c), which tests hold to the Swift references.
+    init(_ layer: LinearLayer, in checkpoint: Checkpoint, plan: ExportPlan) {
+        withLayerValues(layer, in: checkpoint) { data, dtype in
+            let n = layer.parameterCount
+            if let type = plan.method.fourBitType {
+                let blocks = (n + plan.blocksize - 1) / plan.blocksize
+                packed = [UInt8](repeating: 0, count: (n + 1) / 2)
+                absmax = [Float](repeating: 0, count: blocks)
+                let order = type.indexOfPosition
+                packed.withUnsafeMutableBufferPointer { packed in
+                    absmax.withUnsafeMutableBufferPointer { absmax in
+                        qk_quantize_4bit(data, dtype, Int64(n), Int64(plan.blocksize), n % plan.blocksize != 0 ? 1 : 0,
+                                         type.midpoints, order, packed.baseAddress, absmax.baseAddress)
+                    }
+                }
+                if plan.doubleQuant { doubleQuant = DoubleQuantizedAbsmax.quantize(absmax) }
+            } else {
+                int8Codes = [Int8](repeating: 0, count: n)
+                scale = [Float](repeating: 0, count: layer.outFeatures)
+                int8Codes.withUnsafeMutableBufferPointer { codes in
+                    scale.withUnsafeMutableBufferPointer { scale in
+                        qk_quantize_int8_rows(data, dtype, Int64(layer.outFeatures), Int64(layer.inFeatures),
+                                              codes.baseAddress, scale.baseAddress)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The double-quant offset alone (block absmax → torch's float32 mean), before anything is written.
+    static func nestedOffset(_ layer: LinearLayer, in checkpoint: Checkpoint, blocksize: Int) -> Float {
+        var absmax = [Float](repeating: 0, count: (layer.parameterCount + blocksize - 1) / blocksize)
+        withLayerValues(layer, in: checkpoint) { data, dtype in
+            absmax.withUnsafeMutableBufferPointer {
+                qk_block_absmax(data, dtype, Int64(layer.parameterCount), Int64(blocksize), $0.baseAddress)
+            }
+        }
+        if layer.parameterCount % blocksize != 0 { absmax[absmax.count - 1] = max(absmax[absmax.count - 1], Blockwise.absmaxFloor) }
+        return torchMeanFloat32(absmax)
+    }
+
+    /// The layer's values as [out × in] row-major: straight from the mapping, or (GPT-2 Conv1D, stored
+    /// transposed) gathered into a Float buffer first.
+    private static func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, _ body: (UnsafeRawPointer, Int32) -> Void) {
+        let bytes = checkpoint.bytes(of: layer.weight)
+        guard layer.isTransposedInFile else {
+            body(bytes.baseAddress!, layer.weight.dtype.kernelCode)
+            return
+        }
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: layer.parameterCount)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: layer.outFeatures)
+        defer { values.deallocate(); scratch.deallocate() }
+        TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: 0, rowCount: layer.outFeatures, into: values, scratch: scratch)
+        body(UnsafeRawPointer(values), Int32(QK_F32))
+    }
+
+    private func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, _ body: (UnsafeRawPointer, Int32) -> Void) {
+        Self.withLayerValues(layer, in: checkpoint, body)
+    }
+}

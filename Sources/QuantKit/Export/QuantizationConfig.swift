@@ -1,0 +1,41 @@
+/// The `quantization_config` transformers writes into config.json for bitsandbytes (all fields, as
+/// BitsAndBytesConfig.to_dict() gives them), and the config.json around it.
+public enum QuantizationConfig {
+    public static func dictionary(_ plan: ExportPlan) -> [String: JSONValue] {
+        let fourBit = plan.method != .int8
+        return [
+            "_load_in_4bit": .bool(fourBit),
+            "_load_in_8bit": .bool(!fourBit),
+            "bnb_4bit_compute_dtype": .string(plan.computeDType),
+            "bnb_4bit_quant_storage": .string("uint8"),
+            "bnb_4bit_quant_type": .string(plan.method.fourBitType?.rawValue ?? "fp4"),
+            "bnb_4bit_use_double_quant": .bool(fourBit && plan.doubleQuant),
+            "llm_int8_enable_fp32_cpu_offload": .bool(false),
+            "llm_int8_has_fp16_weight": .bool(false),
+            "llm_int8_skip_modules": plan.skipModules.isEmpty ? .null : .array(plan.skipModules.map { .string($0) }),
+            "llm_int8_threshold": .number(plan.threshold),
+            "load_in_4bit": .bool(fourBit),
+            "load_in_8bit": .bool(!fourBit),
+            "quant_method": .string("bitsandbytes"),
+        ]
+    }
+
+    /// The input's config.json with `quantization_config` added, written as transformers writes it.
+    public static func configJSON(_ config: ModelConfig, plan: ExportPlan) throws -> String {
+        guard case .object(var fields) = try JSONValue.parse(config.rawJSON) else { return "{}\n" }
+        fields["quantization_config"] = .object(dictionary(plan))
+        return PythonJSON.text(.object(fields)) + "\n"
+    }
+}
+
+/// model.safetensors.index.json for a sharded export.
+enum ShardIndex {
+    static func json(_ layout: ExportLayout) -> String {
+        var map: [String: JSONValue] = [:]
+        for shard in layout.shards { for tensor in shard.tensors { map[tensor.name] = .string(shard.fileName) } }
+        return PythonJSON.text(.object([
+            "metadata": .object(["total_size": .integer(layout.tensorBytes)]),
+            "weight_map": .object(map),
+        ])) + "\n"
+    }
+}
