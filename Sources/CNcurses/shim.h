@@ -4,6 +4,7 @@
 #include <locale.h>
 #include <langinfo.h>
 #include <signal.h>
+#include <poll.h>
 #include <ncursesw/curses.h>
 
 /* ncurses exposes these as macros, which Swift cannot call; small functions it can. */
@@ -45,4 +46,11 @@ static inline void qtui_install_signal_handlers(void) {
     signal(SIGHUP, qtui_on_termination);
 }
 static inline int qtui_termination_pending(void) { return qtui_termination_requested != 0; }
+
+/* 1 when the terminal is gone (hang-up without SIGHUP reaching us: reads return end of file). */
+static inline int qtui_input_hung_up(void) {
+    struct pollfd input = { .fd = 0, .events = POLLIN, .revents = 0 };
+    if (poll(&input, 1, 0) < 0) return 0;
+    return (input.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
 #endif

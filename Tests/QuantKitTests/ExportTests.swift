@@ -95,7 +95,8 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(quantization["bnb_4bit_quant_type"], .string("nf4"))
         XCTAssertEqual(quantization["bnb_4bit_use_double_quant"], .bool(true))
         XCTAssertEqual(quantization["bnb_4bit_compute_dtype"], .string("bfloat16"))
-        XCTAssertEqual(quantization["llm_int8_skip_modules"], .array([.string("model.layers.1.mlp")]))
+        XCTAssertEqual(quantization["llm_int8_skip_modules"], .array([.string("model.layers.1.mlp"), .string("lm_head")]),
+                       "a skip list replaces transformers' default, so the head is named too")
         XCTAssertEqual(quantization["quant_method"], .string("bitsandbytes"))
         XCTAssertEqual(config["model_type"], .string("llama"))
         // Skipped modules are copied as they are; the attention of the same block is converted.

@@ -20,9 +20,9 @@ final class ExplorerTests: XCTestCase {
         var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: width, height: height)
         let analyzer = WeightAnalyzer(blocksize: 64, threads: 2)
         for (index, layer) in plan.linears.enumerated() {
-            state.apply(.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
+            state.apply(AnalysisWorker.Event.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
         }
-        state.apply(.finished(blocksize: 64, cancelled: false))
+        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: false))
         return state
     }
 
@@ -169,11 +169,34 @@ final class ExplorerTests: XCTestCase {
         let plan = LinearLayerPlan(checkpoint: checkpoint)
         var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: 80, height: 24)
         XCTAssertTrue(render(state).line(2).contains("…"), "rows show … until analysed")
-        state.apply(.progress(WorkProgress(title: "analysing weights", done: 5, total: 10, unit: "param", rate: 1e6, secondsLeft: 3)))
+        state.apply(AnalysisWorker.Event.progress(WorkProgress(title: "analysing weights", done: 5, total: 10, unit: "param", rate: 1e6, secondsLeft: 3)))
         XCTAssertTrue(render(state).line(22).contains("50%"))
         XCTAssertEqual(send([.escape], to: &state), .cancelWork)
-        state.apply(.finished(blocksize: 64, cancelled: true))
+        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: true))
         XCTAssertNil(state.progress)
         XCTAssertTrue(render(state).line(23).contains("cancelled"))
+    }
+
+    func testExportDialogFlow() throws {
+        var state = try openedState()
+        send([.character("m"), .character("d"), .character("s")], to: &state)
+        XCTAssertEqual(send([.character("e")], to: &state), .prepareExport)
+        let plan = state.exportPlan
+        XCTAssertEqual(plan.method, .nf4)
+        XCTAssertTrue(plan.doubleQuant)
+        XCTAssertEqual(plan.skipModules, ["model.layers.0.self_attn.q_proj"])
+        XCTAssertTrue(ExplorerApp.freePath(for: try Checkpoint(path: Self.modelFolder), plan: plan).hasSuffix("-nf4-dq"))
+        // What the app does on .prepareExport, then the user edits the path and confirms.
+        state.overlay = .export(ExportDialog(path: "/tmp/out", predictedBytes: 3_000_000, files: 1, converted: 20))
+        XCTAssertTrue(render(state).text.contains("3.0 MB of weights in 1 file (exact)"))
+        send([.backspace, .backspace, .backspace] + typing("x1"), to: &state)
+        guard case .export(let editing) = state.overlay else { return XCTFail("dialog closed") }
+        XCTAssertEqual(editing.path, "/tmp/x1")
+        XCTAssertEqual(send([.enter], to: &state), .startExport)
+        XCTAssertEqual(send([.character("q")], to: &state), .none, "keys other than Esc wait while writing")
+        state.apply(ExportWorker.Event.finished("wrote /tmp/x1: 3.0 MB in 2 files, verified"))
+        XCTAssertTrue(render(state).text.contains("wrote /tmp/x1"))
+        send([.character("x")], to: &state)
+        XCTAssertEqual(state.overlay, .none)
     }
 }

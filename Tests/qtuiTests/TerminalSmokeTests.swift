@@ -26,23 +26,15 @@ final class TerminalSmokeTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    /// Runs tmux and returns its output. Output goes through a file, not a pipe: the tmux server that
-    /// `new-session` starts inherits the descriptors and would hold a pipe open for ever.
+    /// Runs tmux and returns its output, through system(3) and a file: the tmux server that
+    /// `new-session` starts inherits descriptors (a pipe would never close), and Foundation's
+    /// Process.waitUntilExit was seen to miss the exit of such a client.
     @discardableResult
     private func tmux(_ arguments: [String]) -> String {
         let output = folder + "/tmux-output-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: output, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        guard let handle = FileHandle(forWritingAtPath: output) else { return "" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try? process.run()
-        process.waitUntilExit()
-        try? handle.close()
+        let quoted = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        _ = system("/usr/bin/tmux \(quoted) > '\(output)' 2>&1 < /dev/null")
         return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
     }
 
@@ -76,11 +68,22 @@ final class TerminalSmokeTests: XCTestCase {
         start()
         _ = waitFor("the analysed table") { $0.contains("Layer") && $0.contains("weight error int8") && !$0.contains("…") }
         tmux(["send-keys", "-t", session, "Right", "Right", "j", "s"])
-        let after = waitFor("threshold 7.00 and a skipped layer") { $0.contains("◀ 7.00 ▶") && $0.contains("skip") }
-        XCTAssertTrue(after.contains("▶model.layers.0.self_attn.k_proj"), after)
+        _ = waitFor("threshold 7.00 and the second layer selected and skipped") { screen in
+            screen.contains("◀ 7.00 ▶") && screen.split(separator: "\n").contains {
+                $0.hasPrefix("▶model.layers.0.self_attn.k_proj") && $0.hasSuffix("skip")
+            }
+        }
         tmux(["send-keys", "-t", session, "?"])
         _ = waitFor("the help overlay") { $0.contains("qtui explorer — keys") }
-        tmux(["send-keys", "-t", session, "Escape", "q"])
+        // Export the plan from the dialog (default path beside the model), then quit.
+        tmux(["send-keys", "-t", session, "Escape", "e"])
+        _ = waitFor("the export dialog") { $0.contains("Export the plan") && $0.contains("(exact)") }
+        tmux(["send-keys", "-t", session, "Enter"])
+        _ = waitFor("the export result") { $0.contains("wrote ") && $0.contains("verified") }
+        let exported = try Checkpoint(path: folder + "/model-int8")
+        XCTAssertNotNil(exported.tensor(named: "model.layers.0.self_attn.q_proj.SCB"))
+        XCTAssertNil(exported.tensor(named: "model.layers.0.self_attn.k_proj.SCB") == nil ? nil : "k_proj was skipped")
+        tmux(["send-keys", "-t", session, "x", "q"])
         let restored = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
         XCTAssertEqual(exitStatus(), "qtui-exit=0")
         XCTAssertFalse(restored.contains("weight error"), "the explorer's screen is gone")
@@ -92,11 +95,7 @@ final class TerminalSmokeTests: XCTestCase {
         start()
         _ = waitFor("the explorer") { $0.contains("Layer") }
         let pids = tmux(["list-panes", "-t", session, "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        process.arguments = ["-TERM", "-P", pids, "-f", "qtui"]
-        try process.run()
-        process.waitUntilExit()
+        _ = system("/usr/bin/pkill -TERM -P \(pids) -f qtui")
         _ = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
         XCTAssertEqual(exitStatus(), "qtui-exit=0")
         XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines), "0")

@@ -38,6 +38,9 @@ public struct LayerReport: Sendable, Codable, Equatable {
     public let bytes: Int
     public let statistics: WeightStatistics
     public let methods: [MethodResult]
+    /// The double-quant offset (torch's float32 mean of the 4-bit absmax) at the report's blocksize:
+    /// its digits set the length of the quant_state JSON an export writes.
+    public let nestedOffset: Float
     public let histogramFirstBin: Int
     public let histogram: [UInt64]
 

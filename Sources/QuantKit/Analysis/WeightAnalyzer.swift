@@ -176,7 +176,7 @@ public struct WeightAnalyzer: Sendable {
         let span = LogHistogram(counts: histogramCounts).span
         return LayerReport(name: layer.name, tensor: layer.weight.name, outFeatures: layer.outFeatures,
                            inFeatures: layer.inFeatures, dtype: layer.weight.dtype, transposedInFile: layer.isTransposedInFile,
-                           bytes: layer.weight.byteCount, statistics: statistics, methods: methods,
+                           bytes: layer.weight.byteCount, statistics: statistics, methods: methods, nestedOffset: nestedOffset,
                            histogramFirstBin: span.firstBin, histogram: span.counts)
     }
 }

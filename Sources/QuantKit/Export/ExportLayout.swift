@@ -47,6 +47,10 @@ public struct ExportLayout: Sendable {
     public let plan: ExportPlan
     /// The Linear layers that are converted (skipped ones are not here).
     public let converted: [LinearLayer]
+    /// llm_int8_skip_modules as written to config.json: the plan's keys plus the output head. A
+    /// non-empty list replaces transformers' default one (which keeps the head unconverted), so the
+    /// head must be named for the loader to expect it as it is stored.
+    public let skipModulesForConfig: [String]
     public let shards: [Shard]
 
     public var totalBytes: Int { shards.reduce(0) { $0 + $1.fileBytes } }
@@ -66,6 +70,8 @@ public struct ExportLayout: Sendable {
                                                            offset: plan.doubleQuant && plan.method != .int8 ? nestedOffset(layer) : nil)
         }
         self.converted = converted
+        let heads = linearPlan.kept.filter { $0.reason == .outputHead }.map { String($0.tensor.name.dropLast(".weight".count)) }
+        skipModulesForConfig = plan.skipModules.isEmpty ? [] : plan.skipModules + heads.filter { !plan.skipModules.contains($0) }
         // Source order, each converted weight replaced by its quantized tensors.
         var ordered: [Tensor] = []
         for tensor in checkpoint.tensors {

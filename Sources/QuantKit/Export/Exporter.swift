@@ -41,10 +41,11 @@ public struct Exporter: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// The layout, measuring double-quant offsets first when the plan needs them.
-    public func layout() throws -> ExportLayout {
+    /// The layout, measuring double-quant offsets first when the plan needs them (`known` offsets,
+    /// e.g. from the analysis at the same blocksize, are used instead of reading the weights again).
+    public func layout(knownOffsets known: [String: Float] = [:]) throws -> ExportLayout {
         try ExportLayout(checkpoint: checkpoint, plan: plan) {
-            QuantizedLayer.nestedOffset($0, in: checkpoint, blocksize: plan.blocksize)
+            known[$0.name] ?? QuantizedLayer.nestedOffset($0, in: checkpoint, blocksize: plan.blocksize)
         }
     }
 
@@ -106,7 +107,7 @@ public struct Exporter: Sendable {
             written.append("model.safetensors.index.json")
         }
         if let config = checkpoint.config {
-            try writeText(QuantizationConfig.configJSON(config, plan: plan), to: folder + "/config.json")
+            try writeText(QuantizationConfig.configJSON(config, layout: layout), to: folder + "/config.json")
             written.append("config.json")
         } else {
             warnings.append("the input has no config.json, so from_pretrained cannot load the output until one is added")

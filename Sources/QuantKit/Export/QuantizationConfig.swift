@@ -1,7 +1,7 @@
 /// The `quantization_config` transformers writes into config.json for bitsandbytes (all fields, as
 /// BitsAndBytesConfig.to_dict() gives them), and the config.json around it.
 public enum QuantizationConfig {
-    public static func dictionary(_ plan: ExportPlan) -> [String: JSONValue] {
+    public static func dictionary(_ plan: ExportPlan, skipModules: [String]) -> [String: JSONValue] {
         let fourBit = plan.method != .int8
         return [
             "_load_in_4bit": .bool(fourBit),
@@ -12,7 +12,7 @@ public enum QuantizationConfig {
             "bnb_4bit_use_double_quant": .bool(fourBit && plan.doubleQuant),
             "llm_int8_enable_fp32_cpu_offload": .bool(false),
             "llm_int8_has_fp16_weight": .bool(false),
-            "llm_int8_skip_modules": plan.skipModules.isEmpty ? .null : .array(plan.skipModules.map { .string($0) }),
+            "llm_int8_skip_modules": skipModules.isEmpty ? .null : .array(skipModules.map { .string($0) }),
             "llm_int8_threshold": .number(plan.threshold),
             "load_in_4bit": .bool(fourBit),
             "load_in_8bit": .bool(!fourBit),
@@ -21,9 +21,9 @@ public enum QuantizationConfig {
     }
 
     /// The input's config.json with `quantization_config` added, written as transformers writes it.
-    public static func configJSON(_ config: ModelConfig, plan: ExportPlan) throws -> String {
+    public static func configJSON(_ config: ModelConfig, layout: ExportLayout) throws -> String {
         guard case .object(var fields) = try JSONValue.parse(config.rawJSON) else { return "{}\n" }
-        fields["quantization_config"] = .object(dictionary(plan))
+        fields["quantization_config"] = .object(dictionary(layout.plan, skipModules: layout.skipModulesForConfig))
         return PythonJSON.text(.object(fields)) + "\n"
     }
 }

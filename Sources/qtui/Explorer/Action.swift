@@ -22,7 +22,7 @@ enum Action: Equatable {
     case toggleDoubleQuant
     case cycleBlocksize
     case toggleSkip
-    case openFilter, openThresholdPrompt, toggleHelp, closeOverlay
+    case openFilter, openThresholdPrompt, toggleHelp, closeOverlay, openExport
     case type(Character), erase, submit
     case select(screenX: Int, screenY: Int)
     case scroll(Int)
@@ -37,6 +37,10 @@ enum Reaction: Equatable {
     case redraw
     /// The weight errors must be recomputed (the blocksize changed).
     case reanalyse
+    /// Lay the export out (exact size) and open the dialog.
+    case prepareExport
+    /// Write the export to the dialog's path.
+    case startExport
     case cancelWork
     case quit
 }
@@ -62,6 +66,7 @@ enum KeyMap {
         .character("b"): .cycleBlocksize,
         .character("s"): .toggleSkip, .character(" "): .toggleSkip,
         .character("?"): .toggleHelp,
+        .character("e"): .openExport,
         .escape: .cancelWork,
         .character("q"): .quit, .interrupt: .quit,
     ]
@@ -79,6 +84,13 @@ enum KeyMap {
             return browsing[key]
         case .help:
             return key == .character("q") ? .quit : .closeOverlay
+        case .export(let dialog):
+            switch dialog.stage {
+            case .running: return key == .escape ? .cancelWork : nil
+            case .finished, .failed: return .closeOverlay
+            case .editing: break
+            }
+            fallthrough
         case .filter, .threshold:
             switch key {
             case .enter: return .submit

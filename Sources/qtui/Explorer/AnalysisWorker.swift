@@ -1,9 +1,8 @@
 import Foundation
 import QuantKit
 
-/// Runs the weight analysis on a background thread and hands results to the event loop through a
-/// locked mailbox; the loop drains it between keys, so the keyboard never waits for the analysis.
-final class AnalysisWorker: @unchecked Sendable {
+/// The weight analysis on a background thread: a layer report at a time, with progress.
+enum AnalysisWorker {
     enum Event {
         case progress(WorkProgress)
         case layer(index: Int, report: LayerReport)
@@ -11,65 +10,63 @@ final class AnalysisWorker: @unchecked Sendable {
         case failed(String)
     }
 
-    private let lock = NSLock()
-    private var events: [Event] = []
-    private var cancelled = false
-
     /// Analyses every layer of the plan, in order, with this blocksize.
-    func start(_ checkpoint: Checkpoint, linears: [LinearLayer], blocksize: Int, threads: Int) {
-        let thread = Thread { [self] in
+    static func start(_ checkpoint: Checkpoint, linears: [LinearLayer], blocksize: Int, threads: Int) -> Mailbox<Event> {
+        let mailbox = Mailbox<Event>()
+        startThread {
             let analyzer = WeightAnalyzer(blocksize: blocksize, threads: threads)
             let total = linears.reduce(0) { $0 + $1.parameterCount }
             let started = Date()
             var done = 0
             for (index, layer) in linears.enumerated() {
-                if isCancelled { post(.finished(blocksize: blocksize, cancelled: true)); return }
                 do {
-                    let report = try analyzer.analyze(layer, in: checkpoint, isCancelled: { self.isCancelled })
+                    let report = try analyzer.analyze(layer, in: checkpoint, isCancelled: { mailbox.isCancelled })
                     done += layer.parameterCount
-                    let elapsed = max(Date().timeIntervalSince(started), 1e-6)
-                    let rate = Double(done) / elapsed
-                    post(.layer(index: index, report: report))
-                    post(.progress(WorkProgress(title: "analysing weights (blocksize \(blocksize))", done: Double(done),
-                                                total: Double(total), unit: "param", rate: rate,
-                                                secondsLeft: Double(total - done) / max(rate, 1))))
+                    let rate = Double(done) / max(Date().timeIntervalSince(started), 1e-6)
+                    mailbox.post(.layer(index: index, report: report))
+                    mailbox.post(.progress(WorkProgress(title: "analysing weights (blocksize \(blocksize))", done: Double(done),
+                                                        total: Double(total), unit: "param", rate: rate,
+                                                        secondsLeft: Double(total - done) / max(rate, 1))))
                 } catch is CancellationError {
-                    post(.finished(blocksize: blocksize, cancelled: true))
+                    mailbox.post(.finished(blocksize: blocksize, cancelled: true))
                     return
                 } catch {
-                    post(.failed("\(error)"))
+                    mailbox.post(.failed("\(error)"))
                     return
                 }
             }
-            post(.finished(blocksize: blocksize, cancelled: false))
+            mailbox.post(.finished(blocksize: blocksize, cancelled: false))
         }
-        thread.stackSize = 1 << 22
-        thread.start()
+        return mailbox
+    }
+}
+
+/// An export on a background thread, with progress.
+enum ExportWorker {
+    enum Event {
+        case progress(WorkProgress)
+        case finished(String)
+        case failed(String)
     }
 
-    func cancel() {
-        lock.lock()
-        cancelled = true
-        lock.unlock()
-    }
-
-    var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
-    }
-
-    func drain() -> [Event] {
-        lock.lock()
-        defer { lock.unlock() }
-        let drained = events
-        events.removeAll()
-        return drained
-    }
-
-    private func post(_ event: Event) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
+    static func start(_ exporter: Exporter, layout: ExportLayout, to path: String) -> Mailbox<Event> {
+        let mailbox = Mailbox<Event>()
+        startThread {
+            let started = Date()
+            do {
+                let result = try exporter.write(layout, to: path, force: false, progress: { progress in
+                    let rate = Double(progress.done) / max(Date().timeIntervalSince(started), 1e-6)
+                    mailbox.post(.progress(WorkProgress(title: "exporting", done: Double(progress.done), total: Double(progress.total),
+                                                        unit: "B", rate: rate, secondsLeft: Double(progress.total - progress.done) / max(rate, 1))))
+                }, isCancelled: { mailbox.isCancelled })
+                mailbox.post(.finished("wrote \(result.directory): \(ReportFormatter.formatBytes(result.weightBytes)) in "
+                                       + "\(result.files.count) files, verified"))
+            } catch is CancellationError {
+                mailbox.post(.failed("export cancelled; nothing was written"))
+            } catch {
+                mailbox.post(.failed("\(error)"))
+            }
+        }
+        return mailbox
     }
 }

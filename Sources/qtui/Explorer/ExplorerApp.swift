@@ -27,7 +27,7 @@ extension ExplorerState {
         self.height = height
     }
 
-    /// Folds a background event into the state.
+    /// Folds a background analysis event into the state.
     mutating func apply(_ event: AnalysisWorker.Event) {
         switch event {
         case .progress(let progress):
@@ -46,6 +46,31 @@ extension ExplorerState {
             message = "analysis failed: \(reason)"
         }
     }
+
+    /// Folds a background export event into the state (the dialog shows how it ended).
+    mutating func apply(_ event: ExportWorker.Event) {
+        guard case .export(var dialog) = overlay else { return }
+        switch event {
+        case .progress(let progress): self.progress = progress
+        case .finished(let summary):
+            progress = nil
+            dialog.stage = .finished(summary)
+        case .failed(let reason):
+            progress = nil
+            dialog.stage = .failed(reason)
+        }
+        overlay = .export(dialog)
+    }
+
+    /// The plan as an export would write it.
+    var exportPlan: ExportPlan {
+        var plan = ExportPlan(method: method)
+        plan.doubleQuant = doubleQuant && method != .int8
+        plan.blocksize = blocksize
+        plan.threshold = (Double(threshold) * 100).rounded() / 100
+        plan.skipModules = layers.map(\.name).filter { skipped.contains($0) }
+        return plan
+    }
 }
 
 /// The event loop: keys → actions → state → frame; background results folded in between keys.
@@ -53,7 +78,9 @@ final class ExplorerApp {
     private let checkpoint: Checkpoint
     private let plan: LinearLayerPlan
     private let threads: Int
-    private var worker = AnalysisWorker()
+    private var analysis: Mailbox<AnalysisWorker.Event>?
+    private var export: Mailbox<ExportWorker.Event>?
+    private var exportLayout: ExportLayout?
 
     init(checkpoint: Checkpoint, plan: LinearLayerPlan, threads: Int) {
         self.checkpoint = checkpoint
@@ -66,11 +93,9 @@ final class ExplorerApp {
                                   width: terminal.width, height: terminal.height)
         startAnalysis(&state)
         var dirty = true
+        defer { analysis?.cancel(); export?.cancel() }
         while !terminal.terminationRequested {
-            for event in worker.drain() {
-                state.apply(event)
-                dirty = true
-            }
+            dirty = foldBackgroundEvents(into: &state) || dirty
             if dirty {
                 terminal.present(render(state, glyphs: terminal.glyphs))
                 dirty = false
@@ -78,20 +103,26 @@ final class ExplorerApp {
             guard let key = terminal.readKey(), let action = KeyMap.action(for: key, in: state) else { continue }
             dirty = true
             switch reduce(&state, action) {
-            case .quit:
-                worker.cancel()
-                return
+            case .quit: return
             case .reanalyse:
-                worker.cancel()
-                worker = AnalysisWorker()
+                analysis?.cancel()
                 startAnalysis(&state)
             case .cancelWork:
-                worker.cancel()
-            case .none, .redraw:
-                break
+                analysis?.cancel()
+                export?.cancel()
+            case .prepareExport: prepareExport(&state)
+            case .startExport: startExport(&state)
+            case .none, .redraw: break
             }
         }
-        worker.cancel()
+    }
+
+    private func foldBackgroundEvents(into state: inout ExplorerState) -> Bool {
+        let analysed = analysis?.drain() ?? []
+        for event in analysed { state.apply(event) }
+        let exported = export?.drain() ?? []
+        for event in exported { state.apply(event) }
+        return !analysed.isEmpty || !exported.isEmpty
     }
 
     private func startAnalysis(_ state: inout ExplorerState) {
@@ -99,6 +130,45 @@ final class ExplorerApp {
         state.progress = WorkProgress(title: "analysing weights (blocksize \(state.blocksize))", done: 0,
                                       total: Double(plan.linears.reduce(0) { $0 + $1.parameterCount }), unit: "param",
                                       rate: 0, secondsLeft: .nan)
-        worker.start(checkpoint, linears: plan.linears, blocksize: state.blocksize, threads: threads)
+        analysis = AnalysisWorker.start(checkpoint, linears: plan.linears, blocksize: state.blocksize, threads: threads)
+    }
+
+    /// Lays the export out (its exact size) and opens the dialog with a free path beside the input.
+    private func prepareExport(_ state: inout ExplorerState) {
+        let exportPlan = state.exportPlan
+        var offsets: [String: Float] = [:]
+        if state.analysedBlocksize == state.blocksize {
+            for layer in state.layers { if let report = layer.weights { offsets[layer.name] = report.nestedOffset } }
+        }
+        do {
+            let layout = try Exporter(checkpoint: checkpoint, plan: exportPlan, threads: threads).layout(knownOffsets: offsets)
+            exportLayout = layout
+            state.overlay = .export(ExportDialog(path: Self.freePath(for: checkpoint, plan: exportPlan), predictedBytes: layout.totalBytes,
+                                                 files: layout.shards.count, converted: layout.converted.count))
+        } catch {
+            state.message = "cannot plan the export: \(error)"
+        }
+    }
+
+    private func startExport(_ state: inout ExplorerState) {
+        guard case .export(let dialog) = state.overlay, let layout = exportLayout else { return }
+        let exporter = Exporter(checkpoint: checkpoint, plan: layout.plan, threads: threads)
+        export = ExportWorker.start(exporter, layout: layout, to: dialog.path)
+    }
+
+    /// `<input folder>-nf4-dq`, or with -2, -3 … when that exists.
+    static func freePath(for checkpoint: Checkpoint, plan: ExportPlan) -> String {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory)
+        var base = URL(fileURLWithPath: checkpoint.path).standardizedFileURL.path
+        if !isDirectory.boolValue { base = (base as NSString).deletingPathExtension }
+        base += "-" + plan.method.rawValue + (plan.doubleQuant ? "-dq" : "")
+        var candidate = base
+        var counter = 2
+        while FileManager.default.fileExists(atPath: candidate) {
+            candidate = "\(base)-\(counter)"
+            counter += 1
+        }
+        return candidate
     }
 }

@@ -25,6 +25,22 @@ enum Overlay: Equatable {
     case help
     case filter(String)
     case threshold(String)
+    case export(ExportDialog)
+}
+
+/// The export dialog: the plan summary and its exact size, an editable path, then progress and result.
+struct ExportDialog: Equatable {
+    enum Stage: Equatable {
+        case editing, running
+        case finished(String)
+        case failed(String)
+    }
+
+    var path: String
+    var stage: Stage = .editing
+    var predictedBytes: Int
+    var files: Int
+    var converted: Int
 }
 
 /// Work running in the background, as the screen shows it.

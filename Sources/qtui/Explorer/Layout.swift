@@ -56,6 +56,7 @@ func render(_ state: ExplorerState, glyphs: Glyphs = .unicode) -> Frame {
     QualityView.draw(&frame, layout.quality, state, glyphs)
     FooterView.draw(&frame, layout.footer, state, glyphs)
     if state.overlay == .help { HelpOverlay.draw(&frame, state, glyphs) }
+    if case .export(let dialog) = state.overlay { ExportDialogView.draw(&frame, state, dialog, glyphs) }
     if glyphs.vertical == Glyphs.ascii.vertical { frame.transliterateToASCII() }
     return frame
 }

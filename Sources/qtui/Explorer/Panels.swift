@@ -116,7 +116,7 @@ enum QualityView {
 /// Key hints, a transient message, or the open prompt.
 enum FooterView {
     /// Most useful first; as many as fit are shown, always whole, with quit and help kept.
-    static let hints = ["←→ threshold", "↑↓ layer", "m method", "s skip", "/ filter", "d dq", "b block", "o sort",
+    static let hints = ["←→ threshold", "↑↓ layer", "m method", "s skip", "e export", "/ filter", "d dq", "b block", "o sort",
                         "tab source", "c counts", "t type"]
     static let always = ["? help", "q quit"]
 
@@ -163,6 +163,7 @@ enum HelpOverlay {
         "d               double quantization on/off (4-bit)",
         "b               4-bit blocksize (errors recomputed in background)",
         "s  space        skip / restore the layer (kept as stored)",
+        "e               export the plan (a checkpoint transformers loads)",
         "mouse           click selects, wheel scrolls",
         "Esc             cancel background work",
         "q  Ctrl-C       quit",

@@ -38,6 +38,8 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
     case .openThresholdPrompt: state.overlay = .threshold("")
     case .toggleHelp: state.overlay = state.overlay == .help ? .none : .help
     case .closeOverlay: state.overlay = .none
+    case .openExport:
+        return state.progress == nil ? .prepareExport : .redraw
     case .type(let character):
         if case .filter(let text) = state.overlay {
             state.overlay = .filter(text + String(character))
@@ -45,6 +47,9 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
             state.selection = 0
         } else if case .threshold(let text) = state.overlay, character.isNumber || character == "." {
             state.overlay = .threshold(text + String(character))
+        } else if case .export(var dialog) = state.overlay {
+            dialog.path.append(character)
+            state.overlay = .export(dialog)
         }
     case .erase:
         if case .filter(let text) = state.overlay {
@@ -52,8 +57,17 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
             state.filter = String(text.dropLast())
         } else if case .threshold(let text) = state.overlay {
             state.overlay = .threshold(String(text.dropLast()))
+        } else if case .export(var dialog) = state.overlay {
+            dialog.path.removeLast(dialog.path.isEmpty ? 0 : 1)
+            state.overlay = .export(dialog)
         }
     case .submit:
+        if case .export(var dialog) = state.overlay {
+            guard !dialog.path.isEmpty else { return .redraw }
+            dialog.stage = .running
+            state.overlay = .export(dialog)
+            return .startExport
+        }
         if case .threshold(let text) = state.overlay {
             if let value = Float(text), ExplorerState.thresholdRange.contains(value) {
                 state.threshold = value

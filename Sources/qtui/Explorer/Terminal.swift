@@ -67,7 +67,9 @@ final class Terminal {
     func readKey() -> Key? {
         let code = wgetch(stdscr)
         switch code {
-        case ERR: return nil
+        case ERR:
+            if qtui_input_hung_up() != 0 { inputLost = true }
+            return nil
         case KEY_RESIZE:
             width = Int(getmaxx(stdscr))
             height = Int(getmaxy(stdscr))
@@ -120,5 +122,8 @@ final class Terminal {
         shown = frame
     }
 
-    var terminationRequested: Bool { qtui_termination_pending() != 0 }
+    /// Set when the terminal went away; the loop ends as on SIGHUP.
+    private var inputLost = false
+
+    var terminationRequested: Bool { inputLost || qtui_termination_pending() != 0 }
 }
