@@ -19,8 +19,13 @@ static inline int count_below15(const float *midpoints, float x) {
  *    byte i    = index[2i] << 4 | index[2i+1]; an odd count is padded with the index of 0.0
  *  The caller passes whole blocks except at the end of the tensor (first_element is a multiple of
  *  blocksize); `packed` receives ceil(count/2) bytes when first_element is even. */
-void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
-                      const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+/* The bodies are written once, inlined into a portable variant and an AVX2/F16C variant (same C,
+ * compiled for the wider target: hardware fp16 conversions and vectorised loops); a run-time check
+ * picks one. Tests compare both with the Swift references. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void quantize_4bit_body(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                               const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
     const unsigned char *bytes = data;
     float values[4096];
     uint8_t pad = order[count_below15(midpoints, 0.0f)];
@@ -56,7 +61,7 @@ void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocks
 /*  int8 row-wise (LLM.int8 weights, threshold 0): rows × columns, values cast to fp16 first,
  *    scale[r] = max |fp16(x)| over the row,  code = round_half_even(fp16(x) × ((1/scale) × 127)),
  *    an all-zero row (scale 0) gives codes 0. */
-void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+INLINE void quantize_int8_rows_body(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
     const unsigned char *bytes = data;
     for (int64_t r = 0; r < rows; r++) {
         float largest = 0;
@@ -82,7 +87,7 @@ void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t co
     }
 }
 
-void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+INLINE void block_absmax_body(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
     const unsigned char *bytes = data;
     for (int64_t start = 0, b = 0; start < count; start += blocksize, b++) {
         int64_t end = start + blocksize < count ? start + blocksize : count;
@@ -96,4 +101,47 @@ void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksi
         }
         absmax[b] = largest;
     }
+}
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+static void quantize_4bit_portable(const void *data, int dtype, int64_t count, int64_t blocksize, int partial,
+                                   const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+    quantize_4bit_body(data, dtype, count, blocksize, partial, midpoints, order, packed, absmax);
+}
+AVX2 static void quantize_4bit_avx2(const void *data, int dtype, int64_t count, int64_t blocksize, int partial,
+                                    const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+    quantize_4bit_body(data, dtype, count, blocksize, partial, midpoints, order, packed, absmax);
+}
+void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                      const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+    (qk_has_avx2() ? quantize_4bit_avx2 : quantize_4bit_portable)(data, dtype, count, blocksize, last_block_partial,
+                                                                   midpoints, order, packed, absmax);
+}
+void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                             const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
+    quantize_4bit_portable(data, dtype, count, blocksize, last_block_partial, midpoints, order, packed, absmax);
+}
+
+static void quantize_int8_rows_portable(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+    quantize_int8_rows_body(data, dtype, rows, columns, codes, scale);
+}
+AVX2 static void quantize_int8_rows_avx2(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+    quantize_int8_rows_body(data, dtype, rows, columns, codes, scale);
+}
+void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+    (qk_has_avx2() ? quantize_int8_rows_avx2 : quantize_int8_rows_portable)(data, dtype, rows, columns, codes, scale);
+}
+void qk_quantize_int8_rows_scalar(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
+    quantize_int8_rows_portable(data, dtype, rows, columns, codes, scale);
+}
+
+static void block_absmax_portable(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+    block_absmax_body(data, dtype, count, blocksize, absmax);
+}
+AVX2 static void block_absmax_avx2(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+    block_absmax_body(data, dtype, count, blocksize, absmax);
+}
+void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+    (qk_has_avx2() ? block_absmax_avx2 : block_absmax_portable)(data, dtype, count, blocksize, absmax);
 }

@@ -143,3 +143,39 @@ final class AnalysisKernelTests: XCTestCase {
         withUnsafeBytes(of: tuple) { Array($0.bindMemory(to: Element.self)) }
     }
 }
+
+/// The export quantizers' portable and AVX2 builds against the Swift references.
+final class QuantizeKernelTests: XCTestCase {
+    func testBothBuildsEqualTheReferences() {
+        var generator = SeededGenerator(seed: 99)
+        for (rows, columns) in [(1, 1), (3, 17), (9, 64), (5, 4097), (33, 130)] {
+            var values = generator.normal(rows * columns, scale: 0.5)
+            for i in stride(from: 0, to: values.count, by: 37) { values[i] *= 60 }
+            if values.count > 70 { for i in 0..<64 { values[i] = 0 } }
+            let count = values.count
+            for type in FourBitType.allCases {
+                for blocksize in [32, 64, 4096] {
+                    let reference = FourBitQuantized.quantizeReference(values, type: type, blocksize: blocksize)
+                    for build in [qk_quantize_4bit, qk_quantize_4bit_scalar] {
+                        var packed = [UInt8](repeating: 0, count: (count + 1) / 2)
+                        var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
+                        values.withUnsafeBytes { raw in
+                            build(raw.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), count % blocksize != 0 ? 1 : 0,
+                                  type.midpoints, type.indexOfPosition, &packed, &absmax)
+                        }
+                        XCTAssertEqual(packed, reference.packed, "\(type) \(rows)×\(columns) bs\(blocksize)")
+                        XCTAssertEqual(absmax.map(\.bitPattern), reference.absmax.map(\.bitPattern))
+                    }
+                }
+            }
+            let reference = Int8Rowwise.quantizeReference(values, rows: rows, columns: columns)
+            for build in [qk_quantize_int8_rows, qk_quantize_int8_rows_scalar] {
+                var codes = [Int8](repeating: 0, count: count)
+                var scale = [Float](repeating: 0, count: rows)
+                values.withUnsafeBytes { build($0.baseAddress, Int32(QK_F32), Int64(rows), Int64(columns), &codes, &scale) }
+                XCTAssertEqual(codes, reference.codes, "int8 \(rows)×\(columns)")
+                XCTAssertEqual(scale.map(\.bitPattern), reference.scale.map(\.bitPattern))
+            }
+        }
+    }
+}

@@ -87,6 +87,10 @@ void qk_quantize_blockwise(const float *x, int64_t count, int64_t blocksize, con
 void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                       const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);
 void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
+/* The portable builds of the two, for tests on machines with AVX2. */
+void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
+                             const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);
+void qk_quantize_int8_rows_scalar(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
 /* Raw block absmax only (no clamp), for the double-quant offset before anything is written. */
 void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
 

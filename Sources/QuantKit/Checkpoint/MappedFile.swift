@@ -43,5 +43,16 @@ public final class MappedFile: @unchecked Sendable {
         madvise(UnsafeMutableRawPointer(mutating: base + start), offset + count - start, MADV_WILLNEED)
     }
 
+    /// Lets the kernel drop a range read through (it stays in the page cache): a streaming pass over a
+    /// model bigger than memory then keeps the process's resident set small.
+    public func release(offset: Int, count: Int) {
+        guard let base = bytes.baseAddress, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page
+        let end = (offset + count) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     private static func errnoText() -> String { String(cString: strerror(errno)) }
 }

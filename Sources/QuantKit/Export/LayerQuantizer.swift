@@ -46,6 +46,7 @@ struct QuantizedLayer {
             }
         }
         if layer.parameterCount % blocksize != 0 { absmax[absmax.count - 1] = max(absmax[absmax.count - 1], Blockwise.absmaxFloor) }
+        checkpoint.file(of: layer.weight).release(offset: layer.weight.dataOffset, count: layer.weight.byteCount)
         return torchMeanFloat32(absmax)
     }
 

@@ -118,7 +118,9 @@ final class ShardWriter: @unchecked Sendable {
     /// Tensors whose bytes need no quantization: copies from the input and constants.
     private func writeTensor(_ tensor: ExportLayout.Tensor) throws {
         switch tensor.content {
-        case .copy(let source): try emit(tensor, checkpoint.bytes(of: source))
+        case .copy(let source):
+            try emit(tensor, checkpoint.bytes(of: source))
+            checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
         case .weightFormat: try emit(tensor, [UInt8(0)])
         case .quantMap(let type): try emit(tensor, type.code)
         case .nestedQuantMap: try emit(tensor, DynamicMap.values)
@@ -128,7 +130,9 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     private func writeLayer(_ index: Int, _ tensors: [ExportLayout.Tensor]) throws {
-        let quantized = QuantizedLayer(layout.converted[index], in: checkpoint, plan: plan)
+        let layer = layout.converted[index]
+        let quantized = QuantizedLayer(layer, in: checkpoint, plan: plan)
+        checkpoint.file(of: layer.weight).release(offset: layer.weight.dataOffset, count: layer.weight.byteCount)
         for tensor in tensors {
             switch tensor.content {
             case .int8Codes: try emit(tensor, quantized.int8Codes)
@@ -189,6 +193,7 @@ final class ShardWriter: @unchecked Sendable {
                 guard Self.fnv1a(file.bytes(of: found)) == checksums[tensor.name] else {
                     throw Self.failure(path, "tensor \(tensor.name) reads back different bytes")
                 }
+                file.mapped.release(offset: found.dataOffset, count: found.byteCount)
             }
         }
     }
