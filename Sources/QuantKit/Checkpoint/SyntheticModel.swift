@@ -74,7 +74,7 @@ public struct SyntheticModel: Sendable {
           "rope_theta": 10000.0,
           "hidden_act": "silu",
           "tie_word_embeddings": false,
-          "torch_dtype": "float16",
+          "dtype": "float16",
           "qtui_synthetic": true
         }
 
