@@ -1,0 +1,26 @@
+import Foundation
+
+extension Activation {
+    /// Applies the function in place to `count` values.
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .silu:
+            for i in 0..<count { values[i] = values[i] / (1 + exp(-values[i])) }
+        case .geluTanh:
+            for i in 0..<count {
+                let x = values[i]
+                values[i] = 0.5 * x * (1 + tanh(0.797_884_56 * (x + 0.044715 * x * x * x)))
+            }
+        case .gelu:
+            for i in 0..<count { values[i] = 0.5 * values[i] * (1 + erf(values[i] * 0.707_106_77)) }
+        case .relu:
+            for i in 0..<count { values[i] = max(values[i], 0) }
+        }
+    }
+
+    /// gate[i] = f(gate[i]) · up[i] — the gated MLP of the llama family (SwiGLU for silu).
+    func applyGated(_ gate: UnsafeMutablePointer<Float>, times up: UnsafePointer<Float>, count: Int) {
+        apply(gate, count: count)
+        for i in 0..<count { gate[i] *= up[i] }
+    }
+}
