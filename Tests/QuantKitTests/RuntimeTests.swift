@@ -150,8 +150,8 @@ final class RuntimeTests: XCTestCase {
 
     // MARK: - Layer streaming
 
-    /// A 24-block model: while block i runs, only block i's weights are decoded; over the whole pass
-    /// every block was decoded once. Measured by the runtime's own weight accounting (every decoded
+    /// A 24-block F16 model: while block i runs, only block i's weights are decoded; over the whole pass
+    /// every block was decoded once. Measured by the runtime's own weight accounting (every weight
     /// buffer counts from allocation to release), both during the pass and as the peak afterwards.
     func testLayerStreamingHoldsOneBlockOfWeights() throws {
         let folder = TemporaryFolder()
@@ -177,8 +177,21 @@ final class RuntimeTests: XCTestCase {
         _ = try runtime.logits(tokens: Array(0..<40))
         let memory = runtime.weightMemory
         XCTAssertEqual(memory.peakBytes, blockBytes, "the head (one slab here) and final norm come after the last block is gone")
-        XCTAssertEqual(memory.decodedBytes, 2 * (24 * blockBytes + normBytes) + headBytes, "every block decoded once per pass")
-        XCTAssertLessThan(memory.peakBytes * 20, memory.decodedBytes)
+        XCTAssertEqual(memory.loadedBytes, 2 * (24 * blockBytes + normBytes) + headBytes, "every block loaded once per pass")
+        XCTAssertEqual(memory.decodedBytes, memory.loadedBytes, "F16 is decoded")
+        XCTAssertLessThan(memory.peakBytes * 20, memory.loadedBytes)
+    }
+
+    /// F32 weights are used in place from the mapping, and streamed all the same.
+    func testF32WeightsAreReadInPlaceBlockByBlock() throws {
+        let runtime = try runtime("llama-f32")
+        let blockBytes = runtime.checkpoint.tensors.filter { $0.name.hasPrefix("model.layers.0.") }.reduce(0) { $0 + $1.byteCount }
+        var live = Set<Int>()
+        try runtime.run(tokens: try inputIDs) { _ in live.insert(runtime.weightMemory.liveBytes) }
+        XCTAssertEqual(live, [blockBytes])
+        _ = try runtime.logits(tokens: try inputIDs)
+        XCTAssertEqual(runtime.weightMemory.decodedBytes, 0)
+        XCTAssertEqual(runtime.weightMemory.peakBytes, blockBytes)
     }
 
     /// The head decoded in slabs (10 rows here, the last one shorter) gives the plain product's logits
@@ -198,7 +211,8 @@ final class RuntimeTests: XCTestCase {
             (output.logits($0.baseAddress!, rows: rows), output.negativeLogLikelihood($0.baseAddress!, targets: targets))
         }
         XCTAssertEqual(store.memory.peakBytes, 10 * width * 4)
-        XCTAssertEqual(store.memory.decodedBytes, 2 * vocabulary * width * 4)
+        XCTAssertEqual(store.memory.loadedBytes, 2 * vocabulary * width * 4)
+        XCTAssertEqual(store.memory.decodedBytes, 0, "F32 is read in place")
         for row in 0..<rows {
             var plain = [Double](repeating: 0, count: vocabulary)
             for v in 0..<vocabulary {
@@ -343,6 +357,65 @@ final class RuntimeTests: XCTestCase {
             XCTAssertFalse(error.description.contains("\n"), "errors are one line", line: line)
         } catch {
             XCTFail("unexpected error \(error)", line: line)
+        }
+    }
+}
+
+/// The runtime's fast paths against their references: SIMD exp, softmax and SiLU against libm loops,
+/// the column-split parallel product against one sgemm.
+final class RuntimeKernelTests: XCTestCase {
+    func testParallelProductEqualsOneCall() {
+        var generator = SeededGenerator(seed: 5)
+        for (m, n, k) in [(1, 1, 1), (3, 17, 5), (7, 100, 33), (64, 1000, 64), (5, 4097, 9)] {
+            for transposeB in [false, true] {
+                let a = generator.normal(m * k), b = generator.normal(n * k)
+                var one = [Float](repeating: 1, count: m * n), split = one
+                let ldb = transposeB ? k : n
+                matrixMultiply(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: ldb, transposeB: transposeB, beta: 0.5, c: &one, ldc: n)
+                matrixMultiplyParallel(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: ldb, transposeB: transposeB, beta: 0.5, c: &split, ldc: n,
+                                       minimumColumns: 16)
+                for (x, y) in zip(one, split) {
+                    XCTAssertEqual(x, y, accuracy: 1e-5 * max(1, abs(x)), "\(m)×\(n)×\(k) transposeB \(transposeB)")
+                }
+            }
+        }
+    }
+
+    func testExpIsWithinTwoUlpOfLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x <= 88 {
+            let lanes = VectorMath.exp(VectorMath.Lanes((0..<8).map { x + Float($0) * 1e-3 }))
+            for i in 0..<8 {
+                let reference = Foundation.exp(x + Float(i) * 1e-3)
+                worst = max(worst, abs(lanes[i] - reference) / reference.ulp)
+            }
+            x += 0.0137
+        }
+        XCTAssertLessThanOrEqual(worst, 2)
+        let edges = VectorMath.exp(VectorMath.Lanes(-1000, -88, -87.3, 0, 1e-8, -1e-8, 88, 1000))
+        XCTAssertEqual(edges[3], 1)
+        XCTAssertEqual(edges[0], Float.leastNormalMagnitude, accuracy: Float.leastNormalMagnitude * 1e-5)
+        XCTAssertTrue(edges[7].isFinite)
+    }
+
+    func testSoftmaxAndSiLUEqualTheirReferences() {
+        var generator = SeededGenerator(seed: 11)
+        for count in [1, 3, 7, 8, 9, 17, 63, 65, 512, 4097] {
+            var values = generator.normal(count, scale: 6)
+            values[count / 2] = 40
+            var reference = values
+            let multiplier = generator.normal(count)
+            values.withUnsafeMutableBufferPointer { VectorMath.softmax($0.baseAddress!, count: count) }
+            reference.withUnsafeMutableBufferPointer { VectorMath.softmaxReference($0.baseAddress!, count: count) }
+            for i in 0..<count { XCTAssertEqual(values[i], reference[i], accuracy: 1e-6 + reference[i] * 1e-6, "softmax \(count)") }
+            XCTAssertEqual(Double(values.reduce(0, +)), 1, accuracy: 1e-5)
+
+            values = generator.normal(count, scale: 30)
+            reference = values
+            values.withUnsafeMutableBufferPointer { v in multiplier.withUnsafeBufferPointer { VectorMath.silu(v.baseAddress!, count: count, times: $0.baseAddress!) } }
+            reference.withUnsafeMutableBufferPointer { v in multiplier.withUnsafeBufferPointer { VectorMath.siluReference(v.baseAddress!, count: count, times: $0.baseAddress!) } }
+            for i in 0..<count { XCTAssertEqual(values[i], reference[i], accuracy: abs(reference[i]) * 1e-6 + 1e-30, "silu \(count)") }
         }
     }
 }

@@ -1,11 +1,25 @@
 import Foundation
 
 extension Activation {
-    /// Applies the function in place to `count` values.
+    /// Applies the function in place to `count` values, spread over the cores.
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forEach(count, grain: 1 << 14) { part in applySerial(values + part.lowerBound, count: part.count) }
+    }
+
+    /// gate[i] = f(gate[i]) · up[i] — the gated MLP of the llama family (SwiGLU for silu).
+    func applyGated(_ gate: UnsafeMutablePointer<Float>, times up: UnsafePointer<Float>, count: Int) {
+        Parallel.forEach(count, grain: 1 << 14) { part in
+            let g = gate + part.lowerBound, u = up + part.lowerBound
+            if self == .silu { return VectorMath.silu(g, count: part.count, times: u) }
+            applySerial(g, count: part.count)
+            for i in 0..<part.count { g[i] *= u[i] }
+        }
+    }
+
+    private func applySerial(_ values: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .silu:
-            for i in 0..<count { values[i] = values[i] / (1 + exp(-values[i])) }
+            VectorMath.silu(values, count: count)
         case .geluTanh:
             for i in 0..<count {
                 let x = values[i]
@@ -16,11 +30,5 @@ extension Activation {
         case .relu:
             for i in 0..<count { values[i] = max(values[i], 0) }
         }
-    }
-
-    /// gate[i] = f(gate[i]) · up[i] — the gated MLP of the llama family (SwiGLU for silu).
-    func applyGated(_ gate: UnsafeMutablePointer<Float>, times up: UnsafePointer<Float>, count: Int) {
-        apply(gate, count: count)
-        for i in 0..<count { gate[i] *= up[i] }
     }
 }

@@ -8,8 +8,10 @@ import Foundation
 /// transformers' repeat_kv. The mask allows, for a decoder, keys j ≤ t and, with a sliding window w,
 /// j > t − w (transformers' sliding_window_overlay); an encoder sees the whole chunk. q, k, v and the
 /// output are views with their own row strides (GPT-2's fused c_attn output is read in place).
-/// Queries go in blocks of `blockRows` so the score buffer stays blockRows × chunk, and a causal
-/// block only multiplies with the keys it can see.
+///
+/// Queries go in blocks of `blockRows(rows:)`; within a block the heads run in parallel, each as one
+/// product q·kᵀ, the masked softmax of its rows and one product with v. A causal block only multiplies
+/// with the keys it can see.
 struct Attention {
     let heads: Int
     let keyValueHeads: Int
@@ -18,33 +20,41 @@ struct Attention {
     let causal: Bool
     let window: Int?
 
-    static let blockRows = 128
+    /// Score values held at once (heads × block rows × keys), 32 MB.
+    static let scoreBudget = 8 << 20
+
+    /// Query rows per block: 128 when the scores fit the budget, fewer (at least 16) for long chunks.
+    func blockRows(rows: Int) -> Int { max(16, min(128, rows, Self.scoreBudget / max(heads * rows, 1))) }
+
+    /// Floats `scores` must hold for a chunk of `rows`.
+    func scoreCapacity(rows: Int) -> Int { heads * blockRows(rows: rows) * rows }
 
     struct View {
         let values: UnsafePointer<Float>
         let stride: Int
     }
 
-    /// `scores` must hold min(rows, blockRows) × rows values.
     func run(query: View, key: View, value: View, rows: Int, output: UnsafeMutablePointer<Float>, outputStride: Int,
              scores: UnsafeMutablePointer<Float>) {
-        let group = heads / keyValueHeads
-        for head in 0..<heads {
-            let kvHead = head / group
-            for first in stride(from: 0, to: rows, by: Self.blockRows) {
-                let last = min(first + Self.blockRows, rows)
-                let keys = keyRange(first: first, last: last, rows: rows)
-                matrixMultiply(m: last - first, n: keys.count, k: headSize, alpha: scale,
-                               a: query.values + first * query.stride + head * headSize, lda: query.stride,
-                               b: key.values + keys.lowerBound * key.stride + kvHead * headSize, ldb: key.stride, transposeB: true,
-                               beta: 0, c: scores, ldc: keys.count)
-                for row in first..<last {
-                    softmax(scores + (row - first) * keys.count, keys: keys, visible: visibleKeys(row, rows: rows))
+        let group = heads / keyValueHeads, block = blockRows(rows: rows)
+        for first in stride(from: 0, to: rows, by: block) {
+            let last = min(first + block, rows), count = last - first
+            let keys = keyRange(first: first, last: last, rows: rows)
+            let span = keys.count
+            Parallel.forEach(heads, grain: 1) { part in
+                for head in part {
+                    let headScores = scores + head * count * span
+                    matrixMultiply(m: count, n: span, k: headSize, alpha: scale,
+                                   a: query.values + first * query.stride + head * headSize, lda: query.stride,
+                                   b: key.values + keys.lowerBound * key.stride + head / group * headSize, ldb: key.stride,
+                                   transposeB: true, beta: 0, c: headScores, ldc: span)
+                    for row in first..<last {
+                        softmax(headScores + (row - first) * span, keys: keys, visible: visibleKeys(row, rows: rows))
+                    }
+                    matrixMultiply(m: count, n: headSize, k: span, a: headScores, lda: span,
+                                   b: value.values + keys.lowerBound * value.stride + head / group * headSize, ldb: value.stride,
+                                   transposeB: false, beta: 0, c: output + first * outputStride + head * headSize, ldc: outputStride)
                 }
-                matrixMultiply(m: last - first, n: headSize, k: keys.count,
-                               a: scores, lda: keys.count,
-                               b: value.values + keys.lowerBound * value.stride + kvHead * headSize, ldb: value.stride, transposeB: false,
-                               beta: 0, c: output + first * outputStride + head * headSize, ldc: outputStride)
             }
         }
     }
@@ -64,17 +74,8 @@ struct Attention {
     /// Softmax over the visible part of one score row (which covers `keys`); the rest becomes 0.
     private func softmax(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, visible: Range<Int>) {
         let from = visible.lowerBound - keys.lowerBound, to = visible.upperBound - keys.lowerBound
-        var largest = -Float.infinity
-        for j in from..<to { largest = max(largest, row[j]) }
-        var sum: Float = 0
-        for j in from..<to {
-            let e = exp(row[j] - largest)
-            row[j] = e
-            sum += e
-        }
-        let inverse = 1 / sum
-        for j in from..<to { row[j] *= inverse }
-        for j in 0..<from { row[j] = 0 }
-        for j in to..<keys.count { row[j] = 0 }
+        VectorMath.softmax(row + from, count: to - from)
+        row.update(repeating: 0, count: from)
+        (row + to).update(repeating: 0, count: keys.count - to)
     }
 }

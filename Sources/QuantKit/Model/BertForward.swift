@@ -64,7 +64,7 @@ struct BertForward: ForwardPass {
                 run.embeddingRow(positions, row: row - chunk.lowerBound, into: destination, add: true)
             }
         }
-        let weight = run.decode(e + "LayerNorm.weight"), bias = run.decode(e + "LayerNorm.bias")
+        let weight = run.load(e + "LayerNorm.weight"), bias = run.load(e + "LayerNorm.bias")
         Normalization.layer(hidden, into: hidden, rows: tokens.count, width: width, weight: weight.pointer, bias: bias.pointer,
                             epsilon: description.normEpsilon)
     }
@@ -93,7 +93,7 @@ struct BertForward: ForwardPass {
                                   scale: d.attentionScales[index], causal: false, window: nil)
         attention.run(query: .init(values: query, stride: width), key: .init(values: key, stride: width),
                       value: .init(values: value, stride: width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: min(rows, Attention.blockRows) * rows))
+                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
         try observe("attention.output.dense", attended, columns: width)
         weights.linear("attention.output.dense").apply(attended, rows: rows, into: h, accumulate: true)
         layerNorm("attention.output.LayerNorm")

@@ -2,7 +2,7 @@ import Foundation
 
 /// One family's forward pass, cut into the pieces the runtime streams: the embeddings of all tokens,
 /// then block after block over every chunk (a chunk is one independent sequence, positions from 0), then
-/// the final step. Blocks see only their own decoded weights.
+/// the final step. Blocks see only their own loaded weights.
 protocol ForwardPass {
     var description: ModelDescription { get }
     /// Tensors outside the blocks the pass reads (full names); checked at start-up.
@@ -66,10 +66,10 @@ final class RunContext {
         if add { for i in 0..<width { destination[i] += target[i] } }
     }
 
-    /// A global tensor (validated at start-up), decoded through the store.
-    func decode(_ name: String) -> DecodedTensor {
+    /// A global tensor (validated at start-up), loaded through the store.
+    func load(_ name: String) -> WeightBuffer {
         guard let tensor = store.checkpoint.tensor(named: name) else { preconditionFailure("tensor \(name) was not validated") }
-        return store.decode(tensor)
+        return store.load(tensor)
     }
 
     func tensor(_ name: String) -> TensorInfo {

@@ -84,7 +84,7 @@ struct GPT2Forward: ForwardPass {
                                   scale: d.attentionScales[index], causal: true, window: nil)
         attention.run(query: .init(values: fused, stride: 3 * width), key: .init(values: fused + width, stride: 3 * width),
                       value: .init(values: fused + 2 * width, stride: 3 * width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: min(rows, Attention.blockRows) * rows))
+                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
         try observe("attn.c_proj", attended, columns: width)
         weights.linear("attn.c_proj", transposed: true).apply(attended, rows: rows, into: h, accumulate: true)
 
@@ -98,7 +98,7 @@ struct GPT2Forward: ForwardPass {
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
-        let weight = run.decode(prefix + "ln_f.weight"), bias = run.decode(prefix + "ln_f.bias")
+        let weight = run.load(prefix + "ln_f.weight"), bias = run.load(prefix + "ln_f.bias")
         Normalization.layer(hidden, into: hidden, rows: chunks.last?.upperBound ?? 0, width: description.hiddenSize,
                             weight: weight.pointer, bias: bias.pointer, epsilon: description.normEpsilon)
     }

@@ -94,7 +94,7 @@ struct LlamaForward: ForwardPass {
                                   scale: d.attentionScales[index], causal: true, window: d.slidingWindows[index])
         attention.run(query: .init(values: query, stride: d.queryWidth), key: .init(values: key, stride: d.keyValueWidth),
                       value: .init(values: value, stride: d.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                      scores: run.scratch("scores", count: min(rows, Attention.blockRows) * rows))
+                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
         try observe("self_attn.o_proj", attended, columns: d.queryWidth)
         weights.linear("self_attn.o_proj").apply(attended, rows: rows, into: h, accumulate: true)
 
@@ -111,7 +111,7 @@ struct LlamaForward: ForwardPass {
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
-        let norm = run.decode(prefix + "norm.weight")
+        let norm = run.load(prefix + "norm.weight")
         let rows = chunks.last?.upperBound ?? 0
         Normalization.rms(hidden, into: hidden, rows: rows, width: description.hiddenSize, weight: norm.pointer, epsilon: description.normEpsilon)
     }

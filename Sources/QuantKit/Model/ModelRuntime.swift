@@ -1,8 +1,9 @@
 /// A CPU forward pass (fp32) that matches transformers, streamed block by block from the mapping.
 ///
-/// All tokens go through block 0, then block 1, …; a block's weights are decoded (F32/F16/BF16 → Float)
-/// just before it runs and freed after, so memory is the activations (tokens × hidden) plus one block,
-/// plus scratch for one chunk. `weightMemory` counts the decoded bytes to prove it.
+/// All tokens go through block 0, then block 1, …; a block's weights are loaded just before it runs (F32
+/// read in place from the mapping, F16/BF16 decoded to Float) and let go after, so memory is the
+/// activations (tokens × hidden) plus one block, plus scratch for one chunk. `weightMemory` counts the
+/// weight bytes in use to prove it.
 ///
 /// Inputs longer than `window` (at most the model's max positions) are cut into consecutive chunks that
 /// are independent sequences: positions restart at 0 and attention stays inside a chunk. Matrix
@@ -25,6 +26,7 @@ public final class ModelRuntime {
     /// shape and a float dtype. Throws `ModelError` (one line) for unsupported architectures or features.
     public init(checkpoint: Checkpoint) throws {
         guard let config = checkpoint.config else { throw ModelError(file: checkpoint.path, .noConfig) }
+        BLAS.useSingleThreaded
         self.checkpoint = checkpoint
         description = try ModelDescription(config: config)
         switch description.family {
@@ -37,7 +39,7 @@ public final class ModelRuntime {
         try validateTensors()
     }
 
-    /// Decoded-weight accounting since this runtime was made (peak = most bytes alive at once).
+    /// Weight accounting since this runtime was made (peak = most weight bytes in use at once).
     public var weightMemory: WeightMemory { store.memory }
 
     /// Whether `logits` and `negativeLogLikelihood` are available (a decoder with an output head).
@@ -112,9 +114,9 @@ public final class ModelRuntime {
 
     private func loadBlock(_ index: Int) -> BlockWeights {
         let prefix = pass.blockPrefix(index)
-        var tensors: [String: DecodedTensor] = [:]
+        var tensors: [String: WeightBuffer] = [:]
         for spec in pass.blockTensors(index) {
-            if let tensor = checkpoint.tensor(named: prefix + spec.name) { tensors[spec.name] = store.decode(tensor) }
+            if let tensor = checkpoint.tensor(named: prefix + spec.name) { tensors[spec.name] = store.load(tensor) }
         }
         return BlockWeights(tensors: tensors)
     }

@@ -96,14 +96,16 @@ struct RotaryTable {
         precondition(rows * half <= cosines.count)
         cosines.withUnsafeBufferPointer { cosines in
             sines.withUnsafeBufferPointer { sines in
-                for row in 0..<rows {
-                    let c = cosines.baseAddress! + row * half, s = sines.baseAddress! + row * half
-                    for head in 0..<heads {
-                        let x = values + row * stride + head * 2 * half
-                        for i in 0..<half {
-                            let a = x[i], b = x[i + half]
-                            x[i] = a * c[i] - b * s[i]
-                            x[i + half] = b * c[i] + a * s[i]
+                Parallel.forEach(rows, grain: 32) { part in
+                    for row in part {
+                        let c = cosines.baseAddress! + row * half, s = sines.baseAddress! + row * half
+                        for head in 0..<heads {
+                            let x = values + row * stride + head * 2 * half
+                            for i in 0..<half {
+                                let a = x[i], b = x[i + half]
+                                x[i] = a * c[i] - b * s[i]
+                                x[i + half] = b * c[i] + a * s[i]
+                            }
                         }
                     }
                 }
