@@ -300,6 +300,26 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(try description(#", "rope_scaling": null, "rope_theta": 1e6"#).rotary?.theta, 1e6)
     }
 
+    /// mistral slides every layer when sliding_window is set; qwen2/qwen3 only with use_sliding_window,
+    /// on the layers layer_types marks (by default from max_window_layers on).
+    func testSlidingWindowsFollowTransformers() throws {
+        let folder = TemporaryFolder()
+        func windows(_ type: String, _ extra: String) throws -> [Int?] {
+            let path = folder.write("config.json", text: """
+                {"model_type": "\(type)", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "vocab_size": 8,
+                 "intermediate_size": 8, "max_position_embeddings": 64\(extra)}
+                """)
+            return try ModelDescription(config: ModelConfig(path: path)).slidingWindows
+        }
+        XCTAssertEqual(try windows("mistral", #", "sliding_window": 16"#), [16, 16, 16, 16])
+        XCTAssertEqual(try windows("mistral", #", "sliding_window": null"#), [nil, nil, nil, nil])
+        XCTAssertEqual(try windows("qwen2", #", "sliding_window": 16"#), [nil, nil, nil, nil])
+        XCTAssertEqual(try windows("qwen2", #", "sliding_window": 16, "use_sliding_window": true, "max_window_layers": 2"#), [nil, nil, 16, 16])
+        XCTAssertEqual(try windows("qwen3", #", "sliding_window": 16, "use_sliding_window": true, "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]"#),
+                       [16, nil, 16, nil])
+        XCTAssertEqual(try windows("llama", #", "sliding_window": 16"#), [nil, nil, nil, nil])
+    }
+
     // MARK: - Real model
 
     /// all-MiniLM-L6-v2 (F32): the last hidden state for a sentence's token ids against transformers.

@@ -51,7 +51,7 @@ final class RunContext {
         return pointer
     }
 
-    /// Shows the observer the input of Linear `module` for tokens chunkStart..< chunkStart + rows.
+    /// Shows the observer the input of Linear `module` for tokens firstToken..<firstToken + rows.
     func observe(_ module: String, block: Int?, firstToken: Int, _ values: UnsafePointer<Float>, rows: Int, columns: Int) throws {
         guard let observer else { return }
         try observer(LinearInput(name: module, block: block, firstToken: firstToken, tokens: rows, features: columns,
