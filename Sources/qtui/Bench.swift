@@ -108,7 +108,7 @@ extension Bench {
     /// Best time of `runtime.logits` over --repeat runs after a warm-up.
     func benchForward(_ checkpoint: Checkpoint) throws {
         let runtime = try ModelRuntime(checkpoint: checkpoint)
-        let vocabulary = runtime.description.vocabularySize
+        let vocabulary = runtime.model.vocabularySize
         let input = (0..<tokens).map { ($0 * 7919 + 13) % vocabulary }
         var best = Double.infinity
         var checksum = 0
@@ -121,7 +121,7 @@ extension Bench {
         }
         let parameters = checkpoint.tensors.reduce(0) { $0 + $1.elementCount }
         let line: [String: Any] = [
-            "model_type": runtime.description.modelType, "parameters": parameters, "tokens": tokens, "runs": runs,
+            "model_type": runtime.model.modelType, "parameters": parameters, "tokens": tokens, "runs": runs,
             "best_seconds": best, "tokens_per_s": Double(tokens) / best, "argmax_sum": checksum,
             "peak_weight_mb": Double(runtime.weightMemory.peakBytes) / 1e6, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
         ]

@@ -28,16 +28,16 @@ final class RuntimeTests: XCTestCase {
         for name in try caseNames() {
             let runtime = try runtime(name)
             let expected = try readMatrix(Self.runtimeFixtures + "/\(name)/expected.safetensors",
-                                          runtime.description.family == .bert ? "last_hidden_state" : "logits")
+                                          runtime.model.family == .bert ? "last_hidden_state" : "logits")
             let output = try runtime.logits(tokens: ids)
             XCTAssertEqual(output.rows, expected.rows, name)
             XCTAssertEqual(output.columns, expected.columns, name)
             let difference = maxAbsoluteDifference(output, expected)
             XCTAssertLessThanOrEqual(difference, Self.tolerance, name)
-            if runtime.description.family != .bert {
+            if runtime.model.family != .bert {
                 XCTAssertEqual(output.argmaxPerRow, expected.argmaxPerRow, "\(name): the same top token at every position")
             }
-            print("runtime fixture \(name) (\(runtime.description.modelType)): max |Δ| = \(difference)")
+            print("runtime fixture \(name) (\(runtime.model.modelType)): max |Δ| = \(difference)")
         }
     }
 
@@ -102,13 +102,13 @@ final class RuntimeTests: XCTestCase {
         let checkpoint = runtime.checkpoint
         let embedding = try readTensor(checkpoint, "model.embed_tokens.weight")
         let gain = try readTensor(checkpoint, "model.layers.0.input_layernorm.weight")
-        let width = runtime.description.hiddenSize
+        let width = runtime.model.hiddenSize
         var checked = false
         try runtime.run(tokens: ids) { input in
             guard input.name == "model.layers.0.self_attn.q_proj" else { return }
             for (row, token) in ids.enumerated() {
                 let x = Array(embedding[(token * width)..<((token + 1) * width)])
-                let scale = 1 / (x.map { $0 * $0 }.reduce(0, +) / Float(width) + runtime.description.normEpsilon).squareRoot()
+                let scale = 1 / (x.map { $0 * $0 }.reduce(0, +) / Float(width) + runtime.model.normEpsilon).squareRoot()
                 for i in 0..<width { XCTAssertEqual(input.row(row)[i], gain[i] * x[i] * scale, accuracy: 1e-5) }
             }
             checked = true
@@ -145,7 +145,7 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(Double(nll[4]), expected, accuracy: 1e-4, "token 5 is predicted by the last position of chunk 0")
 
         runtime.window = 10_000
-        XCTAssertEqual(runtime.window, runtime.description.maxPositions)
+        XCTAssertEqual(runtime.window, runtime.model.maxPositions)
     }
 
     // MARK: - Layer streaming

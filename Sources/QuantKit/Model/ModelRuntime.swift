@@ -14,10 +14,11 @@
 ///     try runtime.run(tokens: ids) { input in … input.values … }   // every converted Linear's input
 public final class ModelRuntime {
     public let checkpoint: Checkpoint
-    public let description: ModelDescription
-    /// Tokens per chunk; clamped to 1…description.maxPositions.
+    /// The architecture as read from config.json.
+    public let model: ModelDescription
+    /// Tokens per chunk; clamped to 1…model.maxPositions.
     public var window: Int {
-        didSet { window = min(max(window, 1), description.maxPositions) }
+        didSet { window = min(max(window, 1), model.maxPositions) }
     }
     private let pass: ForwardPass
     private let store: WeightStore
@@ -28,13 +29,13 @@ public final class ModelRuntime {
         guard let config = checkpoint.config else { throw ModelError(file: checkpoint.path, .noConfig) }
         BLAS.useSingleThreaded
         self.checkpoint = checkpoint
-        description = try ModelDescription(config: config)
-        switch description.family {
-        case .llama: pass = LlamaForward(description, checkpoint: checkpoint)
-        case .gpt2: pass = GPT2Forward(description, checkpoint: checkpoint)
-        case .bert: pass = BertForward(description, checkpoint: checkpoint)
+        model = try ModelDescription(config: config)
+        switch model.family {
+        case .llama: pass = LlamaForward(model, checkpoint: checkpoint)
+        case .gpt2: pass = GPT2Forward(model, checkpoint: checkpoint)
+        case .bert: pass = BertForward(model, checkpoint: checkpoint)
         }
-        window = description.maxPositions
+        window = model.maxPositions
         store = WeightStore(checkpoint: checkpoint)
         try validateTensors()
     }
@@ -56,10 +57,10 @@ public final class ModelRuntime {
 
     /// Logits, tokens × vocabulary — for BERT (no head) the last hidden state, tokens × hidden size.
     public func logits(tokens: [Int]) throws -> Matrix {
-        if description.family == .bert {
+        if model.family == .bert {
             return try forward(tokens, observer: nil) { hidden, rows in
-                Matrix(rows: rows, columns: description.hiddenSize,
-                       values: Array(UnsafeBufferPointer(start: hidden, count: rows * description.hiddenSize)))
+                Matrix(rows: rows, columns: model.hiddenSize,
+                       values: Array(UnsafeBufferPointer(start: hidden, count: rows * model.hiddenSize)))
             }
         }
         let head = try outputHead()
@@ -79,8 +80,8 @@ public final class ModelRuntime {
 
     private func outputHead() throws -> OutputHead {
         guard let name = pass.outputHead, let tensor = checkpoint.tensor(named: name) else {
-            let detail = description.family == .bert
-                ? "\(description.modelType) is an encoder; logits(tokens:) returns its hidden states"
+            let detail = model.family == .bert
+                ? "\(model.modelType) is an encoder; logits(tokens:) returns its hidden states"
                 : "lm_head.weight is missing and tie_word_embeddings is not set"
             throw ModelError(file: checkpoint.path, .noOutputHead(detail))
         }
@@ -91,18 +92,18 @@ public final class ModelRuntime {
     /// states of all tokens (rows × hidden, valid during the call).
     private func forward<Output>(_ tokens: [Int], observer: ((LinearInput) throws -> Void)?,
                                  output: (UnsafePointer<Float>, Int) throws -> Output) throws -> Output {
-        let vocabulary = description.vocabularySize
+        let vocabulary = model.vocabularySize
         if let position = tokens.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
             throw ModelError(file: checkpoint.path, .tokenOutOfRange(position: position, token: tokens[position], vocabulary: vocabulary))
         }
         let chunks = stride(from: 0, to: tokens.count, by: window).map { $0..<min($0 + window, tokens.count) }
         let longest = chunks.map(\.count).max() ?? 0
         let run = RunContext(store: store, observer: observer,
-                             rotary: description.rotary.map { RotaryTable($0, positions: longest) })
-        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens.count * description.hiddenSize, 1))
+                             rotary: model.rotary.map { RotaryTable($0, positions: longest) })
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens.count * model.hiddenSize, 1))
         defer { hidden.deallocate() }
         try pass.embed(tokens, chunks: chunks, into: hidden, run: run)
-        for index in 0..<description.layerCount {
+        for index in 0..<model.layerCount {
             let weights = loadBlock(index)
             for chunk in chunks {
                 try pass.block(index, weights: weights, chunk: chunk, hidden: hidden, run: run)
@@ -123,7 +124,7 @@ public final class ModelRuntime {
 
     private func validateTensors() throws {
         var specs = pass.globalTensors
-        for index in 0..<description.layerCount {
+        for index in 0..<model.layerCount {
             let prefix = pass.blockPrefix(index)
             specs += pass.blockTensors(index).map { TensorSpec(name: prefix + $0.name, shape: $0.shape) }
         }
