@@ -1,5 +1,5 @@
 # Entry points named in README.md. `make test` is what CI runs.
-.PHONY: test build release demo bench
+.PHONY: test build release demo bench bench-runtime
 
 test:
 	scripts/install-deps.sh
@@ -18,3 +18,6 @@ demo: release
 
 bench: release
 	scripts/bench.sh
+
+bench-runtime: release
+	scripts/bench_runtime.sh

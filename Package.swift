@@ -18,6 +18,12 @@ let package = Package(
             pkgConfig: "ncursesw",
             providers: [.apt(["libncurses-dev"])]
         ),
+        // OpenBLAS's cblas from Debian's libopenblas-dev; the model runtime's matrix products.
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         // Hot loops (decode + quantize + error accumulation) with AVX2/F16C paths chosen at run time,
         // each beside a portable scalar twin that the tests hold it to.
         .target(
@@ -27,7 +33,7 @@ let package = Package(
         ),
         .target(
             name: "QuantKit",
-            dependencies: ["CQuantKernels"],
+            dependencies: ["CQuantKernels", "CBLAS"],
             path: "Sources/QuantKit"
         ),
         .executableTarget(

@@ -13,9 +13,13 @@ struct Bench: ParsableCommand {
         With --explorer it instead measures the explorer: the time from a threshold change to a
         finished frame (reduce + render at 120×40), over every layer of the model.
 
+        With --forward it measures the model runtime: the fp32 forward pass (logits) of --tokens tokens,
+        token i = (i × 7919 + 13) mod vocab, as scripts/bench_peer_runtime.py feeds transformers.
+
         Examples:
           swift build -c release && .build/release/qtui bench /tmp/qtui-bench/w4096x11008.safetensors
           qtui synthesize --out /tmp/llama32 --layers 32 && qtui bench /tmp/llama32 --explorer
+          qtui bench /tmp/qtui-bench/llama-135m --forward --tokens 512 --repeat 3
         """
     )
 
@@ -34,15 +38,24 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure threshold change → finished frame in the explorer instead of the analysis.")
     var explorer = false
 
+    @Flag(help: "Measure the model runtime's forward pass (tokens/s) instead of the analysis.")
+    var forward = false
+
+    @Option(help: "Tokens of the --forward input.")
+    var tokens: Int = 512
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard FourBitQuantized.blocksizes.contains(blocksize) else { throw ValidationError("--blocksize is not a bitsandbytes blocksize") }
+        guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
+        guard !(explorer && forward) else { throw ValidationError("--explorer and --forward measure different things; pick one") }
     }
 
     func run() throws {
         let checkpoint = try Checkpoint(path: model)
         if explorer { return try benchExplorer(checkpoint) }
+        if forward { return try benchForward(checkpoint) }
         let analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads))
         var parameters = 0
         var best = Double.infinity
@@ -85,6 +98,32 @@ extension Bench {
         let line: [String: Any] = [
             "layers": plan.linears.count, "frames": times.count, "median_ms": times[times.count / 2],
             "p99_ms": times[times.count * 99 / 100], "worst_ms": times.last!, "screen": "120x40", "cells": checksum / times.count,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension Bench {
+    /// Best time of `runtime.logits` over --repeat runs after a warm-up.
+    func benchForward(_ checkpoint: Checkpoint) throws {
+        let runtime = try ModelRuntime(checkpoint: checkpoint)
+        let vocabulary = runtime.model.vocabularySize
+        let input = (0..<tokens).map { ($0 * 7919 + 13) % vocabulary }
+        var best = Double.infinity
+        var checksum = 0
+        for run in 0...runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let logits = try runtime.logits(tokens: input)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            checksum = logits.argmaxPerRow.reduce(0, &+)
+            if run > 0 { best = min(best, seconds) }
+        }
+        let parameters = checkpoint.tensors.reduce(0) { $0 + $1.elementCount }
+        let line: [String: Any] = [
+            "model_type": runtime.model.modelType, "parameters": parameters, "tokens": tokens, "runs": runs,
+            "best_seconds": best, "tokens_per_s": Double(tokens) / best, "argmax_sum": checksum,
+            "peak_weight_mb": Double(runtime.weightMemory.peakBytes) / 1e6, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

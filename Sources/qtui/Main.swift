@@ -12,6 +12,8 @@ enum Main {
             try command.run()
         } catch let error as CheckpointError {
             fail("\(error)", code: 2)
+        } catch let error as ModelError {
+            fail("\(error)", code: 2)
         } catch let error as AnalysisError {
             fail("\(error)", code: 1)
         } catch let error as ExportError {

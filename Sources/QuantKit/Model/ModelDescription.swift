@@ -1,0 +1,192 @@
+import Foundation
+
+/// What the runtime needs to know about a model, read from its config.json the way transformers 5.24
+/// reads it (including the defaults transformers fills in for missing keys).
+///
+/// Three families of forward pass cover the supported `model_type`s:
+/// - `.llama` — llama, mistral, qwen2, qwen3: pre-RMSNorm decoder, rotary positions, grouped-query
+///   attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k, mistral and
+///   qwen2/3 (when enabled) a sliding attention window.
+/// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
+/// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
+///   bidirectional attention, pooler.
+public struct ModelDescription: Sendable, Equatable {
+    public enum Family: String, Sendable { case llama, gpt2, bert }
+
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"]
+
+    public let modelType: String
+    public let family: Family
+    public let hiddenSize: Int
+    public let layerCount: Int
+    public let headCount: Int
+    public let keyValueHeadCount: Int
+    public let headSize: Int
+    public let intermediateSize: Int
+    public let vocabularySize: Int
+    /// The longest sequence the model has positions for; longer inputs are cut into chunks of this.
+    public let maxPositions: Int
+    public let normEpsilon: Float
+    public let activation: Activation
+    /// nil for learned absolute positions (gpt2, bert).
+    public let rotary: RotaryConfig?
+    /// Per block: how many keys back a query may look (itself included), nil for no limit.
+    public let slidingWindows: [Int?]
+    /// Whether the output head is the input embedding matrix.
+    public let tiedEmbeddings: Bool
+    /// Biases the checkpoint must hold (llama family: q/k/v, o, MLP).
+    public let queryKeyValueBias: Bool
+    public let outputBias: Bool
+    public let mlpBias: Bool
+    /// qwen3: RMSNorm over each head of q and k before the rotation.
+    public let queryKeyNorm: Bool
+    /// Multiplies q·k; per block because GPT-2 may divide by the block number too.
+    public let attentionScales: [Float]
+    /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
+    public let typeVocabularySize: Int
+
+    public init(config: ModelConfig) throws {
+        let fields = try Self.fields(of: config)
+        let file = config.path
+        func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
+        func integer(_ keys: String...) throws -> Int {
+            for key in keys { if let value = fields[key]?.integer, value > 0 { return value } }
+            throw fail(.invalidConfig("\(keys[0]) is missing or not a positive integer"))
+        }
+        func optionalInteger(_ key: String) -> Int? { fields[key]?.integer }
+        func number(_ key: String, default value: Double) -> Double { fields[key].flatMap(Self.double) ?? value }
+        func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
+
+        let type = config.modelType ?? "unknown"
+        guard Self.supportedTypes.contains(type) else {
+            let architecture = config.modelType ?? config.architectures.first ?? "without model_type"
+            throw fail(.unsupportedArchitecture(architecture))
+        }
+        modelType = type
+        family = type == "gpt2" ? .gpt2 : type == "bert" ? .bert : .llama
+        hiddenSize = try integer("hidden_size", "n_embd")
+        layerCount = try integer("num_hidden_layers", "n_layer")
+        headCount = try integer("num_attention_heads", "n_head")
+        vocabularySize = try integer("vocab_size")
+        keyValueHeadCount = optionalInteger("num_key_value_heads") ?? headCount
+        headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
+        guard headCount % keyValueHeadCount == 0, headSize > 0, family == .llama || headSize * headCount == hiddenSize else {
+            throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
+        }
+        typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
+
+        switch family {
+        case .llama:
+            maxPositions = try integer("max_position_embeddings")
+            intermediateSize = try integer("intermediate_size")
+            normEpsilon = Float(number("rms_norm_eps", default: 1e-6))
+            activation = try Self.activation(fields["hidden_act"]?.string ?? "silu", file: file)
+            rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file)
+            tiedEmbeddings = flag("tie_word_embeddings", default: false)
+            queryKeyValueBias = type == "qwen2" || flag("attention_bias", default: false)
+            outputBias = type != "qwen2" && flag("attention_bias", default: false)
+            mlpBias = flag("mlp_bias", default: false)
+            queryKeyNorm = type == "qwen3"
+            slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
+            attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+        case .gpt2:
+            maxPositions = try integer("n_positions", "max_position_embeddings")
+            intermediateSize = optionalInteger("n_inner") ?? 4 * hiddenSize
+            normEpsilon = Float(number("layer_norm_epsilon", default: 1e-5))
+            activation = try Self.activation(fields["activation_function"]?.string ?? "gelu_new", file: file)
+            rotary = nil
+            tiedEmbeddings = flag("tie_word_embeddings", default: true)
+            (queryKeyValueBias, outputBias, mlpBias, queryKeyNorm) = (true, true, true, false)
+            slidingWindows = Array(repeating: nil, count: layerCount)
+            let scaled = flag("scale_attn_weights", default: true)
+            let byLayer = flag("scale_attn_by_inverse_layer_idx", default: false)
+            let base: Float = scaled ? 1 / Float(headSize).squareRoot() : 1
+            attentionScales = (0..<layerCount).map { layer in base / (byLayer ? Float(layer + 1) : 1) }
+        case .bert:
+            maxPositions = try integer("max_position_embeddings")
+            intermediateSize = try integer("intermediate_size")
+            normEpsilon = Float(number("layer_norm_eps", default: 1e-12))
+            activation = try Self.activation(fields["hidden_act"]?.string ?? "gelu", file: file)
+            rotary = nil
+            tiedEmbeddings = false
+            (queryKeyValueBias, outputBias, mlpBias, queryKeyNorm) = (true, true, true, false)
+            slidingWindows = Array(repeating: nil, count: layerCount)
+            attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+            if let kind = fields["position_embedding_type"]?.string, kind != "absolute" {
+                throw fail(.unsupportedFeature("position_embedding_type \(kind)"))
+            }
+            if flag("is_decoder", default: false) { throw fail(.unsupportedFeature("BERT as a decoder (is_decoder)")) }
+        }
+    }
+
+    /// Whether a token attends only to earlier tokens (decoders) or to all tokens of its chunk (bert).
+    public var isCausal: Bool { family != .bert }
+
+    /// Width of the query projection (heads × head size); the key and value width is `keyValueWidth`.
+    public var queryWidth: Int { headCount * headSize }
+    public var keyValueWidth: Int { keyValueHeadCount * headSize }
+
+    private static func fields(of config: ModelConfig) throws -> [String: JSONValue] {
+        guard let fields = (try? JSONValue.parse(config.rawJSON))?.object else {
+            throw ModelError(file: config.path, .invalidConfig("not a JSON object"))
+        }
+        return fields
+    }
+
+    static func double(_ value: JSONValue) -> Double? {
+        switch value {
+        case .integer(let number): return Double(number)
+        case .number(let number): return number
+        default: return nil
+        }
+    }
+
+    private static func activation(_ name: String, file: String) throws -> Activation {
+        guard let activation = Activation(transformersName: name) else {
+            throw ModelError(file: file, .unsupportedFeature("activation \(name)"))
+        }
+        return activation
+    }
+
+    /// transformers: mistral slides every layer when `sliding_window` is set; qwen2/qwen3 only when
+    /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
+    /// those from `max_window_layers` on).
+    private static func slidingWindows(_ fields: [String: JSONValue], type: String, layers: Int, file: String) throws -> [Int?] {
+        let window = fields["sliding_window"]?.integer
+        switch type {
+        case "mistral":
+            return Array(repeating: window, count: layers)
+        case "qwen2", "qwen3":
+            guard fields["use_sliding_window"]?.bool == true, let window else { return Array(repeating: nil, count: layers) }
+            if let types = fields["layer_types"]?.array {
+                guard types.count == layers else { throw ModelError(file: file, .invalidConfig("layer_types has \(types.count) entries for \(layers) layers")) }
+                return types.map { $0.string == "sliding_attention" ? window : nil }
+            }
+            let first = fields["max_window_layers"]?.integer ?? 28
+            return (0..<layers).map { $0 >= first ? window : nil }
+        default:
+            return Array(repeating: nil, count: layers)
+        }
+    }
+}
+
+/// The nonlinearities the supported models use, under the names transformers' ACT2FN gives them.
+public enum Activation: String, Sendable {
+    /// x · sigmoid(x) (llama's SwiGLU gate).
+    case silu
+    /// 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))) — GPT-2's gelu_new, gelu_pytorch_tanh.
+    case geluTanh
+    /// 0.5x(1 + erf(x/√2)) — BERT's gelu.
+    case gelu
+    case relu
+
+    init?(transformersName name: String) {
+        switch name {
+        case "silu", "swish": self = .silu
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
+        case "gelu": self = .gelu
+        case "relu": self = .relu
+        default: return nil
+        }
+    }
+}

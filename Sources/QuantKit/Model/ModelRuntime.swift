@@ -1,0 +1,141 @@
+/// A CPU forward pass (fp32) that matches transformers, streamed block by block from the mapping.
+///
+/// All tokens go through block 0, then block 1, …; a block's weights are loaded just before it runs (F32
+/// read in place from the mapping, F16/BF16 decoded to Float) and let go after, so memory is the
+/// activations (tokens × hidden) plus one block, plus scratch for one chunk. `weightMemory` counts the
+/// weight bytes in use to prove it.
+///
+/// Inputs longer than `window` (at most the model's max positions) are cut into consecutive chunks that
+/// are independent sequences: positions restart at 0 and attention stays inside a chunk. Matrix
+/// products go through OpenBLAS `cblas_sgemm`. Not thread-safe: one call at a time per runtime.
+///
+///     let runtime = try ModelRuntime(checkpoint: Checkpoint(path: folder))
+///     let logits = try runtime.logits(tokens: ids)                 // ids.count × vocab
+///     try runtime.run(tokens: ids) { input in … input.values … }   // every converted Linear's input
+public final class ModelRuntime {
+    public let checkpoint: Checkpoint
+    /// The architecture as read from config.json.
+    public let model: ModelDescription
+    /// Tokens per chunk; clamped to 1…model.maxPositions.
+    public var window: Int {
+        didSet { window = min(max(window, 1), model.maxPositions) }
+    }
+    private let pass: ForwardPass
+    private let store: WeightStore
+
+    /// Reads config.json and checks that every tensor the forward pass needs is there with the right
+    /// shape and a float dtype. Throws `ModelError` (one line) for unsupported architectures or features.
+    public init(checkpoint: Checkpoint) throws {
+        guard let config = checkpoint.config else { throw ModelError(file: checkpoint.path, .noConfig) }
+        BLAS.useSingleThreaded
+        self.checkpoint = checkpoint
+        model = try ModelDescription(config: config)
+        switch model.family {
+        case .llama: pass = LlamaForward(model, checkpoint: checkpoint)
+        case .gpt2: pass = GPT2Forward(model, checkpoint: checkpoint)
+        case .bert: pass = BertForward(model, checkpoint: checkpoint)
+        }
+        window = model.maxPositions
+        store = WeightStore(checkpoint: checkpoint)
+        try validateTensors()
+    }
+
+    /// Weight accounting since this runtime was made (peak = most weight bytes in use at once).
+    public var weightMemory: WeightMemory { store.memory }
+
+    /// Whether `logits` and `negativeLogLikelihood` are available (a decoder with an output head).
+    public var hasOutputHead: Bool { pass.outputHead != nil }
+
+    /// Runs the blocks and calls `observer` with the input of every Linear layer transformers would
+    /// convert (the names of `LinearLayerPlan`), once per chunk, block by block. An error thrown by the
+    /// observer (e.g. cancellation) stops the pass.
+    public func run(tokens: [Int], observer: (LinearInput) throws -> Void) throws {
+        try withoutActuallyEscaping(observer) { observer in
+            _ = try forward(tokens, observer: observer) { _, _ in () }
+        }
+    }
+
+    /// Logits, tokens × vocabulary — for BERT (no head) the last hidden state, tokens × hidden size.
+    public func logits(tokens: [Int]) throws -> Matrix {
+        if model.family == .bert {
+            return try forward(tokens, observer: nil) { hidden, rows in
+                Matrix(rows: rows, columns: model.hiddenSize,
+                       values: Array(UnsafeBufferPointer(start: hidden, count: rows * model.hiddenSize)))
+            }
+        }
+        let head = try outputHead()
+        return try forward(tokens, observer: nil) { hidden, rows in head.logits(hidden, rows: rows) }
+    }
+
+    /// For i ≥ 1, −log p(tokens[i] | the tokens before it in its chunk), natural log: tokens.count − 1
+    /// values. The first token of a later chunk is predicted by the last position of the chunk before,
+    /// so every token after the first counts; their mean is the log of the perplexity.
+    public func negativeLogLikelihood(tokens: [Int]) throws -> [Float] {
+        let head = try outputHead()
+        guard tokens.count >= 2 else { return [] }
+        return try forward(tokens, observer: nil) { hidden, rows in
+            head.negativeLogLikelihood(hidden, targets: Array(tokens.dropFirst()))
+        }
+    }
+
+    private func outputHead() throws -> OutputHead {
+        guard let name = pass.outputHead, let tensor = checkpoint.tensor(named: name) else {
+            let detail = model.family == .bert
+                ? "\(model.modelType) is an encoder; logits(tokens:) returns its hidden states"
+                : "lm_head.weight is missing and tie_word_embeddings is not set"
+            throw ModelError(file: checkpoint.path, .noOutputHead(detail))
+        }
+        return OutputHead(tensor: tensor, store: store)
+    }
+
+    /// Embeddings, every block over every chunk, the final step; then `output` on the final hidden
+    /// states of all tokens (rows × hidden, valid during the call).
+    private func forward<Output>(_ tokens: [Int], observer: ((LinearInput) throws -> Void)?,
+                                 output: (UnsafePointer<Float>, Int) throws -> Output) throws -> Output {
+        let vocabulary = model.vocabularySize
+        if let position = tokens.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw ModelError(file: checkpoint.path, .tokenOutOfRange(position: position, token: tokens[position], vocabulary: vocabulary))
+        }
+        let chunks = stride(from: 0, to: tokens.count, by: window).map { $0..<min($0 + window, tokens.count) }
+        let longest = chunks.map(\.count).max() ?? 0
+        let run = RunContext(store: store, observer: observer,
+                             rotary: model.rotary.map { RotaryTable($0, positions: longest) })
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens.count * model.hiddenSize, 1))
+        defer { hidden.deallocate() }
+        try pass.embed(tokens, chunks: chunks, into: hidden, run: run)
+        for index in 0..<model.layerCount {
+            let weights = loadBlock(index)
+            for chunk in chunks {
+                try pass.block(index, weights: weights, chunk: chunk, hidden: hidden, run: run)
+            }
+        }
+        try pass.finish(chunks: chunks, hidden: hidden, run: run)
+        return try output(hidden, tokens.count)
+    }
+
+    private func loadBlock(_ index: Int) -> BlockWeights {
+        let prefix = pass.blockPrefix(index)
+        var tensors: [String: WeightBuffer] = [:]
+        for spec in pass.blockTensors(index) {
+            if let tensor = checkpoint.tensor(named: prefix + spec.name) { tensors[spec.name] = store.load(tensor) }
+        }
+        return BlockWeights(tensors: tensors)
+    }
+
+    private func validateTensors() throws {
+        var specs = pass.globalTensors
+        for index in 0..<model.layerCount {
+            let prefix = pass.blockPrefix(index)
+            specs += pass.blockTensors(index).map { TensorSpec(name: prefix + $0.name, shape: $0.shape) }
+        }
+        for spec in specs {
+            guard let tensor = checkpoint.tensor(named: spec.name) else {
+                throw ModelError(file: checkpoint.path, .missingTensor(spec.name))
+            }
+            guard tensor.dtype.isDecodableFloat else { throw ModelError(file: checkpoint.path, .notFloat(tensor: spec.name, dtype: tensor.dtype)) }
+            guard tensor.shape == spec.shape else {
+                throw ModelError(file: checkpoint.path, .wrongShape(tensor: spec.name, expected: spec.shape, actual: tensor.shape))
+            }
+        }
+    }
+}

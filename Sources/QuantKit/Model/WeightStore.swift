@@ -1,0 +1,95 @@
+/// Weights as Float, loaded when a block needs them and let go when the last reference goes: F32 tensors
+/// are read in place from the mapping (when 4-byte aligned), F16/BF16 ones are decoded into a copy.
+/// Every buffer counts while it is alive, so `memory.peakBytes` is what the runtime really held at once —
+/// the layer-streaming bound is a measured number.
+final class WeightStore {
+    let checkpoint: Checkpoint
+    private(set) var memory = WeightMemory()
+
+    init(checkpoint: Checkpoint) { self.checkpoint = checkpoint }
+
+    /// The whole tensor, or rows `rows` of a 2-D tensor.
+    func load(_ tensor: TensorInfo, rows: Range<Int>? = nil) -> WeightBuffer {
+        let columns = tensor.shape.count == 2 ? tensor.shape[1] : tensor.elementCount
+        let rows = rows ?? 0..<(tensor.shape.count == 2 ? tensor.shape[0] : 1)
+        let shape = tensor.shape.count == 2 ? [rows.count, columns] : tensor.shape
+        let bytes = checkpoint.bytes(of: tensor)
+        let start = rows.lowerBound * columns, count = rows.count * columns
+        if tensor.dtype == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            let view = base.assumingMemoryBound(to: Float.self) + start
+            return WeightBuffer(name: tensor.name, shape: shape, view: view, store: self)
+        }
+        let buffer = WeightBuffer(name: tensor.name, shape: shape, store: self)
+        TensorDecoder.decode(tensor.dtype, bytes: bytes, start: start, count: count, into: buffer.owned!)
+        return buffer
+    }
+
+    fileprivate func acquired(_ bytes: Int, decoded: Bool) {
+        memory.liveBytes += bytes
+        memory.loadedBytes += bytes
+        if decoded { memory.decodedBytes += bytes }
+        memory.peakBytes = max(memory.peakBytes, memory.liveBytes)
+    }
+
+    fileprivate func released(_ bytes: Int) { memory.liveBytes -= bytes }
+}
+
+/// Weight accounting of a runtime. "In use" counts decoded copies and F32 tensors read in place alike
+/// (the latter are pages of the mapping the kernel may drop and re-read, but a block holds them).
+public struct WeightMemory: Sendable, Equatable {
+    /// Weight bytes in use now.
+    public var liveBytes = 0
+    /// The most weight bytes in use at once.
+    public var peakBytes = 0
+    /// All weight bytes loaded so far (a streamed forward pass loads each block once)…
+    public var loadedBytes = 0
+    /// …and how many of them were decoded into copies (F16, BF16, unaligned F32).
+    public var decodedBytes = 0
+}
+
+/// One tensor as Float: a decoded copy it owns, or a view of F32 data in the mapping. Its bytes count as
+/// in use in its store until it is released.
+final class WeightBuffer {
+    let name: String
+    let shape: [Int]
+    let pointer: UnsafePointer<Float>
+    /// The copy, when this buffer owns one.
+    let owned: UnsafeMutablePointer<Float>?
+    private unowned let store: WeightStore
+
+    fileprivate init(name: String, shape: [Int], store: WeightStore) {
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(shape.reduce(1, *), 1))
+        (self.name, self.shape, self.store, owned, pointer) = (name, shape, store, copy, UnsafePointer(copy))
+        store.acquired(byteCount, decoded: true)
+    }
+
+    fileprivate init(name: String, shape: [Int], view: UnsafePointer<Float>, store: WeightStore) {
+        (self.name, self.shape, self.store, owned, pointer) = (name, shape, store, nil, view)
+        store.acquired(byteCount, decoded: false)
+    }
+
+    deinit {
+        owned?.deallocate()
+        store.released(byteCount)
+    }
+
+    var byteCount: Int { shape.reduce(1, *) * MemoryLayout<Float>.size }
+}
+
+/// The loaded tensors of one block, by name relative to the block (e.g. `self_attn.q_proj.weight`).
+struct BlockWeights {
+    let tensors: [String: WeightBuffer]
+
+    /// Tensors the runtime validated at start-up; a missing one here is a programming error.
+    subscript(_ name: String) -> WeightBuffer {
+        guard let tensor = tensors[name] else { preconditionFailure("block tensor \(name) was not loaded") }
+        return tensor
+    }
+
+    func optional(_ name: String) -> WeightBuffer? { tensors[name] }
+
+    /// A Linear module: `name.weight` and, when the block has it, `name.bias`.
+    func linear(_ name: String, transposed: Bool = false) -> Linear {
+        Linear(weight: self[name + ".weight"], bias: optional(name + ".bias"), storedTransposed: transposed)
+    }
+}
