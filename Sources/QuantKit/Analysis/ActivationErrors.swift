@@ -1,0 +1,161 @@
+import CBLAS
+import CQuantKernels
+
+/// How much each method changes a layer's *output* on real calibration activations:
+/// ‖Y_q − Y‖_F / ‖Y‖_F with Y = X·Wᵀ in fp32, X the sampled input rows.
+///
+///     int8 at threshold t (LLM.int8, as bitsandbytes computes it):
+///       outlier columns C = columns of fp16(X) with any |x| ≥ t; CA, SCA = row-wise int8 of fp16(X)
+///       without them; CB, SCB = row-wise int8 of fp16(W)
+///       Y_q = (CA·CBᵀ) × (SCA ⊗ SCB) × 6.200124e-05 + fp16(X)[:, C] · dequant(CB)[:, C]ᵀ
+///     t = 0 is pure int8 (no decomposition); nf4 / fp4 (± double quant): Y_q = X · dequant(W_q)ᵀ
+///
+/// The int8 error is a step function of t that changes only where t crosses a column maximum of the
+/// sample; it is computed on a grid of thresholds (once per distinct set of outlier columns).
+public struct ActivationErrors: Sendable, Equatable {
+    public let thresholds: [Float]
+    /// int8 with decomposition at each grid threshold.
+    public let int8: [Double]
+    /// Outlier columns of the sample at each grid threshold.
+    public let sampleOutlierColumns: [Int]
+    public let int8Pure: Double
+    public let fourBit: [QuantMethod: Double]
+    public let sampleRows: Int
+
+    public static let defaultGrid: [Float] = stride(from: Float(0.5), through: 12, by: 0.5).map { $0 } + [14, 16, 20, 24, 32]
+
+    /// The int8 error at `threshold`: exact on a grid point, else the nearest grid point below (marked
+    /// not exact). Below the grid's first point: that point's value.
+    public func int8Error(at threshold: Float) -> (value: Double, exact: Bool) {
+        guard threshold > 0 else { return (int8Pure, true) }
+        guard let index = thresholds.lastIndex(where: { $0 <= threshold }) else { return (int8[0], false) }
+        return (int8[index], thresholds[index] == threshold)
+    }
+
+    /// Measures one layer on `sample` (rows × in_features).
+    public static func measure(_ layer: LinearLayer, in checkpoint: Checkpoint, sample: [Float], rows: Int,
+                               blocksize: Int = 64, grid: [Float] = defaultGrid) -> ActivationErrors {
+        let n = layer.outFeatures, k = layer.inFeatures
+        precondition(sample.count == rows * k)
+        var weight = [Float](repeating: 0, count: n * k)
+        var scratch = [Float](repeating: 0, count: n)
+        weight.withUnsafeMutableBufferPointer { w in
+            scratch.withUnsafeMutableBufferPointer { s in
+                TensorDecoder.decodeRows(of: layer, bytes: checkpoint.bytes(of: layer.weight), firstRow: 0, rowCount: n,
+                                         into: w.baseAddress!, scratch: s.baseAddress!)
+            }
+        }
+        let reference = product(sample, rows: rows, weight, n: n, k: k)
+
+        var fourBit: [QuantMethod: Double] = [:]
+        for type in FourBitType.allCases {
+            let (packed, absmax) = quantize4Bit(weight, type: type, blocksize: blocksize)
+            let plain = dequantize4Bit(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
+            fourBit[type == .nf4 ? .nf4 : .fp4] = relativeError(product(sample, rows: rows, plain, n: n, k: k), reference)
+            let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
+            let nested = dequantize4Bit(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
+            fourBit[type == .nf4 ? .nf4DoubleQuant : .fp4DoubleQuant] = relativeError(product(sample, rows: rows, nested, n: n, k: k), reference)
+        }
+
+        let int8Weight = Int8Weight(weight, n: n, k: k)
+        var errors: [Double] = []
+        var outliers: [Int] = []
+        var cache: [[Int]: Double] = [:]
+        for threshold in grid {
+            let activation = Int8Rowwise.quantizeReference(sample, rows: rows, columns: k, threshold: threshold)
+            if let known = cache[activation.outlierColumns] {
+                errors.append(known)
+            } else {
+                let error = relativeError(int8Weight.output(activation, sample: sample), reference)
+                cache[activation.outlierColumns] = error
+                errors.append(error)
+            }
+            outliers.append(activation.outlierColumns.count)
+        }
+        let pure = relativeError(int8Weight.output(Int8Rowwise.quantizeReference(sample, rows: rows, columns: k), sample: sample), reference)
+        return ActivationErrors(thresholds: grid, int8: errors, sampleOutlierColumns: outliers, int8Pure: pure,
+                                fourBit: fourBit, sampleRows: rows)
+    }
+
+    /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS.
+    static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: rows * n)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1, x, Int32(k), w, Int32(k), 0, &y, Int32(n))
+        return y
+    }
+
+    static func relativeError(_ approximate: [Float], _ exact: [Float]) -> Double {
+        var difference = 0.0, norm = 0.0
+        for i in exact.indices {
+            let e = Double(approximate[i]) - Double(exact[i])
+            difference += e * e
+            norm += Double(exact[i]) * Double(exact[i])
+        }
+        return norm > 0 ? (difference / norm).squareRoot() : 0
+    }
+
+    private static func quantize4Bit(_ weight: [Float], type: FourBitType, blocksize: Int) -> ([UInt8], [Float]) {
+        let count = weight.count
+        var packed = [UInt8](repeating: 0, count: (count + 1) / 2)
+        var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
+        weight.withUnsafeBytes { raw in
+            qk_quantize_4bit(raw.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), count % blocksize != 0 ? 1 : 0,
+                             type.midpoints, type.indexOfPosition, &packed, &absmax)
+        }
+        return (packed, absmax)
+    }
+
+    private static func dequantize4Bit(_ packed: [UInt8], absmax: [Float], type: FourBitType, blocksize: Int, count: Int) -> [Float] {
+        let code = type.code
+        var out = [Float](repeating: 0, count: count)
+        for i in 0..<count {
+            let byte = packed[i / 2]
+            let index = i % 2 == 0 ? byte >> 4 : byte & 0x0F
+            out[i] = code[Int(index)] * absmax[i / blocksize]
+        }
+        return out
+    }
+}
+
+/// A weight quantized to int8 for the LLM.int8 product, with what the product needs pre-computed.
+private struct Int8Weight {
+    let n: Int
+    let k: Int
+    let codes: [Float]
+    let scale: [Float]
+    let dequantized: [Float]
+
+    init(_ weight: [Float], n: Int, k: Int) {
+        self.n = n
+        self.k = k
+        var codes = [Int8](repeating: 0, count: n * k)
+        var scale = [Float](repeating: 0, count: n)
+        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
+        self.codes = codes.map { Float($0) }
+        self.scale = scale
+        dequantized = (0..<(n * k)).map { Float(codes[$0]) * scale[$0 / k] * Int8Rowwise.reciprocal127 }
+    }
+
+    /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns
+    /// of fp16(X) times the dequantized weight columns.
+    func output(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
+        let rows = activation.rows
+        let codesA = activation.codes.map { Float($0) }
+        var y = ActivationErrors.product(codesA, rows: rows, codes, n: n, k: k)
+        let dequantScale: Float = 6.200124e-05
+        for r in 0..<rows {
+            for j in 0..<n { y[r * n + j] = y[r * n + j] * (activation.scale[r] * scale[j]) * dequantScale }
+        }
+        let outliers = activation.outlierColumns
+        guard !outliers.isEmpty else { return y }
+        var xOutliers = [Float](repeating: 0, count: rows * outliers.count)
+        var wOutliers = [Float](repeating: 0, count: n * outliers.count)
+        for (c, column) in outliers.enumerated() {
+            for r in 0..<rows { xOutliers[r * outliers.count + c] = Float(Float16(sample[r * k + column])) }
+            for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized[j * k + column] }
+        }
+        let extra = ActivationErrors.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
+        for i in y.indices { y[i] += extra[i] }
+        return y
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Runs the model on calibration text and collects `ActivationStatistics` at every converted Linear
+/// input. Streams block by block (the runtime's design), so memory is the activations of the
+/// calibration tokens plus one block of weights, whatever the model's size.
+public struct Calibration: Sendable {
+    public struct Progress: Sendable {
+        public let layersSeen: Int
+        public let layerCount: Int
+        public let tokens: Int
+    }
+
+    /// Calibration tokens (the text's first ones).
+    public var tokenLimit = 512
+    /// Rows kept per layer for error estimates.
+    public var sampleLimit = 64
+
+    public init(tokenLimit: Int = 512, sampleLimit: Int = 64) {
+        self.tokenLimit = tokenLimit
+        self.sampleLimit = sampleLimit
+    }
+
+    /// The model folder's tokenizer.json, as the model's own tokenizer.
+    public static func tokenizer(for checkpoint: Checkpoint) throws -> Tokenizer {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory)
+        let folder = isDirectory.boolValue ? checkpoint.path : (checkpoint.path as NSString).deletingLastPathComponent
+        return try Tokenizer(path: (folder as NSString).appendingPathComponent("tokenizer.json"))
+    }
+
+    /// Token ids of `text` (special tokens as the tokenizer adds them), cut to `tokenLimit`.
+    public func tokens(of text: String, tokenizer: Tokenizer) -> [Int] {
+        Array(tokenizer.encode(text).prefix(tokenLimit))
+    }
+
+    public func run(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
+                    isCancelled: () -> Bool = { false }) throws -> [String: ActivationStatistics] {
+        let layerCount = LinearLayerPlan(checkpoint: runtime.checkpoint).linears.count
+        let stride = max(1, tokens.count / max(sampleLimit, 1))
+        var statistics: [String: ActivationStatistics] = [:]
+        var seen = Set<String>()
+        try runtime.run(tokens: tokens) { input in
+            if isCancelled() { throw CancellationError() }
+            var entry = statistics[input.name] ?? ActivationStatistics(name: input.name, features: input.features)
+            entry.add(rows: input.values, count: input.tokens, firstToken: input.firstToken, sampleStride: stride,
+                      sampleLimit: sampleLimit)
+            statistics[input.name] = entry
+            if seen.insert(input.name).inserted {
+                progress(Progress(layersSeen: seen.count, layerCount: layerCount, tokens: tokens.count))
+            }
+        }
+        for name in statistics.keys { statistics[name]!.finish() }
+        return statistics
+    }
+}
