@@ -28,6 +28,9 @@ enum ReportFormatter {
         for method in methods {
             header += ["rel_err", "rmse", "max_abs_err", "snr_db", "bytes"].map { "\(method.rawValue)_\($0)" }
         }
+        let threshold = report.calibration?.threshold ?? 6
+        header += ["calib_tokens", "max_abs_x", "outlier_cols_at_threshold", "out_err_int8_at_threshold", "out_err_int8",
+                   "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq"]
         var lines = [header.joined(separator: ",")]
         for layer in report.layers {
             let s = layer.statistics
@@ -38,6 +41,15 @@ enum ReportFormatter {
                 guard let r = layer.result(for: method) else { fields += ["", "", "", "", ""]; continue }
                 fields += ["\(r.relativeError)", "\(r.rmse)", "\(r.maxAbsError)", "\(r.snrDB)", "\(r.bytes)"]
             }
+            if let a = layer.activations {
+                let e = a.outputErrors
+                fields += ["\(a.tokens)", "\(a.maxAbs)", a.outlierColumns(at: threshold).map { "\($0)" } ?? "",
+                           e.map { "\(int8Error($0, at: threshold).value)" } ?? "", e.map { "\($0.int8Pure)" } ?? "",
+                           e.map { "\($0.nf4)" } ?? "", e.map { "\($0.nf4DoubleQuant)" } ?? "", e.map { "\($0.fp4)" } ?? "",
+                           e.map { "\($0.fp4DoubleQuant)" } ?? ""]
+            } else {
+                fields += Array(repeating: "", count: 9)
+            }
             lines.append(fields.map(csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -47,18 +59,50 @@ enum ReportFormatter {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 
-    /// Relative errors in percent per method, then model totals in bytes.
+    /// The int8 output error at a threshold from the grid: exact on a grid point, else the nearest
+    /// point below (not exact).
+    static func int8Error(_ errors: LayerActivationReport.OutputErrors, at threshold: Float) -> (value: Double, exact: Bool) {
+        guard threshold > 0 else { return (errors.int8Pure, true) }
+        guard let index = errors.thresholds.lastIndex(where: { $0 <= threshold }) else { return (errors.int8[0], false) }
+        return (errors.int8[index], errors.thresholds[index] == threshold)
+    }
+
+    private static func percent(_ value: Double) -> String { String(format: "%.3f%%", value * 100) }
+
+    /// Per layer: with activations, outlier columns and output errors; else weight errors. Then totals.
     static func table(_ report: ModelReport, markdown: Bool) -> String {
         let m = report.model
         var out = "\(m.name) · \(m.modelType ?? "unknown architecture") · \(formatCount(m.parameterCount)) params · "
         out += "\(m.dtype?.rawValue ?? "-") · \(formatBytes(m.fileBytes)) · blocksize \(report.blocksize)\n"
-        out += "Weight-only analysis: relative Frobenius error ‖W_q − W‖/‖W‖ of each weight. "
-        out += "Activation outliers (the LLM.int8 threshold) need calibration.\n\n"
-        let header = ["layer", "out×in", "dtype", "max|w|"] + methods.map { "\($0.rawValue) err" }
-        let rows = report.layers.map { layer -> [String] in
-            let largest = max(abs(layer.statistics.min), abs(layer.statistics.max))
-            return [layer.name, "\(layer.outFeatures)×\(layer.inFeatures)", layer.dtype.rawValue, String(format: "%.4g", largest)]
-                + methods.map { method in layer.result(for: method).map { String(format: "%.3f%%", $0.relativeError * 100) } ?? "-" }
+        let header: [String]
+        let rows: [[String]]
+        if let calibration = report.calibration, calibration.unavailable == nil {
+            let t = calibration.threshold
+            out += "Calibrated on \(calibration.tokens) tokens of \(calibration.source). Output error ‖Y_q − Y‖/‖Y‖ of each Linear "
+            out += "on sampled calibration activations; outlier columns: inputs with any |x| ≥ \(String(format: "%g", t)) "
+            out += "(kept in fp16 by LLM.int8).\n\n"
+            let label = String(format: "%g", t)
+            header = ["layer", "out×in", "max|x|", "outl.cols@\(label)", "int8@\(label)", "int8", "nf4", "nf4+dq", "fp4"]
+            rows = report.layers.map { layer in
+                let base = [layer.name, "\(layer.outFeatures)×\(layer.inFeatures)"]
+                guard let a = layer.activations else { return base + Array(repeating: "-", count: 7) }
+                let columns = a.outlierColumns(at: t) ?? 0
+                let share = String(format: "%d %.1f%%", columns, Double(columns) / Double(max(layer.inFeatures, 1)) * 100)
+                guard let e = a.outputErrors else { return base + [String(format: "%.4g", a.maxAbs), share] + Array(repeating: "-", count: 5) }
+                let atThreshold = int8Error(e, at: t)
+                return base + [String(format: "%.4g", a.maxAbs), share, (atThreshold.exact ? "" : "≈") + percent(atThreshold.value),
+                               percent(e.int8Pure), percent(e.nf4), percent(e.nf4DoubleQuant), percent(e.fp4)]
+            }
+        } else {
+            out += "Weight-only analysis: relative Frobenius error ‖W_q − W‖/‖W‖ of each weight. "
+            out += "Activation outliers (the LLM.int8 threshold) need calibration"
+            out += report.calibration?.unavailable.map { ", which is unavailable: \($0).\n\n" } ?? ".\n\n"
+            header = ["layer", "out×in", "dtype", "max|w|"] + methods.map { "\($0.rawValue) err" }
+            rows = report.layers.map { layer -> [String] in
+                let largest = max(abs(layer.statistics.min), abs(layer.statistics.max))
+                return [layer.name, "\(layer.outFeatures)×\(layer.inFeatures)", layer.dtype.rawValue, String(format: "%.4g", largest)]
+                    + methods.map { method in layer.result(for: method).map { percent($0.relativeError) } ?? "-" }
+            }
         }
         out += grid(header: header, rows: rows, markdown: markdown, rightAligned: Set(1..<header.count))
         out += "\n"

@@ -6,15 +6,19 @@ struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the per-layer quantization report without opening the explorer.",
         discussion: """
-        Weight-only analysis: statistics of every converted Linear weight and the relative error, RMSE, \
-        max error, SNR and exact serialized bytes of int8, nf4, nf4+dq, fp4 and fp4+dq. Model totals \
-        include the tensors that stay unquantized (embeddings, norms, output head). Progress goes to \
-        stderr when it is a terminal.
+        Runs the model on calibration text (the built-in text, or --calib FILE) to see the activations \
+        entering every Linear layer: outlier columns at the threshold (LLM.int8: any |x| ≥ t in a \
+        column) and the output error of int8 with decomposition at t, pure int8, nf4 and fp4 on those \
+        activations. Architectures qtui cannot run (or --no-calib) get the weight-only analysis: \
+        statistics of every converted weight and the relative error, RMSE, max error, SNR and exact \
+        serialized bytes of int8, nf4, nf4+dq, fp4 and fp4+dq. Model totals include the tensors that \
+        stay unquantized. Progress goes to stderr when it is a terminal.
 
         Examples:
           qtui scan ./all-MiniLM-L6-v2
           qtui scan model.safetensors --format csv > layers.csv
           qtui scan ./model --layers 'layers\\.(0|1)\\.' --format json
+          qtui scan ./model --calib my-domain.txt --tokens 1024 --threshold 4.5
         """
     )
 
@@ -33,23 +37,59 @@ struct Scan: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Calibration text file (default: qtui's built-in text of prose, code, lists and numbers).")
+    var calib: String?
+
+    @Option(help: "Calibration tokens (the text's first ones).")
+    var tokens: Int = 512
+
+    @Option(help: "LLM.int8 outlier threshold for the per-layer counts and errors.")
+    var threshold: Float = 6
+
+    @Flag(help: "Weight-only analysis: do not run the model.")
+    var noCalib = false
+
     func validate() throws {
         guard FourBitQuantized.blocksizes.contains(blocksize) else {
             throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard tokens >= 2 else { throw ValidationError("--tokens must be at least 2") }
+        guard threshold >= 0 && threshold <= 100 else { throw ValidationError("--threshold must be between 0 and 100") }
+        if noCalib && calib != nil { throw ValidationError("--calib and --no-calib contradict each other") }
     }
 
     func run() throws {
         let checkpoint = try Checkpoint(path: model)
-        let analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
+        var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
+        if !noCalib { analyzer.calibration = try calibrationRequest() }
         let bar = ProgressBar(label: "analysing")
         let report = try analyzer.run(checkpoint) { progress in
             bar.update(done: Double(progress.parametersDone), total: Double(progress.parametersTotal),
-                       unit: "param", detail: progress.layerName)
+                       unit: progress.phase == "weights" ? "param" : "layer", detail: "\(progress.phase) \(progress.layerName)")
         }
         bar.finish()
+        if let reason = report.calibration?.unavailable {
+            FileHandle.standardError.write(Data("qtui: no activations (weight-only report): \(reason)\n".utf8))
+        }
         print(try ReportFormatter.render(report, as: format), terminator: "")
+    }
+}
+
+extension Scan {
+    func calibrationRequest() throws -> ModelAnalyzer.CalibrationRequest {
+        var request: ModelAnalyzer.CalibrationRequest
+        if let calib {
+            guard let data = FileManager.default.contents(atPath: calib), let text = String(data: data, encoding: .utf8) else {
+                throw InputError(description: "\(calib): cannot read the calibration text (missing, unreadable or not UTF-8)")
+            }
+            request = .init(text: text, source: calib)
+        } else {
+            request = .init(text: CalibrationText.standard, source: "built-in text")
+        }
+        request.calibration.tokenLimit = tokens
+        request.threshold = threshold
+        return request
     }
 }
 

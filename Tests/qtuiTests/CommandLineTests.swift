@@ -79,13 +79,62 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testScanPrintsATableWithEveryConvertedLayer() throws {
-        let result = try run(["scan", try writeModel()])
+        let result = try run(["scan", try writeModel(), "--no-calib"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("tiny · llama"))
         XCTAssertTrue(result.stdout.contains("model.layers.1.mlp.down_proj"))
         XCTAssertTrue(result.stdout.contains("6 Linear layers"))
+        XCTAssertTrue(result.stdout.contains("Weight-only analysis"))
         XCTAssertFalse(result.stdout.contains("lm_head"), "the output head is not converted")
         XCTAssertEqual(result.stderr, "", "no progress bar when stderr is not a terminal")
+    }
+
+    func testAModelQtuiCannotRunFallsBackToWeightsAndSaysWhy() throws {
+        // The tiny model's config lacks the llama sizes, so the runtime refuses it.
+        let result = try run(["scan", try writeModel()])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("Weight-only analysis"))
+        XCTAssertTrue(result.stdout.contains("which is unavailable"))
+        XCTAssertTrue(result.stderr.hasPrefix("qtui: no activations (weight-only report): "), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1)
+    }
+
+    /// A synthetic llama (planted outlier dimensions 7, 61, 62) with a real BPE tokenizer.
+    private func writeCalibratableModel() throws -> String {
+        let model = (folder as NSString).appendingPathComponent("calibratable")
+        var synthetic = SyntheticModel()
+        synthetic.layers = 2
+        synthetic.hiddenSize = 64
+        synthetic.intermediateSize = 176
+        synthetic.outlierDimensions = [7, 61, 62]
+        try synthetic.write(to: model)
+        let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
+        try FileManager.default.copyItem(atPath: tokenizer.path, toPath: model + "/tokenizer.json")
+        return model
+    }
+
+    func testCalibratedScanFindsThePlantedOutlierColumns() throws {
+        let model = try writeCalibratableModel()
+        let result = try run(["scan", model, "--format", "json", "--tokens", "200"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let report = try decoder.decode(ModelReport.self, from: Data(result.stdout.utf8))
+        XCTAssertEqual(report.analysis, "weights+activations")
+        XCTAssertEqual(report.calibration?.tokens, 200)
+        XCTAssertEqual(report.calibration?.source, "built-in text")
+        let query = try XCTUnwrap(report.layers.first { $0.name == "model.layers.0.self_attn.q_proj" }?.activations)
+        XCTAssertEqual(query.tokens, 200)
+        XCTAssertEqual(query.outlierColumns(at: 6), 3)
+        XCTAssertEqual(Set(query.topColumns.prefix(3).map(\.column)), [7, 61, 62])
+        let errors = try XCTUnwrap(query.outputErrors)
+        let atSix = try XCTUnwrap(errors.thresholds.firstIndex(of: 6))
+        XCTAssertLessThan(errors.int8[atSix], errors.int8Pure, "keeping the outlier columns in fp16 helps")
+        XCTAssertLessThan(errors.int8Pure, errors.nf4)
+        let table = try run(["scan", model, "--tokens", "200", "--threshold", "5.5"])
+        XCTAssertTrue(table.stdout.contains("outl.cols@5.5"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("Calibrated on 200 tokens of built-in text"))
     }
 
     func testJSONOutputDecodesIntoTheReport() throws {

@@ -43,6 +43,8 @@ public struct LayerReport: Sendable, Codable, Equatable {
     public let nestedOffset: Float
     public let histogramFirstBin: Int
     public let histogram: [UInt64]
+    /// What calibration saw at this layer's input; nil in a weight-only report.
+    public var activations: LayerActivationReport?
 
     public func result(for method: QuantMethod) -> MethodResult? { methods.first { $0.method == method } }
 

@@ -4,6 +4,8 @@ import Foundation
 /// Never prints: progress goes to a callback, cancellation comes from one.
 public struct ModelAnalyzer: Sendable {
     public struct Progress: Sendable {
+        /// "weights", "calibration" or "output errors".
+        public let phase: String
         public let layerIndex: Int
         public let layerCount: Int
         public let parametersDone: Int
@@ -11,13 +13,29 @@ public struct ModelAnalyzer: Sendable {
         public let layerName: String
     }
 
+    /// Calibration text and settings; nil for a weight-only report.
+    public struct CalibrationRequest: Sendable {
+        public var text: String
+        /// "built-in text" or a file name, for the report.
+        public var source: String
+        public var calibration = Calibration()
+        public var threshold: Float = 6
+
+        public init(text: String, source: String) {
+            self.text = text
+            self.source = source
+        }
+    }
+
     public var analyzer: WeightAnalyzer
     /// Only layers whose module name matches are analysed; totals always cover the whole model.
     public var layerFilter: String?
+    public var calibration: CalibrationRequest?
 
-    public init(analyzer: WeightAnalyzer = WeightAnalyzer(), layerFilter: String? = nil) {
+    public init(analyzer: WeightAnalyzer = WeightAnalyzer(), layerFilter: String? = nil, calibration: CalibrationRequest? = nil) {
         self.analyzer = analyzer
         self.layerFilter = layerFilter
+        self.calibration = calibration
     }
 
     public func run(_ checkpoint: Checkpoint, progress: (Progress) -> Void = { _ in },
@@ -28,15 +46,57 @@ public struct ModelAnalyzer: Sendable {
         var reports: [LayerReport] = []
         var done = 0
         for (index, layer) in selected.enumerated() {
-            progress(Progress(layerIndex: index, layerCount: selected.count, parametersDone: done,
+            progress(Progress(phase: "weights", layerIndex: index, layerCount: selected.count, parametersDone: done,
                               parametersTotal: totalParameters, layerName: layer.name))
             reports.append(try analyzer.analyze(layer, in: checkpoint, isCancelled: isCancelled))
             done += layer.parameterCount
         }
-        progress(Progress(layerIndex: selected.count, layerCount: selected.count, parametersDone: done,
+        progress(Progress(phase: "weights", layerIndex: selected.count, layerCount: selected.count, parametersDone: done,
                           parametersTotal: totalParameters, layerName: ""))
-        return ModelReport(analysis: "weights", model: summary(checkpoint), blocksize: analyzer.blocksize,
-                           layers: reports, kept: kept(plan), totals: totals(plan, reports: reports, checkpoint: checkpoint))
+        var summaryOfCalibration: ModelReport.CalibrationSummary?
+        if let request = calibration {
+            summaryOfCalibration = try calibrate(checkpoint, selected: selected, reports: &reports, request: request,
+                                                 progress: progress, isCancelled: isCancelled)
+        }
+        let calibrated = summaryOfCalibration?.unavailable == nil && summaryOfCalibration != nil
+        return ModelReport(analysis: calibrated ? "weights+activations" : "weights", model: summary(checkpoint),
+                           blocksize: analyzer.blocksize, calibration: summaryOfCalibration, layers: reports, kept: kept(plan),
+                           totals: totals(plan, reports: reports, checkpoint: checkpoint))
+    }
+
+    /// Runs the model on the calibration text and adds activation statistics and output errors to the
+    /// selected layers' reports. A model qtui cannot run gets a reason instead, not an error.
+    private func calibrate(_ checkpoint: Checkpoint, selected: [LinearLayer], reports: inout [LayerReport],
+                           request: CalibrationRequest, progress: (Progress) -> Void,
+                           isCancelled: () -> Bool) throws -> ModelReport.CalibrationSummary {
+        func unavailable(_ reason: String) -> ModelReport.CalibrationSummary {
+            ModelReport.CalibrationSummary(source: request.source, tokens: 0, threshold: request.threshold, unavailable: reason)
+        }
+        let runtime: ModelRuntime
+        let tokenizer: Tokenizer
+        do {
+            runtime = try ModelRuntime(checkpoint: checkpoint)
+            tokenizer = try Calibration.tokenizer(for: checkpoint)
+        } catch {
+            return unavailable("\(error)")
+        }
+        let tokens = request.calibration.tokens(of: request.text, tokenizer: tokenizer)
+        guard tokens.count >= 2 else { return unavailable("the calibration text has fewer than 2 tokens") }
+        let statistics = try request.calibration.run(runtime, tokens: tokens, progress: { seen in
+            progress(Progress(phase: "calibration", layerIndex: seen.layersSeen, layerCount: seen.layerCount,
+                              parametersDone: seen.layersSeen, parametersTotal: seen.layerCount, layerName: ""))
+        }, isCancelled: isCancelled)
+        for (index, layer) in selected.enumerated() {
+            if isCancelled() { throw CancellationError() }
+            guard let seen = statistics[layer.name] else { continue }
+            progress(Progress(phase: "output errors", layerIndex: index, layerCount: selected.count, parametersDone: index,
+                              parametersTotal: selected.count, layerName: layer.name))
+            let errors = seen.sampleRows > 0
+                ? ActivationErrors.measure(layer, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, blocksize: analyzer.blocksize)
+                : nil
+            reports[index].activations = LayerActivationReport(seen, errors: errors, threshold: request.threshold)
+        }
+        return ModelReport.CalibrationSummary(source: request.source, tokens: tokens.count, threshold: request.threshold, unavailable: nil)
     }
 
     private func select(_ linears: [LinearLayer]) throws -> [LinearLayer] {

@@ -37,10 +37,22 @@ public struct ModelReport: Sendable, Codable, Equatable {
         public let methods: [MethodTotal]
     }
 
-    /// "weights": what this report measures. Activation statistics come from calibration.
+    /// How activations were seen: the calibration tokens, or why there are none.
+    public struct CalibrationSummary: Sendable, Codable, Equatable {
+        /// "built-in text" or the file the text came from.
+        public let source: String
+        public let tokens: Int
+        /// The outlier threshold the report's per-layer counts are at.
+        public let threshold: Float
+        /// Why activations are missing (unsupported architecture, no tokenizer…); nil when present.
+        public let unavailable: String?
+    }
+
+    /// "weights" or "weights+activations": what this report measures.
     public let analysis: String
     public let model: Model
     public let blocksize: Int
+    public let calibration: CalibrationSummary?
     /// The layers analysed (all converted Linears unless a filter was given).
     public let layers: [LayerReport]
     public let kept: [Kept]
