@@ -6,14 +6,18 @@ struct Explore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open the interactive explorer (the default command: `qtui MODEL`).",
         discussion: """
-        Lists every Linear layer transformers would convert, with the error int8 and NF4/FP4 make of \
-        its weights, a log-binned histogram with the threshold marked, and the exact size of the model \
-        in each method and in your plan (per-layer skips, method, double quant, blocksize). The weights \
-        are analysed in the background; the screen works while that runs. Press ? for every key.
+        Lists every Linear layer transformers would convert. The model runs on calibration text on the \
+        CPU (the built-in text or --calib FILE) to see the activations entering each layer: outlier \
+        columns at the threshold, int8 (with LLM.int8's decomposition) and NF4/FP4 errors on the \
+        layer's output, a log-binned |x| histogram with the threshold marked. Sizes are exact, for every \
+        method and for your plan (per-layer skips, method, double quant, blocksize). Architectures qtui \
+        cannot run show weight statistics instead, saying so. Work runs in the background; press ? for \
+        every key.
 
         Examples:
           qtui ./all-MiniLM-L6-v2
           qtui model.safetensors --threshold 4.5 --blocksize 128
+          qtui ./model --calib my-domain.txt --tokens 1024
           NO_COLOR=1 qtui ./model --ascii
         """
     )
@@ -30,6 +34,15 @@ struct Explore: ParsableCommand {
     @Option(help: "Worker threads for the analysis (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Calibration text file (default: qtui's built-in text).")
+    var calib: String?
+
+    @Option(help: "Calibration tokens (the text's first ones).")
+    var tokens: Int = 512
+
+    @Flag(help: "Weights only: do not run the model on calibration text.")
+    var noCalib = false
+
     @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).")
     var ascii = false
 
@@ -42,17 +55,30 @@ struct Explore: ParsableCommand {
         }
         guard ExplorerState.thresholdRange.contains(threshold) else { throw ValidationError("--threshold must be between 0 and 100") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard tokens >= 2 else { throw ValidationError("--tokens must be at least 2") }
+        if noCalib && calib != nil { throw ValidationError("--calib and --no-calib contradict each other") }
     }
 
     func run() throws {
         let checkpoint = try Checkpoint(path: model)
+        var calibration: (text: String, tokens: Int)?
+        if !noCalib {
+            if let calib {
+                guard let data = FileManager.default.contents(atPath: calib), let text = String(data: data, encoding: .utf8) else {
+                    throw InputError(description: "\(calib): cannot read the calibration text (missing, unreadable or not UTF-8)")
+                }
+                calibration = (text, tokens)
+            } else {
+                calibration = (CalibrationText.standard, tokens)
+            }
+        }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw InputError(description: "the explorer needs a terminal; for a report use: qtui scan \(model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)
         defer { terminal.end() }
-        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads)
+        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads, calibration: calibration)
             .run(threshold: threshold, blocksize: blocksize, terminal: terminal)
     }
 }

@@ -41,10 +41,26 @@ extension ExplorerState {
             } else {
                 analysedBlocksize = blocksize
             }
+        case .calibrated(let tokens, let statistics):
+            calibrationTokens = tokens
+            for index in layers.indices { layers[index].activations = statistics[layers[index].name] }
+        case .activationsUnavailable(let reason):
+            activationsUnavailable = reason
+            histogramSource = .weights
+            message = "weights only: \(reason)"
+        case .outputErrors(let index, let errors):
+            if layers.indices.contains(index) { layers[index].outputErrors = errors }
         case .failed(let reason):
             progress = nil
             message = "analysis failed: \(reason)"
         }
+        if progress?.title.isEmpty == true { progress = nil }
+    }
+
+    /// The statistics calibration produced, for reuse when only the blocksize changes.
+    var calibrationStatistics: [String: ActivationStatistics]? {
+        let known = layers.compactMap { layer in layer.activations.map { (layer.name, $0) } }
+        return known.isEmpty ? nil : Dictionary(uniqueKeysWithValues: known)
     }
 
     /// Folds a background export event into the state (the dialog shows how it ended).
@@ -78,14 +94,17 @@ final class ExplorerApp {
     private let checkpoint: Checkpoint
     private let plan: LinearLayerPlan
     private let threads: Int
+    /// Calibration text and token count; nil: weights only.
+    private let calibration: (text: String, tokens: Int)?
     private var analysis: Mailbox<AnalysisWorker.Event>?
     private var export: Mailbox<ExportWorker.Event>?
     private var exportLayout: ExportLayout?
 
-    init(checkpoint: Checkpoint, plan: LinearLayerPlan, threads: Int) {
+    init(checkpoint: Checkpoint, plan: LinearLayerPlan, threads: Int, calibration: (text: String, tokens: Int)?) {
         self.checkpoint = checkpoint
         self.plan = plan
         self.threads = threads
+        self.calibration = calibration
     }
 
     func run(threshold: Float, blocksize: Int, terminal: Terminal) {
@@ -130,7 +149,12 @@ final class ExplorerApp {
         state.progress = WorkProgress(title: "analysing weights (blocksize \(state.blocksize))", done: 0,
                                       total: Double(plan.linears.reduce(0) { $0 + $1.parameterCount }), unit: "param",
                                       rate: 0, secondsLeft: .nan)
-        analysis = AnalysisWorker.start(checkpoint, linears: plan.linears, blocksize: state.blocksize, threads: threads)
+        let job = calibration.map {
+            AnalysisWorker.CalibrationJob(text: $0.text, tokenLimit: $0.tokens, statistics: state.calibrationStatistics)
+        }
+        for index in state.layers.indices { state.layers[index].outputErrors = nil }
+        analysis = AnalysisWorker.start(checkpoint, linears: plan.linears, blocksize: state.blocksize, threads: threads,
+                                        calibration: job)
     }
 
     /// Lays the export out (its exact size) and opens the dialog with a free path beside the input.

@@ -10,8 +10,23 @@ struct LayerEntry {
     let dtype: DType
     let storedBytes: Int
     var weights: LayerReport?
+    /// What calibration saw at the input (nil: weights only).
+    var activations: ActivationStatistics?
+    /// Output errors on the sampled activations (computed after calibration).
+    var outputErrors: ActivationErrors?
 
     var parameterCount: Int { outFeatures * inFeatures }
+
+    /// The int8 error the table shows: on activations at the threshold when known (exact on the grid,
+    /// else the grid point below), else of the weight.
+    func int8Error(at threshold: Float) -> (value: Double, exact: Bool)? {
+        if let outputErrors { return outputErrors.int8Error(at: threshold) }
+        return weights?.result(for: .int8).map { ($0.relativeError, true) }
+    }
+
+    func error(of method: QuantMethod) -> Double? {
+        outputErrors?.fourBit[method] ?? weights?.result(for: method)?.relativeError
+    }
 }
 
 enum SortKey: String, CaseIterable {
@@ -97,11 +112,15 @@ struct ExplorerState {
         switch sort {
         case .file: break
         case .name: rows.sort { layers[$0].name < layers[$1].name }
-        case .outliers, .int8Error:
-            rows.sort { (layers[$0].weights?.result(for: .int8)?.relativeError ?? -1) > (layers[$1].weights?.result(for: .int8)?.relativeError ?? -1) }
+        case .outliers:
+            let t = threshold
+            rows.sort { (layers[$0].activations?.outlierColumns(atLeast: t) ?? -1) > (layers[$1].activations?.outlierColumns(atLeast: t) ?? -1) }
+        case .int8Error:
+            let t = threshold
+            rows.sort { (layers[$0].int8Error(at: t)?.value ?? -1) > (layers[$1].int8Error(at: t)?.value ?? -1) }
         case .fourBitError:
             let method = fourBitMethod
-            rows.sort { (layers[$0].weights?.result(for: method)?.relativeError ?? -1) > (layers[$1].weights?.result(for: method)?.relativeError ?? -1) }
+            rows.sort { (layers[$0].error(of: method) ?? -1) > (layers[$1].error(of: method) ?? -1) }
         case .size: rows.sort { layers[$0].parameterCount > layers[$1].parameterCount }
         }
         return rows
@@ -117,7 +136,30 @@ struct ExplorerState {
         (method == .fp4 ? ExportMethod.fp4 : ExportMethod.nf4).quantMethod(doubleQuant: doubleQuant)
     }
 
-    var hasActivations: Bool { false }
+    var hasActivations: Bool { layers.contains { $0.activations != nil } }
+    /// Calibration tokens, or why there are no activations.
+    var calibrationTokens = 0
+    var activationsUnavailable: String?
+
+    /// Share of all converted layers' input columns that reach the threshold (what LLM.int8 runs in fp16).
+    var outlierColumnShare: Double? {
+        guard hasActivations else { return nil }
+        var outliers = 0, columns = 0
+        for layer in layers { if let seen = layer.activations { outliers += seen.outlierColumns(atLeast: threshold); columns += layer.inFeatures } }
+        return Double(outliers) / Double(max(columns, 1))
+    }
+
+    /// Mean output error over the layers with output errors, per method (int8 at the threshold).
+    func meanOutputError(_ method: QuantMethod?, honourSkips: Bool = false) -> Double? {
+        let measured = layers.filter { $0.outputErrors != nil }
+        guard !measured.isEmpty else { return nil }
+        let total = measured.reduce(0.0) { sum, layer in
+            if honourSkips && skipped.contains(layer.name) { return sum }
+            guard let method else { return sum + layer.outputErrors!.int8Error(at: threshold).value }
+            return sum + (method == .int8 ? layer.outputErrors!.int8Pure : layer.outputErrors!.fourBit[method] ?? 0)
+        }
+        return total / Double(measured.count)
+    }
 
     /// A regular expression when the text is one, else a case-insensitive substring.
     static func matches(_ name: String, _ pattern: String) -> Bool {

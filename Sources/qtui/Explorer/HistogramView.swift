@@ -8,25 +8,53 @@ enum HistogramView {
         guard rect.height >= 4, rect.width >= 20 else { return }
         frame.put(String(repeating: glyphs.horizontal, count: rect.width), x: rect.x, y: rect.y, role: .dim)
         guard let layer = state.selectedLayer else { return }
-        guard let report = layer.weights else {
+        guard let source = Source(layer, state) else {
             frame.put(" \(layer.name) · not analysed yet", x: rect.x + 1, y: rect.y, role: .dim, limit: rect.width - 2)
             return
         }
-        let histogram = report.fullHistogram
         let scale = state.logCounts ? "log" : "linear"
         // What is shown first, then as much of the layer name as fits (its distinctive end).
-        let title = " |w| weights · \(ReportFormatter.formatCount(report.statistics.count)) values · \(scale) · "
+        let title = " \(source.title) · \(scale) · "
         let room = max(0, rect.width - 3 - title.count)
         let name = layer.name.count <= room ? layer.name : Format.fit(layer.name, room, glyphs)
         frame.put(title + name + " ", x: rect.x + 1, y: rect.y, role: .header, limit: rect.width - 2)
 
         let plot = Rect(x: rect.x + 1, y: rect.y + 1, width: rect.width - 2, height: rect.height - 3)
-        let largest = max(abs(report.statistics.min), abs(report.statistics.max))
-        let bins = binRange(histogram, largest: largest, threshold: state.threshold)
-        let columns = columnCounts(histogram, bins: bins, columns: plot.width)
+        let bins = binRange(source.histogram, largest: source.largest, threshold: state.threshold)
+        let columns = columnCounts(source.histogram, bins: bins, columns: plot.width)
         drawBars(&frame, plot, columns: columns, bins: bins, state: state, glyphs: glyphs)
         drawAxis(&frame, Rect(x: plot.x, y: plot.maxY, width: plot.width, height: 1), bins: bins)
-        drawSummary(&frame, Rect(x: rect.x + 1, y: rect.maxY - 1, width: rect.width - 2, height: 1), histogram, report, state)
+        drawSummary(&frame, Rect(x: rect.x + 1, y: rect.maxY - 1, width: rect.width - 2, height: 1), source, layer, state)
+    }
+
+    /// The histogram to draw: the layer's activations when known and chosen, else its weights.
+    struct Source {
+        let histogram: LogHistogram
+        let largest: Float
+        let count: Int
+        let symbol: String
+        let title: String
+        let activations: ActivationStatistics?
+
+        init?(_ layer: LayerEntry, _ state: ExplorerState) {
+            if state.histogramSource == .activations, let seen = layer.activations {
+                histogram = seen.histogram
+                largest = seen.columnMax.max() ?? 0
+                count = seen.tokens * seen.features
+                symbol = "|x|"
+                title = "|x| activations · \(seen.tokens) tokens"
+                activations = seen
+            } else if let report = layer.weights {
+                histogram = report.fullHistogram
+                largest = max(abs(report.statistics.min), abs(report.statistics.max))
+                count = report.statistics.count
+                symbol = "|w|"
+                title = "|w| weights · \(ReportFormatter.formatCount(count)) values"
+                activations = nil
+            } else {
+                return nil
+            }
+        }
     }
 
     /// Bins shown: from five decades below the largest value (smaller ones gather in the first
@@ -101,14 +129,19 @@ enum HistogramView {
         }
     }
 
-    private static func drawSummary(_ frame: inout Frame, _ rect: Rect, _ histogram: LogHistogram, _ report: LayerReport,
+    private static func drawSummary(_ frame: inout Frame, _ rect: Rect, _ source: Source, _ layer: LayerEntry,
                                     _ state: ExplorerState) {
-        let above = histogram.count(atLeast: state.threshold)
+        let above = source.histogram.count(atLeast: state.threshold)
         let exact = LogHistogram.lowerEdge(of: LogHistogram.bin(of: state.threshold)) == state.threshold
-        let fraction = Double(above) / Double(max(report.statistics.count, 1))
-        let largest = max(abs(report.statistics.min), abs(report.statistics.max))
-        let text = String(format: "max |w| %.4g · |w| ≥ %.2f: ", largest, state.threshold) + (exact ? "" : "≈") + "\(above)"
-            + String(format: " (%.4f%%)", fraction * 100) + " · outlier cols: need activations"
+        let fraction = Double(above) / Double(max(source.count, 1))
+        var text = String(format: "max \(source.symbol) %.4g · \(source.symbol) ≥ %.2f: ", source.largest, state.threshold)
+            + (exact ? "" : "≈") + "\(above)" + String(format: " (%.4f%%)", fraction * 100)
+        if let seen = layer.activations {
+            let columns = seen.outlierColumns(atLeast: state.threshold)
+            text += " · outlier cols \(columns)" + String(format: " (%.1f%%)", Double(columns) / Double(max(seen.features, 1)) * 100)
+        } else {
+            text += " · outlier cols: " + (state.activationsUnavailable == nil ? "calibrating…" : "no activations")
+        }
         frame.put(text, x: rect.x, y: rect.y, role: above > 0 ? .warn : .dim, limit: rect.width)
     }
 }

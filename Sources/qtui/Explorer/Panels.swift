@@ -44,11 +44,15 @@ enum LayerTableView {
             let selected = position == state.selection
             let skipped = state.skipped.contains(layer.name)
             let plan = skipped ? "skip" : state.method.rawValue
-            let errors = layer.weights
+            let outliers = layer.activations.map { seen -> String in
+                let count = seen.outlierColumns(atLeast: state.threshold)
+                return "\(count) " + String(format: "%.1f%%", Double(count) / Double(max(layer.inFeatures, 1)) * 100)
+            } ?? "—"
+            let int8 = layer.int8Error(at: state.threshold).map { ($0.exact ? "" : "≈") + Format.percent($0.value) } ?? "…"
             let text = (selected ? String(glyphs.selected) : " ") + Format.fit(layer.name, nameWidth, glyphs)
-                + Format.right("\(layer.inFeatures)", 6) + Format.right("—", 11)
-                + Format.right(Format.percent(errors?.result(for: .int8)?.relativeError), 9)
-                + Format.right(Format.percent(errors?.result(for: state.fourBitMethod)?.relativeError), 10)
+                + Format.right("\(layer.inFeatures)", 6) + Format.right(outliers, 11)
+                + Format.right(int8, 9)
+                + Format.right(Format.percent(layer.error(of: state.fourBitMethod)), 10)
                 + "  " + plan
             frame.put(text, x: rect.x, y: y, role: selected ? .selected : (skipped ? .dim : .normal), limit: rect.width)
             if selected { frame.paint(Rect(x: rect.x, y: y, width: rect.width, height: 1), role: .selected) }
@@ -91,15 +95,36 @@ enum QualityView {
         }
         let bar = " \(glyphs.vertical) "
         let plan = state.method.quantMethod(doubleQuant: state.doubleQuant)
-        let parts = [
-            "quality  weight error int8 \(Format.percent(state.combinedError(.int8)))",
-            "nf4 \(Format.percent(state.combinedError(.nf4)))",
-            "fp4 \(Format.percent(state.combinedError(.fp4)))",
-            "plan \(Format.percent(state.combinedError(plan, honourSkips: true)))",
-        ]
-        frame.put(" " + parts.joined(separator: bar), x: rect.x, y: rect.y, limit: rect.width)
-        let note = "weights only"
-        if rect.width > 80 { frame.put(note, x: rect.maxX - note.count - 1, y: rect.y, role: .dim) }
+        let parts: [String]
+        let note: String
+        if let share = state.outlierColumnShare, let atThreshold = state.meanOutputError(nil) {
+            let planError = plan == .int8 ? state.meanOutputError(nil, honourSkips: true) : state.meanOutputError(plan, honourSkips: true)
+            parts = [
+                "quality  output error int8@t \(Format.percent(atThreshold))",
+                "int8 \(Format.percent(state.meanOutputError(.int8)))",
+                "nf4 \(Format.percent(state.meanOutputError(.nf4)))",
+                "fp4 \(Format.percent(state.meanOutputError(.fp4)))",
+                "plan \(Format.percent(planError))",
+                "fp16 cols \(Format.percent(share))",
+            ]
+            note = "\(state.calibrationTokens) calibration tokens"
+        } else {
+            parts = [
+                "quality  weight error int8 \(Format.percent(state.combinedError(.int8)))",
+                "nf4 \(Format.percent(state.combinedError(.nf4)))",
+                "fp4 \(Format.percent(state.combinedError(.fp4)))",
+                "plan \(Format.percent(state.combinedError(plan, honourSkips: true)))",
+            ]
+            note = state.hasActivations ? "measuring output errors" : "weights only"
+        }
+        var text = ""
+        for part in parts {
+            let candidate = text.isEmpty ? " " + part : text + bar + part
+            if candidate.count > rect.width - 1 { break }
+            text = candidate
+        }
+        frame.put(text, x: rect.x, y: rect.y, limit: rect.width)
+        if rect.width - text.count > note.count + 3 { frame.put(note, x: rect.maxX - note.count - 1, y: rect.y, role: .dim) }
     }
 
     static func drawProgress(_ frame: inout Frame, _ rect: Rect, _ progress: WorkProgress, _ glyphs: Glyphs) {
@@ -168,8 +193,9 @@ enum HelpOverlay {
         "Esc             cancel background work",
         "q  Ctrl-C       quit",
         "",
-        "Without calibration the view is weight-only: errors are of the",
-        "weights; activation outlier columns need a forward pass.",
+        "Errors are of each layer's output on calibration activations",
+        "(int8 at the threshold: ≈ between grid points); models qtui",
+        "cannot run show errors of the weights instead.",
         "",
         "any key closes this help",
     ]

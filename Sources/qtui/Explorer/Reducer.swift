@@ -39,7 +39,11 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
     case .toggleHelp: state.overlay = state.overlay == .help ? .none : .help
     case .closeOverlay: state.overlay = .none
     case .openExport:
-        return state.progress == nil ? .prepareExport : .redraw
+        guard state.layers.allSatisfy({ $0.weights != nil }) else {
+            state.message = "export can start once the weights are analysed"
+            return .redraw
+        }
+        return .prepareExport
     case .type(let character):
         if case .filter(let text) = state.overlay {
             state.overlay = .filter(text + String(character))
