@@ -199,4 +199,68 @@ final class ExplorerTests: XCTestCase {
         send([.character("x")], to: &state)
         XCTAssertEqual(state.overlay, .none)
     }
+
+    /// The synthetic llama (outlier dimensions 7, 61, 62) with a BPE tokenizer, calibrated and measured
+    /// synchronously, as the background worker would.
+    func calibratedState() throws -> ExplorerState {
+        let folder = NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"
+        if !FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
+            var model = SyntheticModel()
+            model.layers = 2
+            model.hiddenSize = 64
+            model.intermediateSize = 176
+            model.outlierDimensions = [7, 61, 62]
+            try model.write(to: folder)
+            let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
+            try FileManager.default.copyItem(atPath: tokenizer.path, toPath: folder + "/tokenizer.json")
+        }
+        let checkpoint = try Checkpoint(path: folder)
+        let plan = LinearLayerPlan(checkpoint: checkpoint)
+        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: 100, height: 30)
+        let analyzer = WeightAnalyzer(blocksize: 64, threads: 2)
+        for (index, layer) in plan.linears.enumerated() {
+            state.apply(AnalysisWorker.Event.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
+        }
+        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: false))
+        let calibration = Calibration(tokenLimit: 128)
+        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        let statistics = try calibration.run(try ModelRuntime(checkpoint: checkpoint), tokens: tokens)
+        state.apply(AnalysisWorker.Event.calibrated(tokens: tokens.count, statistics: statistics))
+        for (index, layer) in plan.linears.enumerated() {
+            let seen = try XCTUnwrap(statistics[layer.name])
+            state.apply(AnalysisWorker.Event.outputErrors(index: index, errors: ActivationErrors.measure(
+                layer, in: checkpoint, sample: seen.sample, rows: seen.sampleRows)))
+        }
+        return state
+    }
+
+    func testActivationsDriveOutlierColumnsErrorsAndHistogram() throws {
+        var state = try calibratedState()
+        XCTAssertTrue(state.hasActivations)
+        var frame = render(state)
+        let query = try XCTUnwrap(frame.text.split(separator: "\n").first { $0.contains("layers.0.self_attn.q_proj") })
+        XCTAssertTrue(query.contains("3 4.7%"), String(query))
+        XCTAssertTrue(frame.text.contains("|x| activations · 128 tokens"))
+        XCTAssertTrue(frame.text.contains("output error int8@t"))
+        XCTAssertTrue(frame.text.contains("outlier cols 3 (4.7%)"))
+        // Above every planted value no column is an outlier; int8 then equals pure int8.
+        send([.character("t")] + typing("100") + [.enter], to: &state)
+        let layer = try XCTUnwrap(state.selectedLayer)
+        XCTAssertEqual(layer.activations?.outlierColumns(atLeast: 100), 0)
+        frame = render(state)
+        XCTAssertTrue(try XCTUnwrap(frame.text.split(separator: "\n").first { $0.contains("layers.0.self_attn.q_proj") }).contains("0 0.0%"))
+        // Between grid points the int8 error is marked approximate.
+        send([.character("t")] + typing("6.3") + [.enter], to: &state)
+        XCTAssertTrue(render(state).line(2).contains("≈"), render(state).line(2))
+        XCTAssertFalse(layer.int8Error(at: 6.3)!.exact)
+        XCTAssertTrue(layer.int8Error(at: 6)!.exact)
+        // tab shows the weights instead.
+        send([.tab], to: &state)
+        XCTAssertTrue(render(state).text.contains("|w| weights"))
+        // Sorting by outliers puts the layers with the planted dimensions first.
+        send([.tab, .character("t")] + typing("6") + [.enter, .character("o"), .character("o")], to: &state)
+        XCTAssertEqual(state.sort, .outliers)
+        XCTAssertGreaterThanOrEqual(state.selectedLayer?.activations?.outlierColumns(atLeast: 6) ?? 0, 3)
+    }
 }
