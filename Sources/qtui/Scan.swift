@@ -19,6 +19,7 @@ struct Scan: ParsableCommand {
           qtui scan model.safetensors --format csv > layers.csv
           qtui scan ./model --layers 'layers\\.(0|1)\\.' --format json
           qtui scan ./model --calib my-domain.txt --tokens 1024 --threshold 4.5
+          qtui scan ./model --perplexity --tolerance 0.5
         """
     )
 
@@ -49,6 +50,12 @@ struct Scan: ParsableCommand {
     @Flag(help: "Weight-only analysis: do not run the model.")
     var noCalib = false
 
+    @Flag(help: "Also measure perplexity on the calibration tokens for fp32 and every method (one forward pass each) and suggest a threshold.")
+    var perplexity = false
+
+    @Option(help: "Perplexity tolerance for the suggested threshold, in percent of fp32.")
+    var tolerance: Double = 1
+
     func validate() throws {
         guard FourBitQuantized.blocksizes.contains(blocksize) else {
             throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
@@ -57,6 +64,8 @@ struct Scan: ParsableCommand {
         guard tokens >= 2 else { throw ValidationError("--tokens must be at least 2") }
         guard threshold >= 0 && threshold <= 100 else { throw ValidationError("--threshold must be between 0 and 100") }
         if noCalib && calib != nil { throw ValidationError("--calib and --no-calib contradict each other") }
+        if noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
+        guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
     }
 
     func run() throws {
@@ -89,6 +98,8 @@ extension Scan {
         }
         request.calibration.tokenLimit = tokens
         request.threshold = threshold
+        request.perplexity = perplexity
+        request.perplexityTolerance = tolerance / 100
         return request
     }
 }

@@ -118,7 +118,7 @@ public struct ActivationErrors: Sendable, Equatable {
 }
 
 /// A weight quantized to int8 for the LLM.int8 product, with what the product needs pre-computed.
-private struct Int8Weight {
+struct Int8Weight: @unchecked Sendable {
     let n: Int
     let k: Int
     let codes: [Float]
@@ -134,6 +134,11 @@ private struct Int8Weight {
         self.codes = codes.map { Float($0) }
         self.scale = scale
         dequantized = (0..<(n * k)).map { Float(codes[$0]) * scale[$0 / k] * Int8Rowwise.reciprocal127 }
+    }
+
+    /// Y for inputs X (rows × k) at a threshold: X is quantized as LLM.int8 does first.
+    func output(_ x: [Float], rows: Int, threshold: Float) -> [Float] {
+        output(Int8Rowwise.quantizeReference(x, rows: rows, columns: k, threshold: threshold), sample: x)
     }
 
     /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns

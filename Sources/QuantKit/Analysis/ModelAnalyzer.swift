@@ -20,6 +20,9 @@ public struct ModelAnalyzer: Sendable {
         public var source: String
         public var calibration = Calibration()
         public var threshold: Float = 6
+        /// Also measure perplexity per method (a forward pass each) and suggest a threshold.
+        public var perplexity = false
+        public var perplexityTolerance = 0.01
 
         public init(text: String, source: String) {
             self.text = text
@@ -96,7 +99,17 @@ public struct ModelAnalyzer: Sendable {
                 : nil
             reports[index].activations = LayerActivationReport(seen, errors: errors, threshold: request.threshold)
         }
-        return ModelReport.CalibrationSummary(source: request.source, tokens: tokens.count, threshold: request.threshold, unavailable: nil)
+        var summary = ModelReport.CalibrationSummary(source: request.source, tokens: tokens.count, threshold: request.threshold,
+                                                     unavailable: nil)
+        if request.perplexity, runtime.hasOutputHead {
+            summary.perplexity = try PerplexityReport.measure(runtime, tokens: tokens, threshold: request.threshold,
+                                                              blocksize: analyzer.blocksize, tolerance: request.perplexityTolerance,
+                                                              progress: { done, total in
+                progress(Progress(phase: "perplexity", layerIndex: done, layerCount: total, parametersDone: done,
+                                  parametersTotal: total, layerName: ""))
+            }, isCancelled: isCancelled)
+        }
+        return summary
     }
 
     private func select(_ linears: [LinearLayer]) throws -> [LinearLayer] {

@@ -46,6 +46,8 @@ public struct ModelReport: Sendable, Codable, Equatable {
         public let threshold: Float
         /// Why activations are missing (unsupported architecture, no tokenizer…); nil when present.
         public let unavailable: String?
+        /// Perplexities per method, when asked for.
+        public var perplexity: PerplexityReport?
     }
 
     /// "weights" or "weights+activations": what this report measures.

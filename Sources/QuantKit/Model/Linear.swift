@@ -53,6 +53,11 @@ struct Linear {
     func apply(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int? = nil,
                into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil, accumulate: Bool = false) {
         let outputStride = outputStride ?? outFeatures
+        if let int8 = weight.int8 {
+            applyInt8(int8.weight, threshold: int8.threshold, input, rows: rows, inputStride: inputStride ?? inFeatures,
+                      into: output, outputStride: outputStride, accumulate: accumulate)
+            return
+        }
         if let bias {
             for row in 0..<rows {
                 let destination = output + row * outputStride
@@ -66,5 +71,20 @@ struct Linear {
         matrixMultiplyParallel(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride ?? inFeatures,
                                b: weight.pointer, ldb: storedTransposed ? outFeatures : inFeatures, transposeB: !storedTransposed,
                                beta: bias != nil || accumulate ? 1 : 0, c: output, ldc: outputStride)
+    }
+
+    /// The simulated LLM.int8 product (QuantizationSimulation.swift), then bias and residual.
+    private func applyInt8(_ int8: Int8Weight, threshold: Float, _ input: UnsafePointer<Float>, rows: Int, inputStride: Int,
+                           into output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool) {
+        var x = [Float](repeating: 0, count: rows * inFeatures)
+        for r in 0..<rows { for c in 0..<inFeatures { x[r * inFeatures + c] = input[r * inputStride + c] } }
+        let y = int8.output(x, rows: rows, threshold: threshold)
+        for r in 0..<rows {
+            let destination = output + r * outputStride
+            for j in 0..<outFeatures {
+                let value = y[r * outFeatures + j] + (bias?.pointer[j] ?? 0)
+                destination[j] = accumulate ? destination[j] + value : value
+            }
+        }
     }
 }

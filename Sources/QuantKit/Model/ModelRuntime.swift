@@ -1,3 +1,5 @@
+import Foundation
+
 /// A CPU forward pass (fp32) that matches transformers, streamed block by block from the mapping.
 ///
 /// All tokens go through block 0, then block 1, …; a block's weights are loaded just before it runs (F32
@@ -65,6 +67,18 @@ public final class ModelRuntime {
         }
         let head = try outputHead()
         return try forward(tokens, observer: nil) { hidden, rows in head.logits(hidden, rows: rows) }
+    }
+
+    /// Perplexity (exp of the mean NLL) of `tokens`, with every converted Linear that `plan` does not
+    /// skip quantized as bitsandbytes would (simulated in fp32); nil `plan` is the fp32 model.
+    public func perplexity(tokens: [Int], plan: ExportPlan? = nil) throws -> Double {
+        if let plan {
+            let converted = LinearLayerPlan(checkpoint: checkpoint).linears.filter { !plan.isSkipped($0.name) }
+            store.simulation = (plan, Dictionary(uniqueKeysWithValues: converted.map { ($0.weight.name, $0) }))
+        }
+        defer { store.simulation = nil }
+        let nll = try negativeLogLikelihood(tokens: tokens)
+        return exp(nll.reduce(0.0) { $0 + Double($1) } / Double(max(nll.count, 1)))
     }
 
     /// For i ≥ 1, −log p(tokens[i] | the tokens before it in its chunk), natural log: tokens.count − 1

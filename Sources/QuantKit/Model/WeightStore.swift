@@ -5,11 +5,25 @@
 final class WeightStore {
     let checkpoint: Checkpoint
     private(set) var memory = WeightMemory()
+    /// When set, converted Linear weights are loaded as the plan's quantization reconstructs them.
+    var simulation: (plan: ExportPlan, layers: [String: LinearLayer])?
 
     init(checkpoint: Checkpoint) { self.checkpoint = checkpoint }
 
-    /// The whole tensor, or rows `rows` of a 2-D tensor.
+    /// The whole tensor, or rows `rows` of a 2-D tensor — a converted Linear weight as the simulated
+    /// quantization reconstructs it, when one is set.
     func load(_ tensor: TensorInfo, rows: Range<Int>? = nil) -> WeightBuffer {
+        guard let simulation, let layer = simulation.layers[tensor.name], rows == nil else { return loadStored(tensor, rows: rows) }
+        // The stored buffer must outlive the read (a decoded copy is freed with it).
+        let stored = loadStored(tensor, rows: nil)
+        let simulated = withExtendedLifetime(stored) { SimulatedLinear(stored.pointer, layer: layer, plan: simulation.plan) }
+        let buffer = WeightBuffer(name: tensor.name, shape: tensor.shape, store: self)
+        buffer.owned!.initialize(from: simulated.weight, count: tensor.elementCount)
+        buffer.int8 = simulated.int8.map { ($0, simulated.threshold) }
+        return buffer
+    }
+
+    private func loadStored(_ tensor: TensorInfo, rows: Range<Int>?) -> WeightBuffer {
         let columns = tensor.shape.count == 2 ? tensor.shape[1] : tensor.elementCount
         let rows = rows ?? 0..<(tensor.shape.count == 2 ? tensor.shape[0] : 1)
         let shape = tensor.shape.count == 2 ? [rows.count, columns] : tensor.shape
@@ -55,6 +69,8 @@ final class WeightBuffer {
     let pointer: UnsafePointer<Float>
     /// The copy, when this buffer owns one.
     let owned: UnsafeMutablePointer<Float>?
+    /// Set on a simulated int8 Linear weight: the product then runs as LLM.int8 does.
+    var int8: (weight: Int8Weight, threshold: Float)?
     private unowned let store: WeightStore
 
     fileprivate init(name: String, shape: [Int], store: WeightStore) {
