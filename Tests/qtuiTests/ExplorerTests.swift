@@ -263,4 +263,18 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(state.sort, .outliers)
         XCTAssertGreaterThanOrEqual(state.selectedLayer?.activations?.outlierColumns(atLeast: 6) ?? 0, 3)
     }
+
+    func testPerplexityIsRequestedAndShown() throws {
+        var state = try calibratedState()
+        XCTAssertEqual(send([.character("p")], to: &state), .startPerplexity)
+        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"))
+        let tokens = Array(1...40)
+        let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64)
+        state.apply(PerplexityWorker.Event.finished(report, threshold: 6))
+        let quality = render(state).line(28)
+        XCTAssertTrue(quality.contains("perplexity fp32"), quality)
+        XCTAssertTrue(quality.contains("int8@6"), quality)
+        XCTAssertEqual(report.int8Curve.count, PerplexityReport.searchGrid.count)
+        XCTAssertGreaterThan(report.fp32, 1)
+    }
 }

@@ -22,7 +22,7 @@ enum Action: Equatable {
     case toggleDoubleQuant
     case cycleBlocksize
     case toggleSkip
-    case openFilter, openThresholdPrompt, toggleHelp, closeOverlay, openExport
+    case openFilter, openThresholdPrompt, toggleHelp, closeOverlay, openExport, measurePerplexity
     case type(Character), erase, submit
     case select(screenX: Int, screenY: Int)
     case scroll(Int)
@@ -41,6 +41,8 @@ enum Reaction: Equatable {
     case prepareExport
     /// Write the export to the dialog's path.
     case startExport
+    /// Measure perplexity per method on the calibration text.
+    case startPerplexity
     case cancelWork
     case quit
 }
@@ -67,6 +69,7 @@ enum KeyMap {
         .character("s"): .toggleSkip, .character(" "): .toggleSkip,
         .character("?"): .toggleHelp,
         .character("e"): .openExport,
+        .character("p"): .measurePerplexity,
         .escape: .cancelWork,
         .character("q"): .quit, .interrupt: .quit,
     ]

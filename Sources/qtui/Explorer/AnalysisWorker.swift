@@ -125,3 +125,37 @@ enum ExportWorker {
         return mailbox
     }
 }
+
+/// Perplexity per method on the calibration text, in the background (a forward pass per method).
+enum PerplexityWorker {
+    enum Event {
+        case progress(WorkProgress)
+        case finished(PerplexityReport, threshold: Float)
+        case failed(String)
+    }
+
+    static func start(_ checkpoint: Checkpoint, text: String, tokenLimit: Int, threshold: Float, blocksize: Int,
+                      skipModules: [String]) -> Mailbox<Event> {
+        let mailbox = Mailbox<Event>()
+        startThread {
+            do {
+                let runtime = try ModelRuntime(checkpoint: checkpoint)
+                let calibration = Calibration(tokenLimit: tokenLimit)
+                let tokens = calibration.tokens(of: text, tokenizer: try Calibration.tokenizer(for: checkpoint))
+                let started = Date()
+                let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: threshold, blocksize: blocksize,
+                                                          skipModules: skipModules, progress: { done, total in
+                    let rate = Double(done) / max(Date().timeIntervalSince(started), 1e-6)
+                    mailbox.post(.progress(WorkProgress(title: "perplexity per method", done: Double(done), total: Double(total),
+                                                        unit: "pass", rate: rate, secondsLeft: Double(total - done) / max(rate, 1e-6))))
+                }, isCancelled: { mailbox.isCancelled })
+                mailbox.post(.finished(report, threshold: threshold))
+            } catch is CancellationError {
+                mailbox.post(.failed("perplexity cancelled"))
+            } catch {
+                mailbox.post(.failed("perplexity failed: \(error)"))
+            }
+        }
+        return mailbox
+    }
+}

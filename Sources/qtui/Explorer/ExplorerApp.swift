@@ -78,6 +78,19 @@ extension ExplorerState {
         overlay = .export(dialog)
     }
 
+    /// Folds a perplexity event into the state.
+    mutating func apply(_ event: PerplexityWorker.Event) {
+        switch event {
+        case .progress(let progress): self.progress = progress
+        case .finished(let report, let threshold):
+            progress = nil
+            perplexity = (report, threshold)
+        case .failed(let reason):
+            progress = nil
+            message = reason
+        }
+    }
+
     /// The plan as an export would write it.
     var exportPlan: ExportPlan {
         var plan = ExportPlan(method: method)
@@ -98,6 +111,7 @@ final class ExplorerApp {
     private let calibration: (text: String, tokens: Int)?
     private var analysis: Mailbox<AnalysisWorker.Event>?
     private var export: Mailbox<ExportWorker.Event>?
+    private var perplexity: Mailbox<PerplexityWorker.Event>?
     private var exportLayout: ExportLayout?
 
     init(checkpoint: Checkpoint, plan: LinearLayerPlan, threads: Int, calibration: (text: String, tokens: Int)?) {
@@ -112,7 +126,7 @@ final class ExplorerApp {
                                   width: terminal.width, height: terminal.height)
         startAnalysis(&state)
         var dirty = true
-        defer { analysis?.cancel(); export?.cancel() }
+        defer { analysis?.cancel(); export?.cancel(); perplexity?.cancel() }
         while !terminal.terminationRequested {
             dirty = foldBackgroundEvents(into: &state) || dirty
             if dirty {
@@ -129,6 +143,13 @@ final class ExplorerApp {
             case .cancelWork:
                 analysis?.cancel()
                 export?.cancel()
+                perplexity?.cancel()
+            case .startPerplexity:
+                guard let calibration else { break }
+                state.progress = WorkProgress(title: "perplexity per method", done: 0, total: 1, unit: "pass", rate: 0, secondsLeft: .nan)
+                perplexity = PerplexityWorker.start(checkpoint, text: calibration.text, tokenLimit: calibration.tokens,
+                                                    threshold: state.threshold, blocksize: state.blocksize,
+                                                    skipModules: state.exportPlan.skipModules)
             case .prepareExport: prepareExport(&state)
             case .startExport: startExport(&state)
             case .none, .redraw: break
@@ -141,7 +162,9 @@ final class ExplorerApp {
         for event in analysed { state.apply(event) }
         let exported = export?.drain() ?? []
         for event in exported { state.apply(event) }
-        return !analysed.isEmpty || !exported.isEmpty
+        let measured = perplexity?.drain() ?? []
+        for event in measured { state.apply(event) }
+        return !analysed.isEmpty || !exported.isEmpty || !measured.isEmpty
     }
 
     private func startAnalysis(_ state: inout ExplorerState) {

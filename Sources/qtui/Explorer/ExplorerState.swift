@@ -140,6 +140,8 @@ struct ExplorerState {
     /// Calibration tokens, or why there are no activations.
     var calibrationTokens = 0
     var activationsUnavailable: String?
+    /// Perplexity per method, measured on request (`p`), at `perplexity.threshold`.
+    var perplexity: (report: PerplexityReport, threshold: Float)?
 
     /// Share of all converted layers' input columns that reach the threshold (what LLM.int8 runs in fp16).
     var outlierColumnShare: Double? {

@@ -107,7 +107,7 @@ enum QualityView {
                 "plan \(Format.percent(planError))",
                 "fp16 cols \(Format.percent(share))",
             ]
-            note = "\(state.calibrationTokens) calibration tokens"
+            note = "\(state.calibrationTokens) calibration tokens" + (state.perplexity == nil ? " · p: perplexity" : "")
         } else {
             parts = [
                 "quality  weight error int8 \(Format.percent(state.combinedError(.int8)))",
@@ -118,13 +118,24 @@ enum QualityView {
             note = state.hasActivations ? "measuring output errors" : "weights only"
         }
         var text = ""
-        for part in parts {
+        for part in (state.perplexity.map(perplexityParts) ?? parts) {
             let candidate = text.isEmpty ? " " + part : text + bar + part
             if candidate.count > rect.width - 1 { break }
             text = candidate
         }
         frame.put(text, x: rect.x, y: rect.y, limit: rect.width)
-        if rect.width - text.count > note.count + 3 { frame.put(note, x: rect.maxX - note.count - 1, y: rect.y, role: .dim) }
+        if state.perplexity == nil, rect.width - text.count > note.count + 3 {
+            frame.put(note, x: rect.maxX - note.count - 1, y: rect.y, role: .dim)
+        }
+    }
+
+    /// Perplexities replace the error summary once measured (they are what matters most).
+    static func perplexityParts(_ measured: (report: PerplexityReport, threshold: Float)) -> [String] {
+        let p = measured.report
+        var parts = [String(format: "perplexity fp32 %.2f", p.fp32), String(format: "int8@%g %.2f", measured.threshold, p.int8),
+                     String(format: "nf4 %.2f", p.nf4), String(format: "nf4+dq %.2f", p.nf4DoubleQuant), String(format: "fp4 %.2f", p.fp4)]
+        parts.append(p.suggestedThreshold.map { String(format: "suggested threshold %g", $0) } ?? "no threshold within tolerance")
+        return parts
     }
 
     static func drawProgress(_ frame: inout Frame, _ rect: Rect, _ progress: WorkProgress, _ glyphs: Glyphs) {
@@ -141,7 +152,7 @@ enum QualityView {
 /// Key hints, a transient message, or the open prompt.
 enum FooterView {
     /// Most useful first; as many as fit are shown, always whole, with quit and help kept.
-    static let hints = ["←→ threshold", "↑↓ layer", "m method", "s skip", "e export", "/ filter", "d dq", "b block", "o sort",
+    static let hints = ["←→ threshold", "↑↓ layer", "m method", "s skip", "e export", "p perplexity", "/ filter", "d dq", "b block", "o sort",
                         "tab source", "c counts", "t type"]
     static let always = ["? help", "q quit"]
 
@@ -189,6 +200,7 @@ enum HelpOverlay {
         "b               4-bit blocksize (errors recomputed in background)",
         "s  space        skip / restore the layer (kept as stored)",
         "e               export the plan (a checkpoint transformers loads)",
+        "p               perplexity per method on the calibration text",
         "mouse           click selects, wheel scrolls",
         "Esc             cancel background work",
         "q  Ctrl-C       quit",

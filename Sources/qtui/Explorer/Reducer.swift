@@ -38,6 +38,16 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
     case .openThresholdPrompt: state.overlay = .threshold("")
     case .toggleHelp: state.overlay = state.overlay == .help ? .none : .help
     case .closeOverlay: state.overlay = .none
+    case .measurePerplexity:
+        guard state.progress == nil else {
+            state.message = "perplexity can start when the background work is done"
+            return .redraw
+        }
+        guard state.hasActivations else {
+            state.message = "perplexity needs a model qtui can run (this one is weight-only)"
+            return .redraw
+        }
+        return .startPerplexity
     case .openExport:
         guard state.layers.allSatisfy({ $0.weights != nil }) else {
             state.message = "export can start once the weights are analysed"
