@@ -7,7 +7,9 @@ import CQuantKernels
 ///     int8 at threshold t (LLM.int8, as bitsandbytes computes it):
 ///       outlier columns C = columns of fp16(X) with any |x| ≥ t; CA, SCA = row-wise int8 of fp16(X)
 ///       without them; CB, SCB = row-wise int8 of fp16(W)
-///       Y_q = (CA·CBᵀ) × (SCA ⊗ SCB) × 6.200124e-05 + fp16(X)[:, C] · dequant(CB)[:, C]ᵀ
+///       Y_q = (CA·CBᵀ) × (SCA ⊗ SCB) × 6.200124e-05 + X[:, C] · dequant(CB)[:, C]ᵀ
+///       (the outlier columns in the activations' own precision: fp16 in an fp16 model; here fp32,
+///       as bitsandbytes computes an fp32 model)
 ///     t = 0 is pure int8 (no decomposition); nf4 / fp4 (± double quant): Y_q = X · dequant(W_q)ᵀ
 ///
 /// The int8 error is a step function of t that changes only where t crosses a column maximum of the
@@ -142,7 +144,7 @@ struct Int8Weight: @unchecked Sendable {
     }
 
     /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns
-    /// of fp16(X) times the dequantized weight columns.
+    /// of X (as given, fp32) times the dequantized weight columns.
     func output(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
         let rows = activation.rows
         let codesA = activation.codes.map { Float($0) }
@@ -156,7 +158,7 @@ struct Int8Weight: @unchecked Sendable {
         var xOutliers = [Float](repeating: 0, count: rows * outliers.count)
         var wOutliers = [Float](repeating: 0, count: n * outliers.count)
         for (c, column) in outliers.enumerated() {
-            for r in 0..<rows { xOutliers[r * outliers.count + c] = Float(Float16(sample[r * k + column])) }
+            for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
             for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized[j * k + column] }
         }
         let extra = ActivationErrors.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
