@@ -255,6 +255,16 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(render(state).line(2).contains("≈"), render(state).line(2))
         XCTAssertFalse(layer.int8Error(at: 6.3)!.exact)
         XCTAssertTrue(layer.int8Error(at: 6)!.exact)
+        // The background refinement makes it exact, and agrees with the grid where they meet.
+        let index = state.layers.firstIndex { $0.name == layer.name }!
+        let checkpoint = try Checkpoint(path: NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())")
+        let linear = LinearLayerPlan(checkpoint: checkpoint).linears[index]
+        let seen = try XCTUnwrap(layer.activations)
+        let exact = ActivationErrors.int8Error(linear, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, threshold: 6.3)
+        state.apply(RefineWorker.Event.refined(index: index, threshold: 6.3, value: exact))
+        XCTAssertEqual(state.layers[index].int8Error(at: 6.3)?.exact, true)
+        XCTAssertEqual(ActivationErrors.int8Error(linear, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, threshold: 6),
+                       layer.outputErrors!.int8Error(at: 6).value, accuracy: 1e-12)
         // tab shows the weights instead.
         send([.tab], to: &state)
         XCTAssertTrue(render(state).text.contains("|w| weights"))

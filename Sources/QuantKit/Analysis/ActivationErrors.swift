@@ -12,8 +12,8 @@ import CQuantKernels
 ///       as bitsandbytes computes an fp32 model)
 ///     t = 0 is pure int8 (no decomposition); nf4 / fp4 (± double quant): Y_q = X · dequant(W_q)ᵀ
 ///
-/// The int8 error is a step function of t that changes only where t crosses a column maximum of the
-/// sample; it is computed on a grid of thresholds (once per distinct set of outlier columns).
+/// The int8 error is a step function of t that changes only where t crosses a value of the sample; it
+/// is computed on a grid of thresholds (once per distinct quantization of the sample).
 public struct ActivationErrors: Sendable, Equatable {
     public let thresholds: [Float]
     /// int8 with decomposition at each grid threshold.
@@ -39,14 +39,7 @@ public struct ActivationErrors: Sendable, Equatable {
                                blocksize: Int = 64, grid: [Float] = defaultGrid) -> ActivationErrors {
         let n = layer.outFeatures, k = layer.inFeatures
         precondition(sample.count == rows * k)
-        var weight = [Float](repeating: 0, count: n * k)
-        var scratch = [Float](repeating: 0, count: n)
-        weight.withUnsafeMutableBufferPointer { w in
-            scratch.withUnsafeMutableBufferPointer { s in
-                TensorDecoder.decodeRows(of: layer, bytes: checkpoint.bytes(of: layer.weight), firstRow: 0, rowCount: n,
-                                         into: w.baseAddress!, scratch: s.baseAddress!)
-            }
-        }
+        let weight = decodedWeight(layer, in: checkpoint)
         let reference = product(sample, rows: rows, weight, n: n, k: k)
 
         var fourBit: [QuantMethod: Double] = [:]
@@ -62,14 +55,18 @@ public struct ActivationErrors: Sendable, Equatable {
         let int8Weight = Int8Weight(weight, n: n, k: k)
         var errors: [Double] = []
         var outliers: [Int] = []
-        var cache: [[Int]: Double] = [:]
+        // Thresholds that quantize the sample identically (same outlier columns, same row scales) give
+        // the same output: measured once.
+        struct Quantized: Hashable { let columns: [Int]; let scale: [Float] }
+        var cache: [Quantized: Double] = [:]
         for threshold in grid {
             let activation = Int8Rowwise.quantizeReference(sample, rows: rows, columns: k, threshold: threshold)
-            if let known = cache[activation.outlierColumns] {
+            let key = Quantized(columns: activation.outlierColumns, scale: activation.scale)
+            if let known = cache[key] {
                 errors.append(known)
             } else {
                 let error = relativeError(int8Weight.output(activation, sample: sample), reference)
-                cache[activation.outlierColumns] = error
+                cache[key] = error
                 errors.append(error)
             }
             outliers.append(activation.outlierColumns.count)
@@ -77,6 +74,27 @@ public struct ActivationErrors: Sendable, Equatable {
         let pure = relativeError(int8Weight.output(Int8Rowwise.quantizeReference(sample, rows: rows, columns: k), sample: sample), reference)
         return ActivationErrors(thresholds: grid, int8: errors, sampleOutlierColumns: outliers, int8Pure: pure,
                                 fourBit: fourBit, sampleRows: rows)
+    }
+
+    /// The int8 output error at one threshold (the explorer refines off-grid thresholds with it).
+    public static func int8Error(_ layer: LinearLayer, in checkpoint: Checkpoint, sample: [Float], rows: Int, threshold: Float) -> Double {
+        let n = layer.outFeatures, k = layer.inFeatures
+        let weight = decodedWeight(layer, in: checkpoint)
+        let reference = product(sample, rows: rows, weight, n: n, k: k)
+        return relativeError(Int8Weight(weight, n: n, k: k).output(sample, rows: rows, threshold: threshold), reference)
+    }
+
+    /// The weight as [out × in] Float.
+    static func decodedWeight(_ layer: LinearLayer, in checkpoint: Checkpoint) -> [Float] {
+        var weight = [Float](repeating: 0, count: layer.parameterCount)
+        var scratch = [Float](repeating: 0, count: layer.outFeatures)
+        weight.withUnsafeMutableBufferPointer { w in
+            scratch.withUnsafeMutableBufferPointer { s in
+                TensorDecoder.decodeRows(of: layer, bytes: checkpoint.bytes(of: layer.weight), firstRow: 0, rowCount: layer.outFeatures,
+                                         into: w.baseAddress!, scratch: s.baseAddress!)
+            }
+        }
+        return weight
     }
 
     /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS.

@@ -159,3 +159,26 @@ enum PerplexityWorker {
         return mailbox
     }
 }
+
+/// The int8 output error of every layer exactly at a threshold between grid points.
+enum RefineWorker {
+    enum Event {
+        case refined(index: Int, threshold: Float, value: Double)
+        case done
+    }
+
+    static func start(_ checkpoint: Checkpoint, linears: [LinearLayer], samples: [Int: ActivationStatistics],
+                      threshold: Float) -> Mailbox<Event> {
+        let mailbox = Mailbox<Event>()
+        startThread {
+            for (index, layer) in linears.enumerated() {
+                if mailbox.isCancelled { return }
+                guard let seen = samples[index], seen.sampleRows > 0 else { continue }
+                let value = ActivationErrors.int8Error(layer, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, threshold: threshold)
+                mailbox.post(.refined(index: index, threshold: threshold, value: value))
+            }
+            mailbox.post(.done)
+        }
+        return mailbox
+    }
+}

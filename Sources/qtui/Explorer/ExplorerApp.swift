@@ -78,6 +78,16 @@ extension ExplorerState {
         overlay = .export(dialog)
     }
 
+    /// Folds an exact int8 error into the state (stale ones, for an older threshold, are dropped).
+    mutating func apply(_ event: RefineWorker.Event) {
+        switch event {
+        case .refined(let index, let threshold, let value):
+            if layers.indices.contains(index) { layers[index].refined = (threshold, value) }
+        case .done:
+            break
+        }
+    }
+
     /// Folds a perplexity event into the state.
     mutating func apply(_ event: PerplexityWorker.Event) {
         switch event {
@@ -112,6 +122,8 @@ final class ExplorerApp {
     private var analysis: Mailbox<AnalysisWorker.Event>?
     private var export: Mailbox<ExportWorker.Event>?
     private var perplexity: Mailbox<PerplexityWorker.Event>?
+    private var refine: Mailbox<RefineWorker.Event>?
+    private var refinedThreshold: Float?
     private var exportLayout: ExportLayout?
 
     init(checkpoint: Checkpoint, plan: LinearLayerPlan, threads: Int, calibration: (text: String, tokens: Int)?) {
@@ -126,7 +138,7 @@ final class ExplorerApp {
                                   width: terminal.width, height: terminal.height)
         startAnalysis(&state)
         var dirty = true
-        defer { analysis?.cancel(); export?.cancel(); perplexity?.cancel() }
+        defer { analysis?.cancel(); export?.cancel(); perplexity?.cancel(); refine?.cancel() }
         while !terminal.terminationRequested {
             dirty = foldBackgroundEvents(into: &state) || dirty
             if dirty {
@@ -154,7 +166,20 @@ final class ExplorerApp {
             case .startExport: startExport(&state)
             case .none, .redraw: break
             }
+            refineIfNeeded(state)
         }
+    }
+
+    /// Off the grid, the int8 errors are measured exactly at the threshold in the background; the table
+    /// marks them ≈ until they arrive.
+    private func refineIfNeeded(_ state: ExplorerState) {
+        guard state.threshold != refinedThreshold, state.progress == nil, state.hasActivations else { return }
+        refinedThreshold = state.threshold
+        refine?.cancel()
+        guard !ActivationErrors.defaultGrid.contains(state.threshold), state.threshold > 0 else { return }
+        var samples: [Int: ActivationStatistics] = [:]
+        for (index, layer) in state.layers.enumerated() { samples[index] = layer.activations }
+        refine = RefineWorker.start(checkpoint, linears: plan.linears, samples: samples, threshold: state.threshold)
     }
 
     private func foldBackgroundEvents(into state: inout ExplorerState) -> Bool {
@@ -164,7 +189,9 @@ final class ExplorerApp {
         for event in exported { state.apply(event) }
         let measured = perplexity?.drain() ?? []
         for event in measured { state.apply(event) }
-        return !analysed.isEmpty || !exported.isEmpty || !measured.isEmpty
+        let refined = refine?.drain() ?? []
+        for event in refined { state.apply(event) }
+        return !analysed.isEmpty || !exported.isEmpty || !measured.isEmpty || !refined.isEmpty
     }
 
     private func startAnalysis(_ state: inout ExplorerState) {

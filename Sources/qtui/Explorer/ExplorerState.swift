@@ -14,12 +14,15 @@ struct LayerEntry {
     var activations: ActivationStatistics?
     /// Output errors on the sampled activations (computed after calibration).
     var outputErrors: ActivationErrors?
+    /// The int8 output error measured exactly at a threshold off the grid (refined in the background).
+    var refined: (threshold: Float, value: Double)?
 
     var parameterCount: Int { outFeatures * inFeatures }
 
     /// The int8 error the table shows: on activations at the threshold when known (exact on the grid,
     /// else the grid point below), else of the weight.
     func int8Error(at threshold: Float) -> (value: Double, exact: Bool)? {
+        if let refined, refined.threshold == threshold { return (refined.value, true) }
         if let outputErrors { return outputErrors.int8Error(at: threshold) }
         return weights?.result(for: .int8).map { ($0.relativeError, true) }
     }
