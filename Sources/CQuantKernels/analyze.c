@@ -379,7 +379,145 @@ AVX2 static void errors_avx2(const qk_range *r, qk_accum *acc) {
     else errors_avx2_body(r, acc, fp16_input, 0);
 }
 
+/* ============================================================= AVX-512 path ==== */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+AVX512 static inline __m512 load16(const void *data, int dtype, int64_t i) {
+    const unsigned char *bytes = data;
+    if (dtype == QK_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(bytes + 2 * i)));
+    if (dtype == QK_BF16) {
+        __m256i top = _mm256_loadu_si256((const __m256i *)(bytes + 2 * i));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(top), 16));
+    }
+    return _mm512_loadu_ps((const float *)(bytes + 4 * i));
+}
+
+/* 16-entry tables: one permute reads any midpoint or code value, so the binary search is four
+ * compare-and-add steps on the position itself. */
+typedef struct {
+    __m512 midpoints, values;
+} wide_code_book;
+
+AVX512 static inline __m512 wide_code_value(const wide_code_book *book, __m512 scaled) {
+    __m512i position = _mm512_setzero_si512();
+    for (int step = 8; step >= 1; step /= 2) {
+        __m512 bound = _mm512_permutexvar_ps(_mm512_add_epi32(position, _mm512_set1_epi32(step - 1)), book->midpoints);
+        __mmask16 above = _mm512_cmp_ps_mask(scaled, bound, _CMP_GT_OQ);
+        position = _mm512_mask_add_epi32(position, above, position, _mm512_set1_epi32(step));
+    }
+    return _mm512_permutexvar_ps(position, book->values);
+}
+
+typedef struct {
+    __m512 sq, max;
+    __m256d total;
+} wide_error_sum;
+
+AVX512 static inline void wide_add_error(wide_error_sum *e, __m512 dequantized, __m512 w) {
+    __m512 error = _mm512_sub_ps(dequantized, w);
+    e->sq = _mm512_fmadd_ps(error, error, e->sq);
+    e->max = _mm512_max_ps(e->max, _mm512_abs_ps(error));
+}
+
+AVX512 static inline void wide_flush(wide_error_sum *e) {
+    __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(e->sq));
+    __m512d high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e->sq), 1)));
+    __m512d both = _mm512_add_pd(low, high);
+    e->total = _mm256_add_pd(e->total, _mm256_add_pd(_mm512_castpd512_pd256(both), _mm512_extractf64x4_pd(both, 1)));
+    e->sq = _mm512_setzero_ps();
+}
+
+/* The AVX2 body's structure at 16 lanes: slices of 64 values, int8 + NF4 then FP4, rows changing
+ * only between slices (callers guarantee columns % 64 == 0). */
+AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
+    wide_code_book nf4_book, fp4_book;
+    float table[16];
+    memcpy(table, r->nf4_midpoints, 15 * sizeof(float)); table[15] = INFINITY;
+    nf4_book.midpoints = _mm512_loadu_ps(table);
+    nf4_book.values = _mm512_loadu_ps(r->nf4_values);
+    memcpy(table, r->fp4_midpoints, 15 * sizeof(float));
+    fp4_book.midpoints = _mm512_loadu_ps(table);
+    fp4_book.values = _mm512_loadu_ps(r->fp4_values);
+    const int fp16_input = r->dtype == QK_F16;
+    wide_error_sum errors[QK_METHOD_COUNT];
+    for (int m = 0; m < QK_METHOD_COUNT; m++) {
+        errors[m].sq = errors[m].max = _mm512_setzero_ps();
+        errors[m].total = _mm256_setzero_pd();
+    }
+    int64_t blocks = (r->count + r->blocksize - 1) / r->blocksize;
+    int64_t vector_blocks = r->last_block_partial ? blocks - 1 : blocks;
+    int64_t row = 0;
+    __m512 scale = _mm512_set1_ps(r->row_scale[0]);
+    __m512 factor = _mm512_set1_ps(int8_factor(r->row_scale[0]));
+    const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f);
+    __m512 scaled_slice[4];
+
+    for (int64_t b = 0; b < vector_blocks; b++) {
+        const __m512 absmax = _mm512_set1_ps(r->absmax[b]);
+        const __m512 absmax_dq = _mm512_set1_ps(r->absmax_dq[b]);
+        const __m512 reciprocal = _mm512_set1_ps(1.0f / fmaxf(r->absmax[b], ABSMAX_FLOOR));
+        for (int64_t slice = b * r->blocksize, block_end = slice + r->blocksize; slice < block_end; slice += 64) {
+            int64_t slice_end = slice + 64 < block_end ? slice + 64 : block_end;
+            if (slice == (row + 1) * r->columns) {
+                float s = r->row_scale[++row];
+                scale = _mm512_set1_ps(s);
+                factor = _mm512_set1_ps(int8_factor(s));
+            }
+            for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
+                __m512 w = load16(r->data, r->dtype, i);
+                scaled_slice[k] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(w, reciprocal), minus_one), one);
+                __m512 half = fp16_input ? w : _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+                __m512 code = _mm512_roundscale_ps(_mm512_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                wide_add_error(&errors[QK_INT8], _mm512_mul_ps(_mm512_mul_ps(code, scale), _mm512_set1_ps(RECIPROCAL_127)), w);
+                __m512 nf4 = wide_code_value(&nf4_book, scaled_slice[k]);
+                wide_add_error(&errors[QK_NF4], _mm512_mul_ps(nf4, absmax), w);
+                wide_add_error(&errors[QK_NF4_DQ], _mm512_mul_ps(nf4, absmax_dq), w);
+            }
+            for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
+                __m512 w = load16(r->data, r->dtype, i);
+                __m512 fp4 = wide_code_value(&fp4_book, scaled_slice[k]);
+                wide_add_error(&errors[QK_FP4], _mm512_mul_ps(fp4, absmax), w);
+                wide_add_error(&errors[QK_FP4_DQ], _mm512_mul_ps(fp4, absmax_dq), w);
+            }
+            for (int m = 0; m < QK_METHOD_COUNT; m++) wide_flush(&errors[m]);
+        }
+    }
+    for (int m = 0; m < QK_METHOD_COUNT; m++) {
+        acc->err_sq[m] += sum_pd(errors[m].total);
+        acc->err_max[m] = fmaxf(acc->err_max[m], _mm512_reduce_max_ps(errors[m].max));
+    }
+    if (vector_blocks < blocks) errors_of_elements(r, vector_blocks * r->blocksize, r->count, acc);
+}
+
+int qk_has_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = qk_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512vl");
+    }
+    return cached;
+}
+
+/* Which paths a range can take: NaN/Inf, or rows not whole slices of 64, keep it off AVX-512. */
+int qk_errors_variant(const qk_range *r, qk_accum *acc, int variant) {
+    switch (variant) {
+    case 0: qk_errors_scalar(r, acc); return 0;
+    case 1:
+        if (!qk_has_avx2() || r->columns % 8 != 0 || r->blocksize % 8 != 0) return -1;
+        errors_avx2(r, acc);
+        return 0;
+    case 2:
+        if (!qk_has_avx512() || r->has_special || r->columns % 64 != 0 || r->blocksize < 64) return -1;
+        errors_avx512(r, acc);
+        return 0;
+    default: return -1;
+    }
+}
+
 void qk_errors(const qk_range *r, qk_accum *acc) {
-    if (qk_has_avx2() && r->columns % 8 == 0 && r->blocksize % 8 == 0) errors_avx2(r, acc);
-    else qk_errors_scalar(r, acc);
+    if (qk_errors_variant(r, acc, 2) == 0) return;
+    if (qk_errors_variant(r, acc, 1) == 0) return;
+    qk_errors_scalar(r, acc);
 }

@@ -7,6 +7,7 @@ import QuantKit
 @main
 enum Main {
     static func main() {
+        BLAS.useSingleThreaded
         do {
             var command = try Qtui.parseAsRoot()
             try command.run()

@@ -19,12 +19,14 @@ final class AnalysisKernelTests: XCTestCase {
         return values
     }
 
-    private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool) -> (qk_accum, [Float], [Float]) {
+    /// scan with the scalar or dispatched build; errors with `variant` (0 scalar, 1 AVX2, 2 AVX-512).
+    private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool, variant: Int32 = 0) -> (qk_accum, [Float], [Float])? {
         let count = values.count
         let blocks = (count + blocksize - 1) / blocksize
         var absmax = [Float](repeating: 0, count: blocks)
         var rowMax = [Float](repeating: 0, count: rows)
         var accumulator = qk_accum()
+        var supported = true
         qk_accum_init(&accumulator)
         values.withUnsafeBufferPointer { w in
             absmax.withUnsafeMutableBufferPointer { a in
@@ -59,33 +61,47 @@ final class AnalysisKernelTests: XCTestCase {
                 }
             }
         }
-        return (accumulator, absmax, rowMax)
+        return supported ? (accumulator, absmax, rowMax) : nil
     }
 
-    func testFastKernelMatchesScalarKernel() throws {
+    func testFastKernelsMatchTheScalarKernel() throws {
         try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
-        for (rows, columns, blocksize) in [(40, 72, 64), (9, 24, 64), (17, 256, 32), (3, 4096, 4096), (5, 1000, 4096), (33, 128, 256)] {
-            var values = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns))
-            values[7] = .infinity
-            values[values.count / 2] = .nan
-            let (fast, fastAbsmax, fastRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: false)
-            let (slow, slowAbsmax, slowRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: true)
-            let label = "\(rows)×\(columns) bs\(blocksize)"
-            XCTAssertEqual(fastAbsmax, slowAbsmax, label)
-            XCTAssertEqual(fastRows, slowRows, label)
-            XCTAssertEqual(array(fast.hist, UInt64.self), array(slow.hist, UInt64.self), label)
-            XCTAssertEqual(fast.min, slow.min, label)
-            XCTAssertEqual(fast.max, slow.max, label)
-            XCTAssertEqual(fast.nan_count, slow.nan_count, label)
-            XCTAssertEqual(fast.inf_count, slow.inf_count, label)
-            XCTAssertEqual(array(fast.err_max, Float.self), array(slow.err_max, Float.self), label)
-            // Sums differ only in summation order.
-            XCTAssertEqual(fast.sum, slow.sum, accuracy: abs(slow.sum) * 1e-6 + 1e-12, label)
-            XCTAssertEqual(fast.sum_sq, slow.sum_sq, accuracy: slow.sum_sq * 1e-6, label)
-            for (a, b) in zip(array(fast.err_sq, Double.self), array(slow.err_sq, Double.self)) where b.isFinite {
-                XCTAssertEqual(a, b, accuracy: abs(b) * 1e-6 + 1e-30, label)
+        var variantsRun = Set<Int32>()
+        for (rows, columns, blocksize) in [(40, 72, 64), (9, 24, 64), (17, 256, 32), (3, 4096, 4096), (5, 1000, 4096), (33, 128, 256),
+                                           (6, 192, 64), (4, 512, 128)] {
+            for special in [true, false] {
+                var values = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns))
+                if special {
+                    values[7] = .infinity
+                    values[values.count / 2] = .nan
+                }
+                guard let (slow, slowAbsmax, slowRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: true) else {
+                    return XCTFail("the scalar kernel always runs")
+                }
+                for variant in [Int32(1), 2] {
+                    guard let (fast, fastAbsmax, fastRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize,
+                                                                      scalar: false, variant: variant) else { continue }
+                    variantsRun.insert(variant)
+                    let label = "\(rows)×\(columns) bs\(blocksize) special=\(special) variant \(variant)"
+                    XCTAssertEqual(fastAbsmax, slowAbsmax, label)
+                    XCTAssertEqual(fastRows, slowRows, label)
+                    XCTAssertEqual(array(fast.hist, UInt64.self), array(slow.hist, UInt64.self), label)
+                    XCTAssertEqual(fast.min, slow.min, label)
+                    XCTAssertEqual(fast.max, slow.max, label)
+                    XCTAssertEqual(fast.nan_count, slow.nan_count, label)
+                    XCTAssertEqual(fast.inf_count, slow.inf_count, label)
+                    XCTAssertEqual(array(fast.err_max, Float.self), array(slow.err_max, Float.self), label)
+                    // Sums differ only in summation order.
+                    XCTAssertEqual(fast.sum, slow.sum, accuracy: abs(slow.sum) * 1e-6 + 1e-12, label)
+                    XCTAssertEqual(fast.sum_sq, slow.sum_sq, accuracy: slow.sum_sq * 1e-6, label)
+                    for (a, b) in zip(array(fast.err_sq, Double.self), array(slow.err_sq, Double.self)) where b.isFinite {
+                        XCTAssertEqual(a, b, accuracy: abs(b) * 1e-6 + 1e-30, label)
+                    }
+                }
             }
         }
+        XCTAssertTrue(variantsRun.contains(1), "the AVX2 path ran")
+        if qk_has_avx512() == 1 { XCTAssertTrue(variantsRun.contains(2), "the AVX-512 path ran") }
     }
 
     func testAnalyzerMatchesTheReferenceQuantizers() throws {

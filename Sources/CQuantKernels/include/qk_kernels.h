@@ -70,6 +70,10 @@ void qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int6
 /* Pass 2: the error of int8, NF4, NF4+DQ, FP4 and FP4+DQ over a range (err_sq, err_max of `acc`). */
 void qk_errors_scalar(const qk_range *range, qk_accum *acc);
 void qk_errors(const qk_range *range, qk_accum *acc);
+/* One path on purpose, for tests: 0 scalar, 1 AVX2, 2 AVX-512. Returns -1 (and does nothing) when the
+ * CPU or the range does not allow it. */
+int qk_errors_variant(const qk_range *range, qk_accum *acc, int variant);
+int qk_has_avx512(void);
 
 /* bitsandbytes' blockwise quantization against a sorted code book (see Blockwise.swift, whose scalar
  * reference this must equal byte for byte): absmax per block (a partial last block's clamped to

@@ -7,9 +7,11 @@ import CBLAS
 /// (`matrixMultiplyParallel`), and attention runs its heads in parallel. With OpenBLAS's own threads
 /// on top, its idle workers spin in sched_yield against the runtime's element-wise work — measured as a
 /// fifth of the forward pass on 2 cores.
-enum BLAS {
-    /// Sets OpenBLAS to one thread for the whole process, once.
-    static let useSingleThreaded: Void = openblas_set_num_threads(1)
+public enum BLAS {
+    /// Sets OpenBLAS to one thread for the whole process, once. Call it early: OpenBLAS starts its
+    /// thread pool when the library loads, and idle workers spin in sched_yield on a 2-core machine
+    /// (measured: 15% of the weight analysis, which never calls BLAS).
+    public static let useSingleThreaded: Void = openblas_set_num_threads(1)
 }
 
 /// C[m×n] = alpha · A[m×k] · op(B) + beta · C, where op(B) is B[k×n] or, with `transposeB`, Bᵀ of a
