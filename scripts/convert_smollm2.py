@@ -55,40 +55,7 @@ from pathlib import Path
 # --------------------------------------------------------------------------------------------------
 # Reference-environment check (before importing torch & co.); same pattern as make_quant_fixtures.py
 # --------------------------------------------------------------------------------------------------
-def check_reference_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    req = Path(__file__).resolve().with_name("requirements-ref.txt")
-    if not req.is_file():
-        sys.exit(f"error: {req} not found (it pins the reference versions)")
-    pins = {}
-    for line in req.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, sep, ver = line.partition("==")
-            if not sep:
-                sys.exit(f"error: {req}: every line must be name==version, got {line!r}")
-            pins[name.strip()] = ver.strip()
-    problems = []
-    if sys.version_info[:2] != (3, 11):
-        problems.append(f"python {sys.version.split()[0]} (need 3.11)")
-    found = {}
-    for name, want in pins.items():
-        try:
-            have = version(name)
-        except PackageNotFoundError:
-            have = None
-        found[name] = have
-        # a local build tag such as 2.15.0+cpu counts as 2.15.0
-        if have is None or have.split("+", 1)[0] != want:
-            problems.append(f"{name} {have or 'not installed'} (need {want})")
-    if problems:
-        sys.exit(
-            "error: this script must run in the pinned reference environment.\n  mismatch: "
-            + "; ".join(problems)
-            + f"\n  install the pins with: ~/refenv/bin/pip install -r {req}\n  and run it with ~/refenv/bin/python"
-        )
-    return {name: found[name] for name in pins}
+from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 
 
 VERSIONS = check_reference_versions()

@@ -9,11 +9,7 @@ final class CalibrationTests: XCTestCase {
     func testActivationsEqualTransformersHooks() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))
         let folder = TemporaryFolder()
-        var model = SyntheticModel()
-        model.layers = 2
-        model.hiddenSize = 64
-        model.intermediateSize = 176
-        model.outlierDimensions = [7, 61, 62]
+        let model = SyntheticModel.calibrationFixture
         try model.write(to: folder.path)
         try FileManager.default.copyItem(atPath: fixturesFolder + "/tokenizers/smollm2.tokenizer.json", toPath: folder.path + "/tokenizer.json")
         let checkpoint = try Checkpoint(path: folder.path)

@@ -10,11 +10,7 @@ final class PerplexityTests: XCTestCase {
         let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
             .array!.map { $0.integer! }
         let folder = TemporaryFolder()
-        var model = SyntheticModel()
-        model.layers = 2
-        model.hiddenSize = 64
-        model.intermediateSize = 176
-        model.outlierDimensions = [7, 61, 62]
+        let model = SyntheticModel.calibrationFixture
         try model.write(to: folder.path)
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
         func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {

@@ -84,26 +84,13 @@ let fixturesFolder: String = {
     return here.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
 }()
 
-/// Deterministic pseudo-random numbers (SplitMix64) so test data is the same on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Deterministic pseudo-random test data (QuantKit's SplitMix64, the synthetic model's generator).
+struct SeededGenerator {
+    private var generator: SplitMix64
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    /// Roughly normal values (sum of uniforms), scaled.
-    mutating func normal(_ count: Int, scale: Float = 1) -> [Float] {
-        (0..<count).map { _ in
-            var total: Float = 0
-            for _ in 0..<4 { total += Float.random(in: -1...1, using: &self) }
-            return total * 0.866 * scale
-        }
-    }
+    /// Roughly normal values, scaled.
+    mutating func normal(_ count: Int, scale: Float = 1) -> [Float] { generator.normals(count, scale: scale) }
 }
 
 func XCTAssertThrowsCheckpointError(_ expression: @autoclosure () throws -> Any, file expectedFile: String? = nil,

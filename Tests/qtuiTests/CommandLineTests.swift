@@ -102,12 +102,7 @@ final class CommandLineTests: XCTestCase {
     /// A synthetic llama (planted outlier dimensions 7, 61, 62) with a real BPE tokenizer.
     private func writeCalibratableModel() throws -> String {
         let model = (folder as NSString).appendingPathComponent("calibratable")
-        var synthetic = SyntheticModel()
-        synthetic.layers = 2
-        synthetic.hiddenSize = 64
-        synthetic.intermediateSize = 176
-        synthetic.outlierDimensions = [7, 61, 62]
-        try synthetic.write(to: model)
+        try SyntheticModel.calibrationFixture.write(to: model)
         let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
         try FileManager.default.copyItem(atPath: tokenizer.path, toPath: model + "/tokenizer.json")

@@ -205,12 +205,7 @@ final class ExplorerTests: XCTestCase {
     func calibratedState() throws -> ExplorerState {
         let folder = NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"
         if !FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
-            var model = SyntheticModel()
-            model.layers = 2
-            model.hiddenSize = 64
-            model.intermediateSize = 176
-            model.outlierDimensions = [7, 61, 62]
-            try model.write(to: folder)
+            try SyntheticModel.calibrationFixture.write(to: folder)
             let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
             try FileManager.default.copyItem(atPath: tokenizer.path, toPath: folder + "/tokenizer.json")

@@ -18,6 +18,17 @@ public struct SyntheticModel: Sendable {
 
     public init() {}
 
+    /// The small model the calibration fixtures were made with (`qtui synthesize --layers 2 --hidden 64`):
+    /// two blocks, hidden 64, outlier dimensions 7, 61 and 62.
+    public static var calibrationFixture: SyntheticModel {
+        var model = SyntheticModel()
+        model.layers = 2
+        model.hiddenSize = 64
+        model.intermediateSize = 176
+        model.outlierDimensions = [7, 61, 62]
+        return model
+    }
+
     public var parameterCount: Int {
         let attention = hiddenSize * hiddenSize * 2 + 2 * hiddenSize * (hiddenSize / heads * keyValueHeads)
         let mlp = 3 * hiddenSize * intermediateSize
@@ -83,7 +94,7 @@ public struct SyntheticModel: Sendable {
 }
 
 /// SplitMix64: tiny, fast, and the same sequence on every machine.
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
 
     init(seed: UInt64) { state = seed }

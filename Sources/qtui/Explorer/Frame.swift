@@ -62,6 +62,25 @@ struct Frame: Equatable {
         }.joined(separator: "\n")
     }
 
+    /// A framed box of text lines centred on the screen (help, dialogs); lines longer than the box show
+    /// their end. `role` picks each line's colour.
+    mutating func drawBox(_ lines: [String], minimumWidth: Int = 0, glyphs: Glyphs, role: (Int, String) -> Role) {
+        let boxWidth = min(width - 2, max(minimumWidth, (lines.map(\.count).max() ?? 0) + 4))
+        let boxHeight = min(height - 2, lines.count + 2)
+        let box = Rect(x: (width - boxWidth) / 2, y: max(0, (height - boxHeight) / 2), width: boxWidth, height: boxHeight)
+        fill(box, role: .normal)
+        let horizontal = String(repeating: glyphs.horizontal, count: max(0, boxWidth - 2))
+        put("+" + horizontal + "+", x: box.x, y: box.y, role: .dim)
+        put("+" + horizontal + "+", x: box.x, y: box.maxY - 1, role: .dim)
+        for (index, line) in lines.prefix(boxHeight - 2).enumerated() {
+            let y = box.y + 1 + index
+            put(String(glyphs.vertical), x: box.x, y: y, role: .dim)
+            let text = line.count > boxWidth - 4 ? Format.fit(line, boxWidth - 4, glyphs) : line
+            put(text, x: box.x + 2, y: y, role: role(index, line), limit: boxWidth - 4)
+            put(String(glyphs.vertical), x: box.maxX - 1, y: y, role: .dim)
+        }
+    }
+
     /// For terminals without UTF-8: every character outside ASCII replaced by a look-alike.
     mutating func transliterateToASCII() {
         for index in cells.indices where !cells[index].character.isASCII {

@@ -213,18 +213,6 @@ enum HelpOverlay {
     ]
 
     static func draw(_ frame: inout Frame, _ state: ExplorerState, _ glyphs: Glyphs) {
-        let width = min(frame.width - 2, (lines.map(\.count).max() ?? 0) + 4)
-        let height = min(frame.height - 2, lines.count + 2)
-        let box = Rect(x: (frame.width - width) / 2, y: (frame.height - height) / 2, width: width, height: height)
-        frame.fill(box, role: .normal)
-        let horizontal = String(repeating: glyphs.horizontal, count: max(0, width - 2))
-        frame.put("+" + horizontal + "+", x: box.x, y: box.y, role: .dim)
-        frame.put("+" + horizontal + "+", x: box.x, y: box.maxY - 1, role: .dim)
-        for (index, line) in lines.prefix(height - 2).enumerated() {
-            let y = box.y + 1 + index
-            frame.put(String(glyphs.vertical), x: box.x, y: y, role: .dim)
-            frame.put(line, x: box.x + 2, y: y, role: index == 0 ? .title : .normal, limit: width - 4)
-            frame.put(String(glyphs.vertical), x: box.maxX - 1, y: y, role: .dim)
-        }
+        frame.drawBox(lines, glyphs: glyphs) { index, _ in index == 0 ? .title : .normal }
     }
 }
