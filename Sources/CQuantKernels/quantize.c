@@ -103,7 +103,52 @@ INLINE void block_absmax_body(const void *data, int dtype, int64_t count, int64_
     }
 }
 
+/*  LLM.int8 activations (float32 rows × columns, as the runtime holds them):
+ *    h = fp16(x); outlier columns = columns with any |h| ≥ fp16(threshold) (threshold > 0)
+ *    scale[r] = max |h| over row r without the values ≥ threshold
+ *    code = round_half_even(h × ((1/scale) × 127)); whole outlier columns 0; an empty row's codes 0
+ *  `outlier` receives one flag per column. The Swift reference is Int8Rowwise.quantizeReference. */
+INLINE void quantize_int8_activations_body(const float *x, int64_t rows, int64_t columns, float threshold,
+                                          int8_t *codes, float *scale, uint8_t *outlier) {
+    const float limit = (float)(_Float16)threshold;
+    memset(outlier, 0, (size_t)columns);
+    if (threshold > 0) {
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < columns; c++)
+                if (fabsf((float)(_Float16)x[r * columns + c]) >= limit) outlier[c] = 1;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * columns;
+        float largest = 0;
+        for (int64_t c = 0; c < columns; c++) {
+            float h = fabsf((float)(_Float16)row[c]);
+            if (!(threshold > 0 && h >= limit)) largest = fmaxf(largest, h);
+        }
+        scale[r] = largest;
+        float factor = largest > 0 ? (1.0f / largest) * 127.0f : 0.0f;
+        for (int64_t c = 0; c < columns; c++)
+            codes[r * columns + c] = outlier[c] ? 0 : (int8_t)nearbyintf((float)(_Float16)row[c] * factor);
+    }
+}
+
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+static void quantize_int8_activations_portable(const float *x, int64_t rows, int64_t columns, float threshold,
+                                               int8_t *codes, float *scale, uint8_t *outlier) {
+    quantize_int8_activations_body(x, rows, columns, threshold, codes, scale, outlier);
+}
+AVX2 static void quantize_int8_activations_avx2(const float *x, int64_t rows, int64_t columns, float threshold,
+                                                int8_t *codes, float *scale, uint8_t *outlier) {
+    quantize_int8_activations_body(x, rows, columns, threshold, codes, scale, outlier);
+}
+void qk_quantize_int8_activations(const float *x, int64_t rows, int64_t columns, float threshold,
+                                  int8_t *codes, float *scale, uint8_t *outlier) {
+    (qk_has_avx2() ? quantize_int8_activations_avx2 : quantize_int8_activations_portable)(x, rows, columns, threshold, codes, scale, outlier);
+}
+void qk_quantize_int8_activations_scalar(const float *x, int64_t rows, int64_t columns, float threshold,
+                                         int8_t *codes, float *scale, uint8_t *outlier) {
+    quantize_int8_activations_portable(x, rows, columns, threshold, codes, scale, outlier);
+}
 
 static void quantize_4bit_portable(const void *data, int dtype, int64_t count, int64_t blocksize, int partial,
                                    const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {

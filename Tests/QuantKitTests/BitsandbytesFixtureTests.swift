@@ -1,3 +1,4 @@
+import CQuantKernels
 import Foundation
 import XCTest
 @testable import QuantKit
@@ -140,6 +141,15 @@ final class BitsandbytesFixtureTests: XCTestCase {
             assertSameBytes(quantized.codes.map { UInt8(bitPattern: $0) }, try bytes(outputs["CA"]!.string!), "\(name): CA")
             assertSameBits(quantized.scale, try floats(outputs["SCA"]!.string!), "\(name): SCA")
             XCTAssertEqual(quantized.outlierColumns, try integers(outputs["outlier_cols"]!.string!), "\(name): outlier columns")
+            // The C kernel (both builds) gives the same.
+            let values = try floats(entry["input"]!.string!)
+            XCTAssertEqual(Int8Rowwise.quantize(values, rows: shape[0], columns: shape[1], threshold: threshold), quantized, name)
+            var codes = [Int8](repeating: 0, count: values.count)
+            var scale = [Float](repeating: 0, count: shape[0])
+            var flags = [UInt8](repeating: 0, count: shape[1])
+            qk_quantize_int8_activations_scalar(values, Int64(shape[0]), Int64(shape[1]), threshold, &codes, &scale, &flags)
+            XCTAssertEqual(codes, quantized.codes, "\(name): portable build")
+            XCTAssertEqual(scale.map(\.bitPattern), quantized.scale.map(\.bitPattern))
         }
     }
 

@@ -91,6 +91,12 @@ void qk_quantize_blockwise(const float *x, int64_t count, int64_t blocksize, con
 void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                       const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);
 void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
+/* LLM.int8 quantization of activations with outlier columns (Int8Rowwise.quantizeReference's
+ * semantics): codes rows × columns, scale per row, outlier flag per column. */
+void qk_quantize_int8_activations(const float *x, int64_t rows, int64_t columns, float threshold,
+                                  int8_t *codes, float *scale, uint8_t *outlier);
+void qk_quantize_int8_activations_scalar(const float *x, int64_t rows, int64_t columns, float threshold,
+                                         int8_t *codes, float *scale, uint8_t *outlier);
 /* The portable builds of the two, for tests on machines with AVX2. */
 void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                              const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);

@@ -60,7 +60,7 @@ public struct ActivationErrors: Sendable, Equatable {
         struct Quantized: Hashable { let columns: [Int]; let scale: [Float] }
         var cache: [Quantized: Double] = [:]
         for threshold in grid {
-            let activation = Int8Rowwise.quantizeReference(sample, rows: rows, columns: k, threshold: threshold)
+            let activation = Int8Rowwise.quantize(sample, rows: rows, columns: k, threshold: threshold)
             let key = Quantized(columns: activation.outlierColumns, scale: activation.scale)
             if let known = cache[key] {
                 errors.append(known)
@@ -71,7 +71,7 @@ public struct ActivationErrors: Sendable, Equatable {
             }
             outliers.append(activation.outlierColumns.count)
         }
-        let pure = relativeError(int8Weight.output(Int8Rowwise.quantizeReference(sample, rows: rows, columns: k), sample: sample), reference)
+        let pure = relativeError(int8Weight.output(Int8Rowwise.quantize(sample, rows: rows, columns: k), sample: sample), reference)
         return ActivationErrors(thresholds: grid, int8: errors, sampleOutlierColumns: outliers, int8Pure: pure,
                                 fourBit: fourBit, sampleRows: rows)
     }
@@ -158,7 +158,7 @@ struct Int8Weight: @unchecked Sendable {
 
     /// Y for inputs X (rows × k) at a threshold: X is quantized as LLM.int8 does first.
     func output(_ x: [Float], rows: Int, threshold: Float) -> [Float] {
-        output(Int8Rowwise.quantizeReference(x, rows: rows, columns: k, threshold: threshold), sample: x)
+        output(Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: threshold), sample: x)
     }
 
     /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns

@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// LLM.int8's row-wise int8 quantization (`int8_vectorwise_quant`), for weights (threshold 0) and
 /// for activations with outlier decomposition (threshold > 0).
 ///
@@ -43,6 +45,17 @@ public struct Int8Rowwise: Sendable, Equatable {
         }
         let outliers = outlierColumnFlags.indices.filter { outlierColumnFlags[$0] }
         return Int8Rowwise(rows: rows, columns: columns, codes: codes, scale: scale, outlierColumns: outliers)
+    }
+
+    /// The same result from the C kernel (tests hold the two to each other).
+    public static func quantize(_ values: [Float], rows: Int, columns: Int, threshold: Float = 0) -> Int8Rowwise {
+        precondition(values.count == rows * columns)
+        var codes = [Int8](repeating: 0, count: values.count)
+        var scale = [Float](repeating: 0, count: rows)
+        var flags = [UInt8](repeating: 0, count: columns)
+        qk_quantize_int8_activations(values, Int64(rows), Int64(columns), threshold, &codes, &scale, &flags)
+        return Int8Rowwise(rows: rows, columns: columns, codes: codes, scale: scale,
+                           outlierColumns: flags.indices.filter { flags[$0] != 0 })
     }
 
     public func dequantized() -> [Float] {
