@@ -111,7 +111,10 @@ enum ReportFormatter {
             out += String(format: "perplexity on %d tokens: fp32 %.3f · int8@%@ %.3f · int8 %.3f · nf4 %.3f · nf4+dq %.3f · fp4 %.3f · fp4+dq %.3f\n",
                           p.tokens, p.fp32, t, p.int8, p.int8Pure, p.nf4, p.nf4DoubleQuant, p.fp4, p.fp4DoubleQuant)
             out += "int8 by threshold: " + p.int8Curve.map { String(format: "%g→%.3f", $0.threshold, $0.perplexity) }.joined(separator: " ") + "\n"
-            out += p.suggestedThreshold.map { String(format: "suggested threshold: %g (highest with int8 perplexity within %.1f%% of fp32)\n\n", $0, p.tolerance * 100) }
+            out += p.suggestedThreshold.map {
+                String(format: "suggested threshold: %g (highest with int8 perplexity within %.1f%% of fp32); %.2f%% of input columns run in fp16 there\n\n",
+                       $0, p.tolerance * 100, (p.suggestedFp16ColumnShare ?? 0) * 100)
+            }
                 ?? String(format: "no threshold keeps int8 perplexity within %.1f%% of fp32\n\n", p.tolerance * 100)
         }
         let t = report.totals

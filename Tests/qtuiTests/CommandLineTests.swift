@@ -127,9 +127,12 @@ final class CommandLineTests: XCTestCase {
         let atSix = try XCTUnwrap(errors.thresholds.firstIndex(of: 6))
         XCTAssertLessThan(errors.int8[atSix], errors.int8Pure, "keeping the outlier columns in fp16 helps")
         XCTAssertLessThan(errors.int8Pure, errors.nf4)
-        let table = try run(["scan", model, "--tokens", "200", "--threshold", "5.5"])
+        let table = try run(["scan", model, "--tokens", "200", "--threshold", "5.5", "--perplexity"])
         XCTAssertTrue(table.stdout.contains("outl.cols@5.5"), table.stdout)
         XCTAssertTrue(table.stdout.contains("Calibrated on 200 tokens of built-in text"))
+        XCTAssertTrue(table.stdout.contains("perplexity on 200 tokens: fp32 "), table.stdout)
+        XCTAssertTrue(table.stdout.contains("suggested threshold") || table.stdout.contains("no threshold keeps"), table.stdout)
+        XCTAssertEqual(try run(["scan", model, "--no-calib", "--perplexity"]).status, 1, "--perplexity needs calibration")
     }
 
     func testJSONOutputDecodesIntoTheReport() throws {

@@ -108,8 +108,21 @@ public struct ModelAnalyzer: Sendable {
                 progress(Progress(phase: "perplexity", layerIndex: done, layerCount: total, parametersDone: done,
                                   parametersTotal: total, layerName: ""))
             }, isCancelled: isCancelled)
+            if let suggested = summary.perplexity?.suggestedThreshold {
+                summary.perplexity?.suggestedFp16ColumnShare = Self.fp16ColumnShare(statistics.values, at: suggested)
+            }
         }
         return summary
+    }
+
+    /// Outlier columns at a threshold as a share of all the layers' input columns.
+    public static func fp16ColumnShare<S: Sequence>(_ statistics: S, at threshold: Float) -> Double where S.Element == ActivationStatistics {
+        var outliers = 0, columns = 0
+        for seen in statistics {
+            outliers += seen.outlierColumns(atLeast: threshold)
+            columns += seen.features
+        }
+        return Double(outliers) / Double(max(columns, 1))
     }
 
     private func select(_ linears: [LinearLayer]) throws -> [LinearLayer] {

@@ -21,6 +21,9 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
     /// The highest grid threshold whose int8 perplexity stays within `tolerance` of fp32 (nil: none).
     public let suggestedThreshold: Float?
     public let tolerance: Double
+    /// The share of all converted layers' input columns that run in fp16 at the suggested threshold:
+    /// what it costs in LLM.int8 inference speed (set by the caller, who has the calibration).
+    public var suggestedFp16ColumnShare: Double?
 
     public static let searchGrid: [Float] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
 

@@ -147,11 +147,11 @@ struct ExplorerState {
     var perplexity: (report: PerplexityReport, threshold: Float)?
 
     /// Share of all converted layers' input columns that reach the threshold (what LLM.int8 runs in fp16).
-    var outlierColumnShare: Double? {
+    var outlierColumnShare: Double? { outlierColumnShare(at: threshold) }
+
+    func outlierColumnShare(at threshold: Float) -> Double? {
         guard hasActivations else { return nil }
-        var outliers = 0, columns = 0
-        for layer in layers { if let seen = layer.activations { outliers += seen.outlierColumns(atLeast: threshold); columns += layer.inFeatures } }
-        return Double(outliers) / Double(max(columns, 1))
+        return ModelAnalyzer.fp16ColumnShare(layers.compactMap(\.activations), at: threshold)
     }
 
     /// Mean output error over the layers with output errors, per method (int8 at the threshold).

@@ -118,7 +118,7 @@ enum QualityView {
             note = state.hasActivations ? "measuring output errors" : "weights only"
         }
         var text = ""
-        for part in (state.perplexity.map(perplexityParts) ?? parts) {
+        for part in (state.perplexity.map { perplexityParts($0, state: state) } ?? parts) {
             let candidate = text.isEmpty ? " " + part : text + bar + part
             if candidate.count > rect.width - 1 { break }
             text = candidate
@@ -130,11 +130,13 @@ enum QualityView {
     }
 
     /// Perplexities replace the error summary once measured (they are what matters most).
-    static func perplexityParts(_ measured: (report: PerplexityReport, threshold: Float)) -> [String] {
+    static func perplexityParts(_ measured: (report: PerplexityReport, threshold: Float), state: ExplorerState) -> [String] {
         let p = measured.report
         var parts = [String(format: "perplexity fp32 %.2f", p.fp32), String(format: "int8@%g %.2f", measured.threshold, p.int8),
                      String(format: "nf4 %.2f", p.nf4), String(format: "nf4+dq %.2f", p.nf4DoubleQuant), String(format: "fp4 %.2f", p.fp4)]
-        parts.append(p.suggestedThreshold.map { String(format: "suggested threshold %g", $0) } ?? "no threshold within tolerance")
+        parts.append(p.suggestedThreshold.map {
+            String(format: "suggested threshold %g (%.1f%% fp16 cols)", $0, (state.outlierColumnShare(at: $0) ?? 0) * 100)
+        } ?? "no threshold within tolerance")
         return parts
     }
 
