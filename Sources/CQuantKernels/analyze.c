@@ -451,7 +451,7 @@ AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
     __m512 scale = _mm512_set1_ps(r->row_scale[0]);
     __m512 factor = _mm512_set1_ps(int8_factor(r->row_scale[0]));
     const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f);
-    __m512 scaled_slice[4];
+    __m512 scaled_slice[4], w_slice[4];
 
     for (int64_t b = 0; b < vector_blocks; b++) {
         const __m512 absmax = _mm512_set1_ps(r->absmax[b]);
@@ -465,7 +465,7 @@ AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
                 factor = _mm512_set1_ps(int8_factor(s));
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
-                __m512 w = load16(r->data, r->dtype, i);
+                __m512 w = w_slice[k] = load16(r->data, r->dtype, i);
                 scaled_slice[k] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(w, reciprocal), minus_one), one);
                 __m512 half = fp16_input ? w : _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
                 __m512 code = _mm512_roundscale_ps(_mm512_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -475,7 +475,7 @@ AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
                 wide_add_error(&errors[QK_NF4_DQ], _mm512_mul_ps(nf4, absmax_dq), w);
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
-                __m512 w = load16(r->data, r->dtype, i);
+                __m512 w = w_slice[k];
                 __m512 fp4 = wide_code_value(&fp4_book, scaled_slice[k]);
                 wide_add_error(&errors[QK_FP4], _mm512_mul_ps(fp4, absmax), w);
                 wide_add_error(&errors[QK_FP4_DQ], _mm512_mul_ps(fp4, absmax_dq), w);
