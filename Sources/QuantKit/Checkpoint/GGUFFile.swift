@@ -100,7 +100,7 @@ public final class GGUFFile: Sendable {
     /// The bytes of one of this file's tensors, a view into the mapping.
     public func bytes(of tensor: GGUFTensor) throws -> UnsafeRawBufferPointer {
         guard let count = tensor.byteCount else {
-            throw CheckpointError(file: path, .unsupportedGGMLType(tensor.type.description, known: false, tensor: tensor.name))
+            throw CheckpointError(file: path, .unsupportedGGMLType(String(tensor.type.rawValue), known: false, tensor: tensor.name))
         }
         return UnsafeRawBufferPointer(rebasing: mapped.bytes[tensor.dataOffset..<(tensor.dataOffset + count)])
     }
@@ -122,8 +122,8 @@ public final class GGUFFile: Sendable {
 
     private func decodableBytes(of tensor: GGUFTensor) throws -> UnsafeRawBufferPointer {
         guard tensor.type.isDequantizable else {
-            throw CheckpointError(file: path, .unsupportedGGMLType(tensor.type.description, known: tensor.type.isKnown,
-                                                                  tensor: tensor.name))
+            let type = tensor.type.traits?.name ?? String(tensor.type.rawValue)
+            throw CheckpointError(file: path, .unsupportedGGMLType(type, known: tensor.type.isKnown, tensor: tensor.name))
         }
         return try bytes(of: tensor)
     }
@@ -148,22 +148,21 @@ public final class GGUFFile: Sendable {
             func bad(_ reason: String) -> CheckpointError { CheckpointError(file: path, .invalidEntry(tensor: info.name, reason: reason)) }
             guard names.insert(info.name).inserted else { throw bad("appears twice") }
             guard info.offset % UInt64(alignment) == 0 else { throw bad("offset \(info.offset) is not a multiple of the alignment \(alignment)") }
-            guard info.offset <= UInt64(dataSize) else {
-                throw CheckpointError(file: path, .offsetsOutsideData(tensor: info.name, end: Int(clamping: info.offset), dataSize: dataSize))
-            }
-            let offset = Int(info.offset)
+            let offset = Int(clamping: info.offset)
             var byteCount: Int?
+            var end = offset
             if let traits = info.type.traits {
                 let elements = info.dimensions.reduce(1, *)
                 guard info.dimensions.first.map({ $0 % traits.blockSize == 0 }) ?? (traits.blockSize == 1) else {
                     throw bad("row length \(info.dimensions.first ?? 1) is not a multiple of \(info.type)'s block of \(traits.blockSize)")
                 }
-                let (bytes, overflow) = (elements / traits.blockSize).multipliedReportingOverflow(by: traits.bytesPerBlock)
-                guard !overflow, bytes <= dataSize - offset else {
-                    throw CheckpointError(file: path, .offsetsOutsideData(tensor: info.name, end: overflow ? Int.max : offset + bytes,
-                                                                          dataSize: dataSize))
-                }
-                byteCount = bytes
+                let bytes = (elements / traits.blockSize).multipliedReportingOverflow(by: traits.bytesPerBlock)
+                let sum = offset.addingReportingOverflow(bytes.partialValue)
+                end = bytes.overflow || sum.overflow ? Int.max : sum.partialValue
+                byteCount = bytes.partialValue
+            }
+            guard end <= dataSize else {
+                throw CheckpointError(file: path, .offsetsOutsideData(tensor: info.name, end: end, dataSize: dataSize))
             }
             tensors.append(GGUFTensor(name: info.name, type: info.type, ggmlDimensions: info.dimensions,
                                       relativeOffset: offset, dataOffset: dataStart + offset, byteCount: byteCount))
