@@ -156,3 +156,45 @@ private extension Array {
         }
     }
 }
+
+/// llama.cpp → transformers names and the RoPE row permutation, against numpy's
+/// `w.reshape(heads, 2, rows // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)` (convert_hf_to_gguf.py).
+final class GGUFLlamaTests: XCTestCase {
+    func testLlamaNamesMapToTransformersNames() {
+        let cases: [(String, String?)] = [
+            ("token_embd.weight", "model.embed_tokens.weight"),
+            ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
+            ("blk.12.attn_k.weight", "model.layers.12.self_attn.k_proj.weight"),
+            ("blk.3.attn_v.bias", "model.layers.3.self_attn.v_proj.bias"),
+            ("blk.3.attn_output.weight", "model.layers.3.self_attn.o_proj.weight"),
+            ("blk.1.ffn_gate.weight", "model.layers.1.mlp.gate_proj.weight"),
+            ("blk.1.ffn_up.weight", "model.layers.1.mlp.up_proj.weight"),
+            ("blk.1.ffn_down.weight", "model.layers.1.mlp.down_proj.weight"),
+            ("blk.29.attn_norm.weight", "model.layers.29.input_layernorm.weight"),
+            ("blk.29.ffn_norm.weight", "model.layers.29.post_attention_layernorm.weight"),
+            ("output_norm.weight", "model.norm.weight"),
+            ("output.weight", "lm_head.weight"),
+            ("rope_freqs.weight", nil), ("blk.x.attn_q.weight", nil), ("blk.01.attn_q.weight", nil),
+            ("blk.0.attn_q", nil), ("blk.0.attn_qkv.weight", nil),
+        ]
+        for (name, expected) in cases { XCTAssertEqual(GGUFLlama.transformersName(name), expected, name) }
+    }
+
+    func testRoPEUnpermutationInvertsConvertHFToGGUF() {
+        // numpy: 2 heads, head_dim 4, one column
+        XCTAssertEqual(GGUFLlama.unpermuteRoPERows([0, 2, 1, 3, 4, 6, 5, 7], rows: 8, columns: 1, heads: 2),
+                       (0..<8).map(Float.init))
+        // numpy: 3 heads, head_dim 4, two columns (whole rows move)
+        let permuted: [Float] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15, 16, 17, 20, 21, 18, 19, 22, 23]
+        XCTAssertEqual(GGUFLlama.unpermuteRoPERows(permuted, rows: 12, columns: 2, heads: 3), (0..<24).map(Float.init))
+        // head_dim 64, as SmolLM2's: permuting with the formula and unpermuting gives the rows back
+        let rows = 3 * 64, columns = 5
+        let original = (0..<(rows * columns)).map(Float.init)
+        var forward = [Float](repeating: 0, count: original.count)
+        for h in 0..<3 { for i in 0..<2 { for j in 0..<32 { for c in 0..<columns {
+            forward[(h * 64 + 2 * j + i) * columns + c] = original[(h * 64 + i * 32 + j) * columns + c]
+        } } } }
+        XCTAssertNotEqual(forward, original)
+        XCTAssertEqual(GGUFLlama.unpermuteRoPERows(forward, rows: rows, columns: columns, heads: 3), original)
+    }
+}
