@@ -16,6 +16,12 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendab
         case tensorMissingFromShard(tensor: String, shard: String)
         case noSafetensors
         case unsupportedFormat(String)
+        case notGGUF(magic: [UInt8])
+        case unsupportedGGUFVersion(UInt32)
+        case absurdCount(what: String, count: UInt64, offset: Int, limit: Int)
+        case stringTooLong(length: UInt64, offset: Int, available: Int)
+        case invalidMetadata(key: String, reason: String)
+        case unsupportedGGMLType(String, known: Bool, tensor: String)
     }
 
     public let file: String
@@ -58,6 +64,20 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendab
             return "no model.safetensors, model.safetensors.index.json or single .safetensors file here"
         case .unsupportedFormat(let detail):
             return detail
+        case .notGGUF(let magic):
+            let hex = magic.map { ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }.joined(separator: " ")
+            return "not a GGUF file: starts with bytes \(hex), not \"GGUF\""
+        case .unsupportedGGUFVersion(let version):
+            return "GGUF version \(version) is not supported (only 2 and 3)"
+        case .absurdCount(let what, let count, let offset, let limit):
+            return "\(what) \(count) at offset \(offset) is more than the remaining bytes could hold (at most \(limit))"
+        case .stringTooLong(let length, let offset, let available):
+            return "string length \(length) at offset \(offset) runs past the end of the file (\(available) bytes)"
+        case .invalidMetadata(let key, let reason):
+            return "metadata \(key): \(reason)"
+        case .unsupportedGGMLType(let type, let known, let tensor):
+            return known ? "tensor \(tensor): ggml type \(type) cannot be decoded yet"
+                         : "tensor \(tensor): unknown ggml type \(type)"
         }
     }
 }
