@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_quant_fixtures import check_reference_versions  # noqa: E402
+from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 
 
 def main() -> None:
