@@ -22,6 +22,8 @@ if [ ! -f "$model/model.safetensors" ]; then
     echo "" >&2
     model="$cache/synthetic-llama"
     "$qtui" synthesize --out "$model" >&2
+    # A small byte-level BPE tokenizer (a test fixture) lets qtui run the model on its calibration text.
+    cp Tests/Fixtures/tokenizers/smollm2.tokenizer.json "$model/tokenizer.json"
   fi
 fi
 if [ -t 0 ] && [ -t 1 ]; then

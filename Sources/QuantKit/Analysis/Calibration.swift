@@ -22,10 +22,7 @@ public struct Calibration: Sendable {
 
     /// The model folder's tokenizer.json, as the model's own tokenizer.
     public static func tokenizer(for checkpoint: Checkpoint) throws -> Tokenizer {
-        var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory)
-        let folder = isDirectory.boolValue ? checkpoint.path : (checkpoint.path as NSString).deletingLastPathComponent
-        return try Tokenizer(path: (folder as NSString).appendingPathComponent("tokenizer.json"))
+        try Tokenizer(path: (checkpoint.folder as NSString).appendingPathComponent("tokenizer.json"))
     }
 
     /// Token ids of `text` (special tokens as the tokenizer adds them), cut to `tokenLimit`.

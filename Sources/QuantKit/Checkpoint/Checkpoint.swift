@@ -9,6 +9,10 @@ import Foundation
 public final class Checkpoint: Sendable {
     /// What the user named: a file or a folder.
     public let path: String
+    /// The folder the model lives in: `path` itself, or the folder of the file named.
+    public let folder: String
+    /// Whether the user named a folder (then its small files belong to the model).
+    public let isFolder: Bool
     public let shards: [SafetensorsFile]
     /// All tensors in a stable order: shard by shard, in data order within a shard.
     public let tensors: [TensorInfo]
@@ -23,8 +27,9 @@ public final class Checkpoint: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError(file: path, .cannotOpen(reason: "no such file or directory"))
         }
-        let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-        if isDirectory.boolValue {
+        isFolder = isDirectory.boolValue
+        folder = isFolder ? path : (path as NSString).deletingLastPathComponent
+        if isFolder {
             shards = try Self.openFolder(path)
         } else if path.hasSuffix(".safetensors") {
             shards = [try SafetensorsFile(path: path)]

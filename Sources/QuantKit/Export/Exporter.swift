@@ -81,9 +81,7 @@ public struct Exporter: Sendable {
     /// Refuses to write over a non-empty folder without --force, into the input, or over it.
     private func checkTarget(_ target: String, force: Bool) throws {
         var isDirectory: ObjCBool = false
-        let input = URL(fileURLWithPath: checkpoint.path).standardizedFileURL.path
-        FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
-        let inputFolder = isDirectory.boolValue ? input : (input as NSString).deletingLastPathComponent
+        let inputFolder = URL(fileURLWithPath: checkpoint.folder).standardizedFileURL.path
         if target == inputFolder || target.hasPrefix(inputFolder + "/") {
             throw ExportError(file: target, message: "refusing to write inside the input folder \(inputFolder)")
         }
@@ -118,8 +116,7 @@ public struct Exporter: Sendable {
 
     /// Tokenizer files, generation config, chat template and other small files beside the weights.
     private func copySmallFiles(into folder: String) throws -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
+        guard checkpoint.isFolder else { return [] }
         let skipped: Set<String> = ["config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json"]
         let weightSuffixes = [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt", ".onnx"]
         var copied: [String] = []

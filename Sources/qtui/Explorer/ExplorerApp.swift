@@ -232,10 +232,8 @@ final class ExplorerApp {
 
     /// `<input folder>-nf4-dq`, or with -2, -3 … when that exists.
     static func freePath(for checkpoint: Checkpoint, plan: ExportPlan) -> String {
-        var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory)
         var base = URL(fileURLWithPath: checkpoint.path).standardizedFileURL.path
-        if !isDirectory.boolValue { base = (base as NSString).deletingPathExtension }
+        if !checkpoint.isFolder { base = (base as NSString).deletingPathExtension }
         base += "-" + plan.method.rawValue + (plan.doubleQuant ? "-dq" : "")
         var candidate = base
         var counter = 2
