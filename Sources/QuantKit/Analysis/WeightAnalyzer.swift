@@ -87,13 +87,15 @@ public struct WeightAnalyzer: Sendable {
         let columns = layer.inFeatures
         let dtype = layer.weight.dtype
         var cancelled = false
+        // Chunks are handed out one at a time, so a worker that starts late or runs slower takes fewer.
+        let queue = ChunkQueue(count: chunkCount)
         withoutActuallyEscaping(isCancelled) { isCancelled in
             withoutActuallyEscaping(body) { body in
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     let buffer = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
                     let scratch = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
                     defer { buffer?.deallocate(); scratch?.deallocate() }
-                    for chunk in stride(from: worker, to: chunkCount, by: workers) {
+                    while let chunk = queue.next() {
                         if isCancelled() { cancelled = true; return }
                         let first = chunk * chunkRows
                         let rowCount = min(chunkRows, layer.outFeatures - first)
@@ -207,6 +209,23 @@ final class KernelTables: @unchecked Sendable {
         range.nf4_values = UnsafePointer(nf4Values)
         range.fp4_midpoints = UnsafePointer(fp4Midpoints)
         range.fp4_values = UnsafePointer(fp4Values)
+    }
+}
+
+/// The next chunk index for whichever worker asks, until there are none.
+private final class ChunkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextChunk = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextChunk < count else { return nil }
+        nextChunk += 1
+        return nextChunk - 1
     }
 }
 

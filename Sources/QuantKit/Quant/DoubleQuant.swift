@@ -30,8 +30,16 @@ public struct DoubleQuantizedAbsmax: Sendable, Equatable {
 
     /// The absmax values a loader reconstructs.
     public var reassembled: [Float] {
-        codes.enumerated().map { i, code in
-            DynamicMap.values[Int(code)] * nestedAbsmax[i / Self.nestedBlocksize] + offset
+        var out = [Float](repeating: 0, count: codes.count)
+        DynamicMap.values.withUnsafeBufferPointer { map in
+            codes.withUnsafeBufferPointer { codes in
+                nestedAbsmax.withUnsafeBufferPointer { nested in
+                    out.withUnsafeMutableBufferPointer { out in
+                        for i in 0..<codes.count { out[i] = map[Int(codes[i])] * nested[i / Self.nestedBlocksize] + offset }
+                    }
+                }
+            }
         }
+        return out
     }
 }
