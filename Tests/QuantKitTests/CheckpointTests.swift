@@ -106,6 +106,20 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(Set(heads), ["score.weight", "cls.predictions.decoder.weight"])
     }
 
+    func testLayersAreListedInModelOrder() throws {
+        // Files sorted by name put layers.10 before layers.2; the plan lists blocks by number.
+        var builder = SafetensorsBuilder()
+        for name in ["model.layers.1.mlp.up_proj", "model.layers.10.mlp.up_proj", "model.layers.2.self_attn.q_proj",
+                     "model.layers.2.mlp.up_proj"] {
+            builder.add(name + ".weight", floats: [1, 2, 3, 4], shape: [2, 2])
+        }
+        let folder = TemporaryFolder()
+        folder.write("model.safetensors", builder.bytes())
+        let plan = LinearLayerPlan(checkpoint: try Checkpoint(path: folder.path))
+        XCTAssertEqual(plan.linears.map(\.name), ["model.layers.1.mlp.up_proj", "model.layers.2.self_attn.q_proj",
+                                                   "model.layers.2.mlp.up_proj", "model.layers.10.mlp.up_proj"])
+    }
+
     func testGPT2Conv1DIsReadTransposed() throws {
         // Conv1D stores [in, out]; the analysis must see [out, in] rows.
         var builder = SafetensorsBuilder()

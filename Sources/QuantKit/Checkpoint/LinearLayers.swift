@@ -68,8 +68,18 @@ public struct LinearLayerPlan: Sendable {
             else { reason = .notWeight }
             kept.append(KeptTensor(tensor: tensor, reason: reason))
         }
-        self.linears = linears
+        self.linears = Self.inModelOrder(linears)
         self.kept = kept
+    }
+
+    /// Block order: by the numbers in the name (layers.2 before layers.10, which files sorted by name
+    /// put after layers.1), and in file order within a block.
+    private static func inModelOrder(_ linears: [LinearLayer]) -> [LinearLayer] {
+        func numbers(_ name: String) -> [Int] { name.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) } }
+        return linears.enumerated().sorted { a, b in
+            let (left, right) = (numbers(a.element.name), numbers(b.element.name))
+            return left != right ? left.lexicographicallyPrecedes(right) : a.offset < b.offset
+        }.map(\.element)
     }
 
     /// nil when the weight is converted; otherwise why it stays.

@@ -33,7 +33,7 @@ struct LayerEntry {
 }
 
 enum SortKey: String, CaseIterable {
-    case file = "file order", name, outliers, int8Error = "int8 error", fourBitError = "4-bit error", size
+    case file = "model order", name, outliers, int8Error = "int8 error", fourBitError = "4-bit error", size
 }
 
 enum HistogramSource { case activations, weights }
