@@ -31,18 +31,6 @@ public struct ByteCursor {
         return slice
     }
 
-    public mutating func skip(_ count: Int) throws {
-        try require(count)
-        offset += count
-    }
-
-    public mutating func seek(to newOffset: Int) throws {
-        guard newOffset >= 0, newOffset <= bytes.count else {
-            throw CheckpointError(file: file, .truncated(offset: newOffset, needed: 0, available: bytes.count))
-        }
-        offset = newOffset
-    }
-
     private mutating func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
         try require(MemoryLayout<T>.size)
         let value = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)

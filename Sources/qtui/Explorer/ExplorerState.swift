@@ -188,8 +188,6 @@ struct ExplorerState {
         model.keptBytes + layers.reduce(0) { $0 + bytes(of: $1, in: method) }
     }
 
-    var storedBytes: Int { model.keptBytes + layers.reduce(0) { $0 + $1.storedBytes } }
-
     /// The plan: skipped layers as stored, the rest in the chosen method.
     var planBytes: Int {
         let method = method.quantMethod(doubleQuant: doubleQuant)

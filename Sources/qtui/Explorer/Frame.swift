@@ -112,8 +112,6 @@ struct Glyphs {
     let bars: [Character]
     let vertical: Character
     let horizontal: Character
-    let cross: Character
-    let teeUp: Character
     let marker: Character
     let left: Character
     let right: Character
@@ -123,9 +121,9 @@ struct Glyphs {
     let empty: Character
 
     static let unicode = Glyphs(bars: [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"], vertical: "│", horizontal: "─",
-                                cross: "┼", teeUp: "┴", marker: "┆", left: "◀", right: "▶", selected: "▶", ellipsis: "…",
+                                marker: "┆", left: "◀", right: "▶", selected: "▶", ellipsis: "…",
                                 full: "█", empty: "░")
     static let ascii = Glyphs(bars: [" ", ".", ".", ":", ":", "+", "+", "#", "#"], vertical: "|", horizontal: "-",
-                              cross: "+", teeUp: "+", marker: "!", left: "<", right: ">", selected: ">", ellipsis: "~",
+                              marker: "!", left: "<", right: ">", selected: ">", ellipsis: "~",
                               full: "#", empty: ".")
 }
