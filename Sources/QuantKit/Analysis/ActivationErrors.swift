@@ -1,4 +1,3 @@
-import CBLAS
 import CQuantKernels
 
 /// How much each method changes a layer's *output* on real calibration activations:
@@ -97,10 +96,17 @@ public struct ActivationErrors: Sendable, Equatable {
         return weight
     }
 
-    /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS.
+    /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS, on all cores.
     static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
         var y = [Float](repeating: 0, count: rows * n)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1, x, Int32(k), w, Int32(k), 0, &y, Int32(n))
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    matrixMultiplyParallel(m: rows, n: n, k: k, a: x.baseAddress!, lda: k, b: w.baseAddress!, ldb: k,
+                                           transposeB: true, beta: 0, c: y.baseAddress!, ldc: n)
+                }
+            }
+        }
         return y
     }
 
@@ -151,9 +157,19 @@ struct Int8Weight: @unchecked Sendable {
         var codes = [Int8](repeating: 0, count: n * k)
         var scale = [Float](repeating: 0, count: n)
         weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
-        self.codes = codes.map { Float($0) }
+        var floats = [Float](repeating: 0, count: n * k)
+        var dequantized = [Float](repeating: 0, count: n * k)
+        for row in 0..<n {
+            let rowScale = scale[row]
+            for column in 0..<k {
+                let index = row * k + column
+                floats[index] = Float(codes[index])
+                dequantized[index] = floats[index] * rowScale * Int8Rowwise.reciprocal127
+            }
+        }
+        self.codes = floats
         self.scale = scale
-        dequantized = (0..<(n * k)).map { Float(codes[$0]) * scale[$0 / k] * Int8Rowwise.reciprocal127 }
+        self.dequantized = dequantized
     }
 
     /// Y for inputs X (rows × k) at a threshold: X is quantized as LLM.int8 does first.
