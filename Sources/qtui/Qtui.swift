@@ -6,15 +6,17 @@ struct Qtui: ParsableCommand {
         abstract: "Explore what bitsandbytes LLM.int8() and NF4/FP4 quantization will do to a model.",
         discussion: """
         Opens a safetensors checkpoint (a file, a Hugging Face folder, or sharded files with \
-        model.safetensors.index.json) memory-mapped and read-only, and reports for every Linear layer \
-        that transformers would convert how int8, NF4 and FP4 (with and without double quantization) \
-        change its weights and its size — bit-exact with bitsandbytes 0.50.2.
+        model.safetensors.index.json) memory-mapped and read-only, runs the model on calibration text \
+        on the CPU to see the activations entering every Linear layer transformers would convert, and \
+        shows which inputs cross the LLM.int8 outlier threshold and what int8, NF4 and FP4 (± double \
+        quantization) do to each layer's output, to perplexity and to the size — bit-exact with \
+        bitsandbytes 0.50.2. Then it writes the quantized checkpoint for from_pretrained.
 
         Examples:
-          qtui ./all-MiniLM-L6-v2                  open the explorer
-          qtui scan ./all-MiniLM-L6-v2
+          qtui ./SmolLM2-135M                      open the explorer
+          qtui scan ./SmolLM2-135M --perplexity    the same as a report, with perplexity per method
           qtui scan model.safetensors --format json > report.json
-          qtui scan ./model --layers 'mlp\\.' --blocksize 128 --format markdown
+          qtui export ./SmolLM2-135M --method nf4 --double-quant --out ./SmolLM2-135M-nf4
 
         Exit codes: 0 ok, 1 usage, 2 bad input (one line naming the file and what is wrong).
         """,
