@@ -1,0 +1,66 @@
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// GGUF → transformers folder. The real file is SmolLM2-135M-Instruct (GGUFRealModelTests fetches it);
+/// its expectations (Tests/Fixtures/gguf/smollm2-conversion.json, scripts/make_gguf_smollm2_expected.py)
+/// are transformers' GGUF tokenizer's ids for the calibration text and torch's outlier column counts
+/// for a few layers of the model transformers loads from the same file.
+final class GGUFConversionTests: XCTestCase {
+    func testSmolLM2ConvertsToTheModelTransformersLoads() throws {
+        let gguf = try GGUFRealModelTests.model()
+        let cache = TemporaryFolder()
+        let conversion = GGUFConversion(path: gguf, cacheFolder: cache.path)
+        var reports = 0
+        let result = try conversion.run { _ in reports += 1 }
+        XCTAssertTrue(result.converted)
+        XCTAssertNil(result.tokenizerNote)
+        XCTAssertGreaterThan(reports, 272)
+        XCTAssertTrue(result.folder.hasPrefix(cache.path + "/SmolLM2-135M-Instruct.Q4_1.gguf-"), result.folder)
+        XCTAssertFalse(try conversion.run().converted, "the finished folder is reused")
+
+        let checkpoint = try Checkpoint(path: result.folder)
+        XCTAssertEqual(checkpoint.tensors.count, 272)
+        XCTAssertNil(checkpoint.tensor(named: "lm_head.weight"), "no output.weight: the head is tied")
+        XCTAssertEqual(checkpoint.tensor(named: "model.layers.0.self_attn.k_proj.weight")?.shape, [192, 576])
+        XCTAssertTrue(checkpoint.tensors.allSatisfy { $0.dtype == .f32 })
+        let model = try ModelDescription(config: try XCTUnwrap(checkpoint.config))
+        XCTAssertEqual([model.hiddenSize, model.layerCount, model.headCount, model.keyValueHeadCount, model.headSize,
+                        model.intermediateSize, model.vocabularySize, model.maxPositions], [576, 30, 9, 3, 64, 1536, 49152, 8192])
+        XCTAssertTrue(model.tiedEmbeddings)
+        XCTAssertEqual(model.normEpsilon, 1e-5)
+
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/gguf/smollm2-conversion.json")))
+        let calibration = Calibration(tokenLimit: 512)
+        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        XCTAssertEqual(tokens, expected["tokens"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
+
+        let statistics = try calibration.run(try ModelRuntime(checkpoint: checkpoint), tokens: tokens)
+        for (name, counts) in expected["outlier_columns"]!.object! {
+            let seen = try XCTUnwrap(statistics[name], name)
+            for (threshold, count) in counts.object! {
+                XCTAssertEqual(seen.outlierColumns(atLeast: Float(threshold)!), count.integer!, "\(name) at \(threshold)")
+            }
+        }
+    }
+
+    func testNonLlamaArchitectureIsRefusedNamingTheFile() throws {
+        let cache = TemporaryFolder()
+        let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(key: "general.architecture", value: "gpt2"))
+        let converted = cache.path + "/converted"
+        XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+            XCTAssertTrue(message.contains("only llama-family"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
+    }
+
+    /// |GGUF|u32 3|u64 0 tensors|u64 1 kv|string key|u32 8 (string)|string value|
+    static func metadataOnlyGGUF(key: String, value: String) -> [UInt8] {
+        func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func string(_ text: String) -> [UInt8] { u64(UInt64(text.utf8.count)) + Array(text.utf8) }
+        return Array("GGUF".utf8) + u32(3) + u64(0) + u64(1) + string(key) + u32(8) + string(value)
+    }
+}
