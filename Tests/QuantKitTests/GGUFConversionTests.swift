@@ -7,6 +7,43 @@ import XCTest
 /// are transformers' GGUF tokenizer's ids for the calibration text and torch's outlier column counts
 /// for a few layers of the model transformers loads from the same file.
 final class GGUFConversionTests: XCTestCase {
+    /// Tests/Fixtures/gguf/tiny-llama (scripts/make_gguf_llama_fixture.py): a seeded llama written as
+    /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, F16 and F32 tensors, q/k permuted).
+    func testTinyLlamaConvertsBackToItsTransformersWeightsConfigTokensAndLogits() throws {
+        let fixture = fixturesFolder + "/gguf/tiny-llama"
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/expected.json")))
+        let cache = TemporaryFolder()
+        let result = try GGUFConversion(path: fixture + "/tiny-llama.gguf", cacheFolder: cache.path).run()
+        let checkpoint = try Checkpoint(path: result.folder)
+        let source = try SafetensorsFile(path: fixture + "/expected.safetensors")
+        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(source.tensors.map(\.name)))
+        for reference in source.tensors {
+            let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name)
+            XCTAssertEqual(converted.shape, reference.shape, reference.name)
+            XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(source.bytes(of: reference)), "\(reference.name) bit for bit")
+        }
+
+        let config = try XCTUnwrap(JSONValue.parse(XCTUnwrap(checkpoint.config).rawJSON).object)
+        // GGUF holds the epsilon as float32; transformers' own GGUF loader writes it widened, as we do.
+        for (key, value) in expected["config"]!.object! where value != .null && key != "rms_norm_eps" {
+            XCTAssertEqual(config[key], value, key)
+        }
+        XCTAssertEqual(config["rms_norm_eps"], .number(Double(Float(1e-5))))
+
+        let tokenizer = try Calibration.tokenizer(for: checkpoint)
+        let ids = tokenizer.encode(expected["text"]!.string!)
+        XCTAssertEqual(ids, expected["ids"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
+
+        let logits = try ModelRuntime(checkpoint: checkpoint).logits(tokens: ids)
+        let reference = expected["logits"]!.array!.map { value -> Float in
+            if case .number(let number) = value { return Float(number) }
+            return Float(value.integer!)
+        }
+        XCTAssertEqual(logits.values.count, reference.count)
+        let worst = zip(logits.values, reference).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers")
+    }
+
     func testSmolLM2ConvertsToTheModelTransformersLoads() throws {
         let gguf = try GGUFRealModelTests.model()
         let cache = TemporaryFolder()
