@@ -77,6 +77,10 @@ public struct GGUFConversion {
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
+            // Another process finished the same conversion first: use its folder.
+            if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+                return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
+            }
             if let error = error as? CheckpointError { throw error }
             throw CheckpointError(file: folder, .cannotOpen(reason: "cannot write the converted model: \(error.localizedDescription)"))
         }
