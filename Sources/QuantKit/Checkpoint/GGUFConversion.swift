@@ -132,7 +132,7 @@ public struct GGUFConversion {
             if let heads = llama.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
                 values = GGUFLlama.unpermuteRoPERows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
             }
-            try values.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+            try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
             written += values.count * 4
         }
         try handle.synchronize()
