@@ -83,7 +83,7 @@ final class GGUFConversionTests: XCTestCase {
 
     func testNonLlamaArchitectureIsRefusedNamingTheFile() throws {
         let cache = TemporaryFolder()
-        let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(key: "general.architecture", value: "gpt2"))
+        let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(["general.architecture": .string("gpt2")]))
         let converted = cache.path + "/converted"
         XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
             let message = "\(error)"
@@ -93,11 +93,36 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
     }
 
-    /// |GGUF|u32 3|u64 0 tensors|u64 1 kv|string key|u32 8 (string)|string value|
-    static func metadataOnlyGGUF(key: String, value: String) -> [UInt8] {
+    func testSentencePieceTokenizerIsNotedAndWeightsAndConfigAreStillWritten() throws {
+        let cache = TemporaryFolder()
+        let metadata: [String: GGUFValue] = [
+            "general.architecture": .string("llama"), "llama.embedding_length": .uint32(64),
+            "llama.feed_forward_length": .uint32(96), "llama.block_count": .uint32(2), "llama.attention.head_count": .uint32(4),
+            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(32000), "tokenizer.ggml.model": .string("llama"),
+        ]
+        let path = cache.write("sp.gguf", Self.metadataOnlyGGUF(metadata))
+        let result = try GGUFConversion(path: path, cacheFolder: cache.path + "/converted").run()
+        XCTAssertEqual(result.tokenizerNote, "tokenizer model \"llama\" is not supported yet (no tokenizer.json, weights only)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: result.folder + "/tokenizer.json"))
+        let checkpoint = try Checkpoint(path: result.folder)
+        let model = try ModelDescription(config: try XCTUnwrap(checkpoint.config))
+        XCTAssertEqual([model.hiddenSize, model.layerCount, model.headCount, model.keyValueHeadCount, model.headSize], [64, 2, 4, 4, 16])
+        XCTAssertTrue(model.tiedEmbeddings, "no output.weight")
+    }
+
+    /// |GGUF|u32 3|u64 0 tensors|u64 n kv|(string key|u32 type|value) × n|   string and uint32 values only
+    static func metadataOnlyGGUF(_ metadata: [String: GGUFValue]) -> [UInt8] {
         func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
         func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
         func string(_ text: String) -> [UInt8] { u64(UInt64(text.utf8.count)) + Array(text.utf8) }
-        return Array("GGUF".utf8) + u32(3) + u64(0) + u64(1) + string(key) + u32(8) + string(value)
+        var bytes = Array("GGUF".utf8) + u32(3) + u64(0) + u64(UInt64(metadata.count))
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .string(let text): bytes += string(key) + u32(GGUFValueType.string.rawValue) + string(text)
+            case .uint32(let number): bytes += string(key) + u32(GGUFValueType.uint32.rawValue) + u32(number)
+            default: preconditionFailure("only string and uint32 metadata")
+            }
+        }
+        return bytes
     }
 }
