@@ -22,7 +22,7 @@ struct Explore: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file or a model folder (model.safetensors or sharded with an index).")
+    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a llama-family .gguf file (converted once into ~/.cache/qtui/gguf).")
     var model: String
 
     @Option(help: "LLM.int8 outlier threshold to start with.")
@@ -60,7 +60,7 @@ struct Explore: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: model)
+        let checkpoint = try OpenModel.checkpoint(model)
         var calibration: (text: String, tokens: Int)?
         if !noCalib {
             if let calib {

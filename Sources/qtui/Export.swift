@@ -18,7 +18,7 @@ struct Export: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file or a model folder.")
+    @Argument(help: "A .safetensors file, a model folder or a llama-family .gguf file.")
     var model: String
 
     @Option(help: "int8 (LLM.int8), nf4 or fp4.")
@@ -62,7 +62,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: model)
+        let checkpoint = try OpenModel.checkpoint(model)
         var plan = ExportPlan(method: method)
         plan.threshold = threshold
         plan.blocksize = blocksize

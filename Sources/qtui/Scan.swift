@@ -23,7 +23,7 @@ struct Scan: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file or a model folder (model.safetensors or sharded with an index).")
+    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a llama-family .gguf file (converted once into ~/.cache/qtui/gguf).")
     var model: String
 
     @Option(help: "Output format: table, json, csv or markdown.")
@@ -69,7 +69,7 @@ struct Scan: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: model)
+        let checkpoint = try OpenModel.checkpoint(model)
         var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
         if !noCalib { analyzer.calibration = try calibrationRequest() }
         let bar = ProgressBar(label: "analysing")

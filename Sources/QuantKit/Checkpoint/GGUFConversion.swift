@@ -1,0 +1,266 @@
+import Foundation
+
+/// Turns a llama-family GGUF file into the transformers folder the rest of QuantKit reads, so weight
+/// analysis, calibration, perplexity and export work on it unchanged:
+///
+///     <cache>/<file name>-<file size>-<mtime>/
+///         model.safetensors   every tensor dequantized to F32 (exact for the block types), transformers'
+///                             names (GGUFLlama.transformersName), q/k rows un-permuted
+///         config.json         LlamaForCausalLM's config as transformers 5.24 writes it from llama.* keys
+///         tokenizer.json      byte-level BPE from tokenizer.ggml.* ("gpt2" tokenizer model only)
+///
+/// The folder is built under a temporary name and renamed when complete, so an existing folder is
+/// always a finished conversion and is reused. Memory: one tensor at a time (the largest, the
+/// embedding, dequantized), never the model.
+public struct GGUFConversion {
+    public struct Progress: Sendable {
+        public let bytesWritten: Int
+        public let bytesTotal: Int
+        public let tensorName: String
+    }
+
+    public struct Result: Sendable {
+        /// The converted folder, to open with `Checkpoint(path:)`.
+        public let folder: String
+        /// False when an earlier conversion was reused.
+        public let converted: Bool
+        /// Why there is no tokenizer.json (a tokenizer model other than gpt2's byte-level BPE).
+        public let tokenizerNote: String?
+    }
+
+    /// `~/.cache/qtui/gguf`, or `$QTUI_CACHE/gguf` when set.
+    public static var defaultCacheFolder: String {
+        let environment = ProcessInfo.processInfo.environment
+        let root = environment["QTUI_CACHE"] ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/qtui")
+        return (root as NSString).appendingPathComponent("gguf")
+    }
+
+    public let path: String
+    public let cacheFolder: String
+
+    public init(path: String, cacheFolder: String = GGUFConversion.defaultCacheFolder) {
+        self.path = path
+        self.cacheFolder = cacheFolder
+    }
+
+    /// The folder this file converts into: name, size and modification time identify the input.
+    public func destination() throws -> String {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (attributes[.size] as? NSNumber)?.intValue,
+              let modified = attributes[.modificationDate] as? Date else {
+            throw CheckpointError(file: path, .cannotOpen(reason: "no such file"))
+        }
+        let name = (path as NSString).lastPathComponent
+        return (cacheFolder as NSString).appendingPathComponent("\(name)-\(size)-\(Int(modified.timeIntervalSince1970))")
+    }
+
+    /// Converts, or reuses the finished folder of an earlier run. `progress` is called from this thread.
+    public func run(progress: (Progress) -> Void = { _ in }) throws -> Result {
+        let folder = try destination()
+        let file = try GGUFFile(path: path)
+        let tokenizerNote = Self.tokenizerNote(file)
+        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+            return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
+        }
+        let architecture = file["general.architecture"]?.string ?? "unknown"
+        guard architecture == "llama" else {
+            throw CheckpointError(file: path, .unsupportedFormat("GGUF architecture \(architecture): only llama-family GGUF files can be converted"))
+        }
+        let temporary = folder + ".partial-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        do {
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            let llama = try GGUFLlamaConfig(file: file)
+            try write(llama.configJSON(), to: temporary, name: "config.json")
+            if tokenizerNote == nil { try write(try GGUFTokenizerJSON.build(file), to: temporary, name: "tokenizer.json") }
+            try writeWeights(file, llama: llama, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
+            try FileManager.default.moveItem(atPath: temporary, toPath: folder)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            // Another process finished the same conversion first: use its folder.
+            if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+                return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
+            }
+            if let error = error as? CheckpointError { throw error }
+            throw CheckpointError(file: folder, .cannotOpen(reason: "cannot write the converted model: \(error.localizedDescription)"))
+        }
+        return Result(folder: folder, converted: true, tokenizerNote: tokenizerNote)
+    }
+
+    static func tokenizerNote(_ file: GGUFFile) -> String? {
+        let model = file["tokenizer.ggml.model"]?.string ?? "none"
+        return model == "gpt2" ? nil : "tokenizer model \"\(model)\" is not supported yet (no tokenizer.json, weights only)"
+    }
+
+    private func write(_ text: String, to folder: String, name: String) throws {
+        let target = (folder as NSString).appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: target, contents: Data(text.utf8)) else {
+            throw CheckpointError(file: target, .cannotOpen(reason: "cannot create"))
+        }
+    }
+
+    /// The tensors that have a transformers name, in file order, with their transformers names.
+    static func mappedTensors(_ file: GGUFFile) throws -> [(GGUFTensor, String)] {
+        try file.tensors.compactMap { tensor in
+            guard let name = GGUFLlama.transformersName(tensor.name) else { return nil }
+            guard tensor.type.isDequantizable else {
+                throw CheckpointError(file: file.path, .unsupportedGGMLType(tensor.type.description, known: tensor.type.isKnown, tensor: tensor.name))
+            }
+            return (tensor, name)
+        }
+    }
+
+    /// Header first (every size is known: F32 × shape), then each tensor dequantized and appended.
+    private func writeWeights(_ file: GGUFFile, llama: GGUFLlamaConfig, to target: String,
+                              progress: (Progress) -> Void) throws {
+        let tensors = try Self.mappedTensors(file)
+        var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "gguf"])
+        for (tensor, name) in tensors { writer.reserve(name: name, dtype: .f32, shape: tensor.shape) }
+        let total = tensors.reduce(0) { $0 + $1.0.elementCount * 4 }
+        guard FileManager.default.createFile(atPath: target, contents: nil), let handle = FileHandle(forWritingAtPath: target) else {
+            throw CheckpointError(file: target, .cannotOpen(reason: "cannot create"))
+        }
+        defer { try? handle.close() }
+        let header = writer.header()
+        var length = UInt64(header.count).littleEndian
+        try handle.write(contentsOf: Data(bytes: &length, count: 8))
+        try handle.write(contentsOf: header)
+        var written = 0
+        for (tensor, name) in tensors {
+            progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: name))
+            var values = try file.dequantize(tensor)
+            if let heads = llama.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
+                values = GGUFLlama.unpermuteRoPERows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
+            }
+            try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
+            written += values.count * 4
+        }
+        try handle.synchronize()
+        progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: ""))
+    }
+}
+
+/// The llama.* metadata a converted model needs, and the config.json transformers writes for it.
+struct GGUFLlamaConfig {
+    let hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, keyValueHeadCount: Int
+    let headDim: Int, contextLength: Int, vocabularySize: Int
+    let normEpsilon: Double, ropeTheta: Double
+    let bosID: Int?, eosID: Int?, padID: Int?, unknownID: Int?
+    let tied: Bool
+
+    init(file: GGUFFile) throws {
+        func integer(_ key: String) throws -> Int {
+            guard let value = file[key]?.integer else {
+                throw CheckpointError(file: file.path, .invalidMetadata(key: key, reason: "is missing or not an integer"))
+            }
+            return value
+        }
+        func number(_ key: String) -> Double? {
+            switch file[key] {
+            case .float32(let value)?: return Double(value)
+            case .float64(let value)?: return value
+            default: return file[key]?.integer.map(Double.init)
+            }
+        }
+        hiddenSize = try integer("llama.embedding_length")
+        intermediateSize = try integer("llama.feed_forward_length")
+        layerCount = try integer("llama.block_count")
+        headCount = try integer("llama.attention.head_count")
+        keyValueHeadCount = file["llama.attention.head_count_kv"]?.integer ?? headCount
+        headDim = file["llama.attention.key_length"]?.integer ?? file["llama.rope.dimension_count"]?.integer ?? hiddenSize / headCount
+        contextLength = try integer("llama.context_length")
+        if let size = file["llama.vocab_size"]?.integer {
+            vocabularySize = size
+        } else if case .array(_, let tokens)? = file["tokenizer.ggml.tokens"] {
+            vocabularySize = tokens.count
+        } else {
+            throw CheckpointError(file: file.path, .invalidMetadata(key: "llama.vocab_size", reason: "is missing and there is no token list"))
+        }
+        normEpsilon = number("llama.attention.layer_norm_rms_epsilon") ?? 1e-6
+        ropeTheta = number("llama.rope.freq_base") ?? 10000
+        bosID = file["tokenizer.ggml.bos_token_id"]?.integer
+        eosID = file["tokenizer.ggml.eos_token_id"]?.integer
+        padID = file["tokenizer.ggml.padding_token_id"]?.integer
+        unknownID = file["tokenizer.ggml.unknown_token_id"]?.integer
+        tied = !file.tensors.contains { $0.name == "output.weight" }
+    }
+
+    /// convert_hf_to_gguf.py permuted q_proj with n_head and k_proj with n_head_kv.
+    func ropeHeads(forTransformersName name: String) -> Int? {
+        if name.hasSuffix(".self_attn.q_proj.weight") { return headCount }
+        if name.hasSuffix(".self_attn.k_proj.weight") { return keyValueHeadCount }
+        return nil
+    }
+
+    func configJSON() -> String {
+        var fields: [(String, String)] = [
+            ("architectures", "[\"LlamaForCausalLM\"]"), ("attention_bias", "false"), ("attention_dropout", "0.0"),
+            ("dtype", "\"float32\""), ("head_dim", "\(headDim)"), ("hidden_act", "\"silu\""),
+            ("hidden_size", "\(hiddenSize)"), ("initializer_range", "0.02"), ("intermediate_size", "\(intermediateSize)"),
+            ("max_position_embeddings", "\(contextLength)"), ("mlp_bias", "false"), ("model_type", "\"llama\""),
+            ("num_attention_heads", "\(headCount)"), ("num_hidden_layers", "\(layerCount)"),
+            ("num_key_value_heads", "\(keyValueHeadCount)"), ("pretraining_tp", "1"), ("rms_norm_eps", "\(normEpsilon)"),
+            ("rope_parameters", "{\"rope_theta\": \(ropeTheta), \"rope_type\": \"default\"}"),
+            ("tie_word_embeddings", "\(tied)"), ("transformers_version", "\"5.24.0\""), ("use_cache", "true"),
+            ("vocab_size", "\(vocabularySize)"),
+        ]
+        for (key, id) in [("bos_token_id", bosID), ("eos_token_id", eosID), ("pad_token_id", padID), ("unk_token_id", unknownID)] {
+            if let id { fields.append((key, "\(id)")) }
+        }
+        return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+    }
+}
+
+/// tokenizer.json for GGUF's "gpt2" tokenizer model (byte-level BPE), shaped as transformers' GGUF
+/// tokenizer converter writes it:
+///
+///     {"version": "1.0", "added_tokens": [control (type 3) and user-defined (type 4) tokens],
+///      "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+///      "post_processor": TemplateProcessing ($A, with bos when add_bos_token), "decoder": ByteLevel,
+///      "model": {"type": "BPE", "vocab": {token: id}, "merges": [[a, b], …], …}}
+enum GGUFTokenizerJSON {
+    static func build(_ file: GGUFFile) throws -> String {
+        guard case .array(.string, let tokenValues)? = file["tokenizer.ggml.tokens"] else {
+            throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.tokens", reason: "is missing or not an array of strings"))
+        }
+        let tokens = tokenValues.map { $0.string ?? "" }
+        var types = [Int](repeating: 1, count: tokens.count)
+        if case .array(_, let values)? = file["tokenizer.ggml.token_type"], values.count == tokens.count {
+            types = values.map { $0.integer ?? 1 }
+        }
+        var merges: [String] = []
+        if case .array(.string, let values)? = file["tokenizer.ggml.merges"] {
+            for value in values {
+                let parts = (value.string ?? "").split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \"\(value.string ?? "")\" is not two tokens"))
+                }
+                merges.append("[\(SafetensorsWriter.quoted(String(parts[0]))),\(SafetensorsWriter.quoted(String(parts[1])))]")
+            }
+        }
+        var added: [String] = []
+        for (id, token) in tokens.enumerated() where types[id] == 3 || types[id] == 4 {
+            added.append("{\"id\":\(id),\"content\":\(SafetensorsWriter.quoted(token)),\"single_word\":false,\"lstrip\":false,"
+                         + "\"rstrip\":false,\"normalized\":false,\"special\":\(types[id] == 3)}")
+        }
+        var single = "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}"
+        var specials = ""
+        if file["tokenizer.ggml.add_bos_token"] == .bool(true), let bos = file["tokenizer.ggml.bos_token_id"]?.integer, bos < tokens.count {
+            let quoted = SafetensorsWriter.quoted(tokens[bos])
+            single = "{\"SpecialToken\":{\"id\":\(quoted),\"type_id\":0}}," + single
+            specials = "\(quoted):{\"id\":\(quoted),\"ids\":[\(bos)],\"tokens\":[\(quoted)]}"
+        }
+        let vocab = tokens.enumerated().map { "\(SafetensorsWriter.quoted($0.element)):\($0.offset)" }
+        return """
+        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.joined(separator: ","))],\
+        "normalizer":null,\
+        "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},\
+        "post_processor":{"type":"TemplateProcessing","single":[\(single)],"pair":[\(single),{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{\(specials)}},\
+        "decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},\
+        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":"","end_of_word_suffix":"",\
+        "fuse_unk":false,"byte_fallback":false,"ignore_merges":false,\
+        "vocab":{\(vocab.joined(separator: ","))},"merges":[\(merges.joined(separator: ","))]}}
+
+        """
+    }
+}

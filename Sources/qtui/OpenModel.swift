@@ -1,0 +1,25 @@
+import Foundation
+import QuantKit
+
+/// The commands' front door to a model: a safetensors file or folder opens directly; a `.gguf` file is
+/// first converted into a transformers folder in the cache (reused on later runs), with a progress
+/// bar on stderr, and that folder is opened.
+enum OpenModel {
+    static func checkpoint(_ path: String) throws -> Checkpoint {
+        guard path.lowercased().hasSuffix(".gguf") else { return try Checkpoint(path: path) }
+        let conversion = GGUFConversion(path: path)
+        let bar = ProgressBar(label: "converting GGUF")
+        let result = try conversion.run { progress in
+            bar.update(done: Double(progress.bytesWritten), total: Double(progress.bytesTotal), unit: "B", detail: progress.tensorName)
+        }
+        bar.finish()
+        let verb = result.converted ? "converted" : "using the earlier conversion"
+        note("\(path): GGUF, \(verb) to \(result.folder)")
+        if let reason = result.tokenizerNote { note("\(path): \(reason)") }
+        return try Checkpoint(path: result.folder)
+    }
+
+    private static func note(_ line: String) {
+        FileHandle.standardError.write(Data("qtui: \(line)\n".utf8))
+    }
+}

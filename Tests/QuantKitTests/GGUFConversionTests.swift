@@ -1,0 +1,128 @@
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// GGUF → transformers folder. The real file is SmolLM2-135M-Instruct (GGUFRealModelTests fetches it);
+/// its expectations (Tests/Fixtures/gguf/smollm2-conversion.json, scripts/make_gguf_smollm2_expected.py)
+/// are transformers' GGUF tokenizer's ids for the calibration text and torch's outlier column counts
+/// for a few layers of the model transformers loads from the same file.
+final class GGUFConversionTests: XCTestCase {
+    /// Tests/Fixtures/gguf/tiny-llama (scripts/make_gguf_llama_fixture.py): a seeded llama written as
+    /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, F16 and F32 tensors, q/k permuted).
+    func testTinyLlamaConvertsBackToItsTransformersWeightsConfigTokensAndLogits() throws {
+        let fixture = fixturesFolder + "/gguf/tiny-llama"
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/expected.json")))
+        let cache = TemporaryFolder()
+        let result = try GGUFConversion(path: fixture + "/tiny-llama.gguf", cacheFolder: cache.path).run()
+        let checkpoint = try Checkpoint(path: result.folder)
+        let source = try SafetensorsFile(path: fixture + "/expected.safetensors")
+        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(source.tensors.map(\.name)))
+        for reference in source.tensors {
+            let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name)
+            XCTAssertEqual(converted.shape, reference.shape, reference.name)
+            XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(source.bytes(of: reference)), "\(reference.name) bit for bit")
+        }
+
+        let config = try XCTUnwrap(JSONValue.parse(XCTUnwrap(checkpoint.config).rawJSON).object)
+        // GGUF holds the epsilon as float32; transformers' own GGUF loader writes it widened, as we do.
+        for (key, value) in expected["config"]!.object! where value != .null && key != "rms_norm_eps" {
+            XCTAssertEqual(config[key], value, key)
+        }
+        XCTAssertEqual(config["rms_norm_eps"], .number(Double(Float(1e-5))))
+
+        let tokenizer = try Calibration.tokenizer(for: checkpoint)
+        let ids = tokenizer.encode(expected["text"]!.string!)
+        XCTAssertEqual(ids, expected["ids"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
+
+        let logits = try ModelRuntime(checkpoint: checkpoint).logits(tokens: ids)
+        let reference = expected["logits"]!.array!.map { value -> Float in
+            if case .number(let number) = value { return Float(number) }
+            return Float(value.integer!)
+        }
+        XCTAssertEqual(logits.values.count, reference.count)
+        let worst = zip(logits.values, reference).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers")
+    }
+
+    func testSmolLM2ConvertsToTheModelTransformersLoads() throws {
+        let gguf = try GGUFRealModelTests.model()
+        let cache = TemporaryFolder()
+        let conversion = GGUFConversion(path: gguf, cacheFolder: cache.path)
+        var reports = 0
+        let result = try conversion.run { _ in reports += 1 }
+        XCTAssertTrue(result.converted)
+        XCTAssertNil(result.tokenizerNote)
+        XCTAssertGreaterThan(reports, 272)
+        XCTAssertTrue(result.folder.hasPrefix(cache.path + "/SmolLM2-135M-Instruct.Q4_1.gguf-"), result.folder)
+        XCTAssertFalse(try conversion.run().converted, "the finished folder is reused")
+
+        let checkpoint = try Checkpoint(path: result.folder)
+        XCTAssertEqual(checkpoint.tensors.count, 272)
+        XCTAssertNil(checkpoint.tensor(named: "lm_head.weight"), "no output.weight: the head is tied")
+        XCTAssertEqual(checkpoint.tensor(named: "model.layers.0.self_attn.k_proj.weight")?.shape, [192, 576])
+        XCTAssertTrue(checkpoint.tensors.allSatisfy { $0.dtype == .f32 })
+        let model = try ModelDescription(config: try XCTUnwrap(checkpoint.config))
+        XCTAssertEqual([model.hiddenSize, model.layerCount, model.headCount, model.keyValueHeadCount, model.headSize,
+                        model.intermediateSize, model.vocabularySize, model.maxPositions], [576, 30, 9, 3, 64, 1536, 49152, 8192])
+        XCTAssertTrue(model.tiedEmbeddings)
+        XCTAssertEqual(model.normEpsilon, 1e-5)
+
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/gguf/smollm2-conversion.json")))
+        let calibration = Calibration(tokenLimit: 512)
+        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        XCTAssertEqual(tokens, expected["tokens"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
+
+        let statistics = try calibration.run(try ModelRuntime(checkpoint: checkpoint), tokens: tokens)
+        for (name, counts) in expected["outlier_columns"]!.object! {
+            let seen = try XCTUnwrap(statistics[name], name)
+            for (threshold, count) in counts.object! {
+                XCTAssertEqual(seen.outlierColumns(atLeast: Float(threshold)!), count.integer!, "\(name) at \(threshold)")
+            }
+        }
+    }
+
+    func testNonLlamaArchitectureIsRefusedNamingTheFile() throws {
+        let cache = TemporaryFolder()
+        let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(["general.architecture": .string("gpt2")]))
+        let converted = cache.path + "/converted"
+        XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+            XCTAssertTrue(message.contains("only llama-family"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
+    }
+
+    func testSentencePieceTokenizerIsNotedAndWeightsAndConfigAreStillWritten() throws {
+        let cache = TemporaryFolder()
+        let metadata: [String: GGUFValue] = [
+            "general.architecture": .string("llama"), "llama.embedding_length": .uint32(64),
+            "llama.feed_forward_length": .uint32(96), "llama.block_count": .uint32(2), "llama.attention.head_count": .uint32(4),
+            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(32000), "tokenizer.ggml.model": .string("llama"),
+        ]
+        let path = cache.write("sp.gguf", Self.metadataOnlyGGUF(metadata))
+        let result = try GGUFConversion(path: path, cacheFolder: cache.path + "/converted").run()
+        XCTAssertEqual(result.tokenizerNote, "tokenizer model \"llama\" is not supported yet (no tokenizer.json, weights only)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: result.folder + "/tokenizer.json"))
+        let checkpoint = try Checkpoint(path: result.folder)
+        let model = try ModelDescription(config: try XCTUnwrap(checkpoint.config))
+        XCTAssertEqual([model.hiddenSize, model.layerCount, model.headCount, model.keyValueHeadCount, model.headSize], [64, 2, 4, 4, 16])
+        XCTAssertTrue(model.tiedEmbeddings, "no output.weight")
+    }
+
+    /// |GGUF|u32 3|u64 0 tensors|u64 n kv|(string key|u32 type|value) × n|   string and uint32 values only
+    static func metadataOnlyGGUF(_ metadata: [String: GGUFValue]) -> [UInt8] {
+        func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func string(_ text: String) -> [UInt8] { u64(UInt64(text.utf8.count)) + Array(text.utf8) }
+        var bytes = Array("GGUF".utf8) + u32(3) + u64(0) + u64(UInt64(metadata.count))
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .string(let text): bytes += string(key) + u32(GGUFValueType.string.rawValue) + string(text)
+            case .uint32(let number): bytes += string(key) + u32(GGUFValueType.uint32.rawValue) + u32(number)
+            default: preconditionFailure("only string and uint32 metadata")
+            }
+        }
+        return bytes
+    }
+}
