@@ -34,14 +34,7 @@ struct Explore: ParsableCommand {
     @Option(help: "Worker threads for the analysis (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Calibration text file (default: qtui's built-in text).")
-    var calib: String?
-
-    @Option(help: "Calibration tokens (the text's first ones).")
-    var tokens: Int = 512
-
-    @Flag(help: "Weights only: do not run the model on calibration text.")
-    var noCalib = false
+    @OptionGroup var calibration: CalibrationOptions
 
     @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).")
     var ascii = false
@@ -55,30 +48,19 @@ struct Explore: ParsableCommand {
         }
         guard ExplorerState.thresholdRange.contains(threshold) else { throw ValidationError("--threshold must be between 0 and 100") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard tokens >= 2 else { throw ValidationError("--tokens must be at least 2") }
-        if noCalib && calib != nil { throw ValidationError("--calib and --no-calib contradict each other") }
     }
 
     func run() throws {
         let checkpoint = try OpenModel.checkpoint(model)
-        var calibration: (text: String, tokens: Int)?
-        if !noCalib {
-            if let calib {
-                guard let data = FileManager.default.contents(atPath: calib), let text = String(data: data, encoding: .utf8) else {
-                    throw InputError(description: "\(calib): cannot read the calibration text (missing, unreadable or not UTF-8)")
-                }
-                calibration = (text, tokens)
-            } else {
-                calibration = (CalibrationText.standard, tokens)
-            }
-        }
+        let text = try calibration.text()
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw InputError(description: "the explorer needs a terminal; for a report use: qtui scan \(model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)
         defer { terminal.end() }
-        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads, calibration: calibration)
+        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads,
+                    calibration: text.map { ($0.text, calibration.tokens) })
             .run(threshold: threshold, blocksize: blocksize, terminal: terminal)
     }
 }

@@ -38,17 +38,10 @@ struct Scan: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Calibration text file (default: qtui's built-in text of prose, code, lists and numbers).")
-    var calib: String?
-
-    @Option(help: "Calibration tokens (the text's first ones).")
-    var tokens: Int = 512
+    @OptionGroup var calibration: CalibrationOptions
 
     @Option(help: "LLM.int8 outlier threshold for the per-layer counts and errors.")
     var threshold: Float = 6
-
-    @Flag(help: "Weight-only analysis: do not run the model.")
-    var noCalib = false
 
     @Flag(help: "Also measure perplexity on the calibration tokens for fp32 and every method (one forward pass each) and suggest a threshold.")
     var perplexity = false
@@ -61,17 +54,15 @@ struct Scan: ParsableCommand {
             throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard tokens >= 2 else { throw ValidationError("--tokens must be at least 2") }
         guard threshold >= 0 && threshold <= 100 else { throw ValidationError("--threshold must be between 0 and 100") }
-        if noCalib && calib != nil { throw ValidationError("--calib and --no-calib contradict each other") }
-        if noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
+        if calibration.noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
     }
 
     func run() throws {
         let checkpoint = try OpenModel.checkpoint(model)
         var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
-        if !noCalib { analyzer.calibration = try calibrationRequest() }
+        analyzer.calibration = try calibrationRequest()
         let bar = ProgressBar(label: "analysing")
         let report = try analyzer.run(checkpoint) { progress in
             bar.update(done: Double(progress.parametersDone), total: Double(progress.parametersTotal),
@@ -86,17 +77,10 @@ struct Scan: ParsableCommand {
 }
 
 extension Scan {
-    func calibrationRequest() throws -> ModelAnalyzer.CalibrationRequest {
-        var request: ModelAnalyzer.CalibrationRequest
-        if let calib {
-            guard let data = FileManager.default.contents(atPath: calib), let text = String(data: data, encoding: .utf8) else {
-                throw InputError(description: "\(calib): cannot read the calibration text (missing, unreadable or not UTF-8)")
-            }
-            request = .init(text: text, source: calib)
-        } else {
-            request = .init(text: CalibrationText.standard, source: "built-in text")
-        }
-        request.calibration.tokenLimit = tokens
+    func calibrationRequest() throws -> ModelAnalyzer.CalibrationRequest? {
+        guard let (text, source) = try calibration.text() else { return nil }
+        var request = ModelAnalyzer.CalibrationRequest(text: text, source: source)
+        request.calibration.tokenLimit = calibration.tokens
         request.threshold = threshold
         request.perplexity = perplexity
         request.perplexityTolerance = tolerance / 100
