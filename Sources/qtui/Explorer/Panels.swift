@@ -24,10 +24,10 @@ enum LayerTableView {
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
         guard rect.height > 0 else { return }
         let fourBit = state.fourBitMethod.rawValue
-        let nameWidth = max(8, rect.width - 43)
+        let nameWidth = max(8, rect.width - 47)
         let rows = state.visibleRows
         let title = rows.count > rect.height - 1 ? "Layer \(state.selection + 1)/\(rows.count)" : "Layer"
-        let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("in", 6) + Format.right("outl.cols", 11)
+        let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("out×in", 10) + Format.right("outl.cols", 11)
             + Format.right("int8 err", 9) + Format.right("\(fourBit) err", 10) + "  plan"
         frame.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), role: .header)
         frame.put(header, x: rect.x, y: rect.y, role: .header, limit: rect.width)
@@ -50,7 +50,7 @@ enum LayerTableView {
             } ?? "—"
             let int8 = layer.int8Error(at: state.threshold).map { ($0.exact ? "" : "≈") + Format.percent($0.value) } ?? "…"
             let text = (selected ? String(glyphs.selected) : " ") + Format.fit(layer.name, nameWidth, glyphs)
-                + Format.right("\(layer.inFeatures)", 6) + Format.right(outliers, 11)
+                + Format.right("\(layer.outFeatures)×\(layer.inFeatures)", 10) + Format.right(outliers, 11)
                 + Format.right(int8, 9)
                 + Format.right(Format.percent(layer.error(of: state.fourBitMethod)), 10)
                 + "  " + plan
