@@ -46,8 +46,8 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard FourBitQuantized.blocksizes.contains(blocksize) else { throw ValidationError("--blocksize is not a bitsandbytes blocksize") }
+        try OptionChecks.threads(threads)
+        try OptionChecks.blocksize(blocksize)
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
         guard !(explorer && forward) else { throw ValidationError("--explorer and --forward measure different things; pick one") }
     }

@@ -43,11 +43,9 @@ struct Explore: ParsableCommand {
     var noColor = false
 
     func validate() throws {
-        guard FourBitQuantized.blocksizes.contains(blocksize) else {
-            throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
-        }
-        guard ExplorerState.thresholdRange.contains(threshold) else { throw ValidationError("--threshold must be between 0 and 100") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try OptionChecks.blocksize(blocksize)
+        try OptionChecks.threshold(threshold)
+        try OptionChecks.threads(threads)
     }
 
     func run() throws {

@@ -52,7 +52,8 @@ struct Export: ParsableCommand {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard FourBitQuantized.blocksizes.contains(blocksize) else { throw ValidationError("--blocksize is not a bitsandbytes blocksize") }
+        try OptionChecks.blocksize(blocksize)
+        try OptionChecks.threads(threads)
         guard ExportPlan.computeDTypes.contains(computeDtype) else {
             throw ValidationError("--compute-dtype must be one of \(ExportPlan.computeDTypes.joined(separator: ", "))")
         }

@@ -11,16 +11,10 @@ enum Main {
         do {
             var command = try Qtui.parseAsRoot()
             try command.run()
-        } catch let error as CheckpointError {
-            fail("\(error)", code: 2)
-        } catch let error as ModelError {
+        } catch let error as any BadInputError {
             fail("\(error)", code: 2)
         } catch let error as AnalysisError {
             fail("\(error)", code: 1)
-        } catch let error as ExportError {
-            fail("\(error)", code: 2)
-        } catch let error as InputError {
-            fail("\(error)", code: 2)
         } catch is CancellationError {
             fail("cancelled", code: 130)
         } catch {
@@ -45,6 +39,6 @@ enum Main {
 }
 
 /// A problem with something the user gave (a file, a value), reported like CheckpointError.
-struct InputError: Error, CustomStringConvertible {
+struct InputError: BadInputError {
     let description: String
 }

@@ -50,11 +50,9 @@ struct Scan: ParsableCommand {
     var tolerance: Double = 1
 
     func validate() throws {
-        guard FourBitQuantized.blocksizes.contains(blocksize) else {
-            throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
-        }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard threshold >= 0 && threshold <= 100 else { throw ValidationError("--threshold must be between 0 and 100") }
+        try OptionChecks.blocksize(blocksize)
+        try OptionChecks.threads(threads)
+        try OptionChecks.threshold(threshold)
         if calibration.noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
     }

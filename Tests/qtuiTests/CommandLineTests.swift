@@ -183,6 +183,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try run(["scan", model, "--format", "xml"]).status, 1)
         XCTAssertEqual(try run(["scan", model, "--layers", "(unclosed"]).status, 1)
         XCTAssertEqual(try run(["scan"]).status, 1)
+        // The shared option checks say the same thing in every command that takes the option.
+        let out = (folder as NSString).appendingPathComponent("never-written")
+        for command in [["scan", model], ["export", model, "--method", "nf4", "--out", out]] {
+            let blocksize = try run(command + ["--blocksize", "100"])
+            XCTAssertEqual(blocksize.status, 1)
+            XCTAssertTrue(blocksize.stderr.contains("--blocksize must be one of 32, 64, 128"), blocksize.stderr)
+            let threads = try run(command + ["--threads", "0"])
+            XCTAssertEqual(threads.status, 1)
+            XCTAssertTrue(threads.stderr.contains("--threads must be at least 1"), threads.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        XCTAssertTrue(try run(["scan", model, "--threshold", "101"]).stderr.contains("--threshold must be between 0 and 100"))
     }
 
     func testHelpHasExamples() throws {

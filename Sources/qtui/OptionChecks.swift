@@ -1,0 +1,23 @@
+import ArgumentParser
+import QuantKit
+
+/// The checks of options several commands share, so each says the same thing wherever it is given.
+enum OptionChecks {
+    static func blocksize(_ value: Int) throws {
+        guard FourBitQuantized.blocksizes.contains(value) else {
+            throw ValidationError("--blocksize must be one of \(FourBitQuantized.blocksizes.map(String.init).joined(separator: ", "))")
+        }
+    }
+
+    /// The explorer's range, so a threshold `scan` accepts can also be explored.
+    static func threshold(_ value: Float) throws {
+        let range = ExplorerState.thresholdRange
+        guard range.contains(value) else {
+            throw ValidationError("--threshold must be between \(Int(range.lowerBound)) and \(Int(range.upperBound))")
+        }
+    }
+
+    static func threads(_ value: Int) throws {
+        guard value >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+}
