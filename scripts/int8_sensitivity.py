@@ -28,17 +28,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
+from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
 
 check_reference_versions()
-
-import logging  # noqa: E402
+quiet_reference_libraries()  # also silences bitsandbytes' per-call "cast to float16" notice
 
 import torch  # noqa: E402
 import bitsandbytes as bnb  # noqa: E402
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig  # noqa: E402
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # the per-call "cast to float16" notice
 
 
 def perplexity(model, ids: torch.Tensor) -> float:

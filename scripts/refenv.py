@@ -41,3 +41,25 @@ def check_reference_versions() -> dict:
             + f"\n  install the pins with: ~/refenv/bin/pip install -r {req}\n  and run it with ~/refenv/bin/python"
         )
     return {name: found[name] for name in pins}
+
+
+def quiet_reference_libraries() -> None:
+    """Offline, no progress bars, no per-call notices, torch.compile off: what every generator wants from
+    torch, bitsandbytes and transformers. Call it after check_reference_versions, before importing transformers
+    (the environment variables are read at import)."""
+    import logging
+    import os
+    import warnings
+
+    for key, value in {"TORCHDYNAMO_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
+                       "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch._dynamo.config.disable = True
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()

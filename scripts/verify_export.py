@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import struct
 import sys
@@ -49,34 +48,18 @@ import tempfile
 from pathlib import Path
 
 
-from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
+from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
 
 
 VERSIONS = check_reference_versions()
 
-os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-import logging  # noqa: E402
-import warnings  # noqa: E402
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore")
+quiet_reference_libraries()
 
 import torch  # noqa: E402
-
-torch._dynamo.config.disable = True
-
 import bitsandbytes as bnb  # noqa: E402
 import bitsandbytes.functional as F  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
-
-hf_logging.set_verbosity_error()
-hf_logging.disable_progress_bar()
 
 DEFAULT_KEYS = torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd)
 DYNAMIC_MAP = F.create_dynamic_map()
