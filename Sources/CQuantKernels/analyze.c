@@ -393,20 +393,110 @@ AVX512 static inline __m512 load16(const void *data, int dtype, int64_t i) {
     return _mm512_loadu_ps((const float *)(bytes + 4 * i));
 }
 
-/* 16-entry tables: one permute reads any midpoint or code value, so the binary search is four
- * compare-and-add steps on the position itself. */
+/* A code book as 32 cells, each holding at most one midpoint, so a lane's code value is one
+ * comparison away: value = (x > mid[cell]) ? above[cell] : below[cell], three 32-entry permutes
+ * instead of a 4-level search. Two ways to find the cell:
+ *
+ *   NF4 (uniform):  cell = trunc(16·x + 16), x in [-1, 1]        cells 1/16 wide; NF4's midpoints
+ *                   ├──┼──┼──┼─ … ─┼──┼──┤                        are ≥ 0.08 apart, so one per cell
+ *                  -1                    1
+ *   FP4 (signed half-octaves): cell = sign·16 + clamp((bits(|x|) >> 22) − 239, 0, 15)
+ *                   |x|: [0, 2^-8·1.5) [·, 2^-7) [2^-7, ·) … [1, 1.5)     (exponent + top mantissa bit)
+ *                   FP4's midpoints (±0.0026 … ±0.83) fall one per half-octave, mirrored in sign.
+ *
+ * For a negative x FP4 looks up |x| and the mirrored midpoint; bucketize counts midpoints strictly
+ * below x, which for -|x| means midpoints ≤ |x|, so the negative half stores the float just below
+ * each midpoint (|x| > prev(m) ⇔ |x| ≥ m). make_* return 0 when a code book does not fit its layout
+ * (never for bitsandbytes' NF4 and FP4); the caller then takes the AVX2 path. */
 typedef struct {
-    __m512 midpoints, values;
-} wide_code_book;
+    __m512 mid[2], below[2], above[2];  /* 32-entry tables as two 16-entry halves */
+} cell_book;
 
-AVX512 static inline __m512 wide_code_value(const wide_code_book *book, __m512 scaled) {
-    __m512i position = _mm512_setzero_si512();
-    for (int step = 8; step >= 1; step /= 2) {
-        __m512 bound = _mm512_permutexvar_ps(_mm512_add_epi32(position, _mm512_set1_epi32(step - 1)), book->midpoints);
-        __mmask16 above = _mm512_cmp_ps_mask(scaled, bound, _CMP_GT_OQ);
-        position = _mm512_mask_add_epi32(position, above, position, _mm512_set1_epi32(step));
+static const float UNIFORM_CELLS_PER_UNIT = 16.0f;
+enum { FP4_FIRST_HALF_OCTAVE = 239, CELLS = 32 };
+
+AVX512 static void store_cell_book(cell_book *book, const float *mid, const float *below, const float *above) {
+    for (int half = 0; half < 2; half++) {
+        book->mid[half] = _mm512_loadu_ps(mid + 16 * half);
+        book->below[half] = _mm512_loadu_ps(below + 16 * half);
+        book->above[half] = _mm512_loadu_ps(above + 16 * half);
     }
-    return _mm512_permutexvar_ps(position, book->values);
+}
+
+AVX512 static int make_uniform_book(const float *midpoints, const float *values, cell_book *book) {
+    float mid[CELLS], below[CELLS], above[CELLS];
+    for (int c = 0; c < CELLS; c++) {
+        float low = c / UNIFORM_CELLS_PER_UNIT - 1.0f, high = (c + 1) / UNIFORM_CELLS_PER_UNIT - 1.0f;
+        int under = 0, inside = 0;
+        mid[c] = INFINITY;
+        for (int k = 0; k < 15; k++) {
+            /* 16x + 16 rounds to within 2^-18 of a cell edge: a midpoint that close could land on the
+             * wrong side of its cell, so demand a margin. */
+            if (fabsf(midpoints[k] - low) < 1e-5f || fabsf(midpoints[k] - high) < 1e-5f) return 0;
+            if (midpoints[k] < low) under++;
+            else if (midpoints[k] < high) { inside++; mid[c] = midpoints[k]; }
+        }
+        if (inside > 1) return 0;
+        below[c] = values[under];
+        above[c] = values[under + inside];
+    }
+    store_cell_book(book, mid, below, above);
+    return 1;
+}
+
+static int half_octave_cell(float magnitude) {
+    int cell = (int)(float_bits(magnitude) >> 22) - FP4_FIRST_HALF_OCTAVE;
+    return cell < 0 ? 0 : cell;
+}
+
+AVX512 static int make_signed_octave_book(const float *midpoints, const float *values, cell_book *book) {
+    /* Mirror symmetry: values[15 − j] = −values[j] (the two zeros at 7 and 8), midpoints[7] = 0. */
+    for (int j = 0; j < 16; j++) if (values[15 - j] != -values[j]) return 0;
+    for (int k = 0; k < 15; k++) if (midpoints[14 - k] != -midpoints[k]) return 0;
+    if (midpoints[7] != 0.0f) return 0;
+    const float *positive_mid = midpoints + 8, *positive_value = values + 8;  /* 7 midpoints, 8 values */
+    float mid[CELLS], below[CELLS], above[CELLS];
+    for (int c = 0; c < 16; c++) {
+        int under = 0, inside = 0;
+        float m = INFINITY;
+        for (int k = 0; k < 7; k++) {
+            int cell = half_octave_cell(positive_mid[k]);
+            if (cell > 15) return 0;
+            if (cell < c) under++;
+            else if (cell == c) { inside++; m = positive_mid[k]; }
+        }
+        if (inside > 1) return 0;
+        mid[c] = m;
+        mid[16 + c] = isinf(m) ? m : nextafterf(m, 0.0f);
+        below[c] = positive_value[under];
+        above[c] = positive_value[under + inside];
+        below[16 + c] = -positive_value[under];
+        above[16 + c] = -positive_value[under + inside];
+    }
+    store_cell_book(book, mid, below, above);
+    return 1;
+}
+
+AVX512 static inline __m512 cell_value(const cell_book *book, __m512i cell, __m512 x) {
+    __m512 mid = _mm512_permutex2var_ps(book->mid[0], cell, book->mid[1]);
+    __m512 below = _mm512_permutex2var_ps(book->below[0], cell, book->below[1]);
+    __m512 above = _mm512_permutex2var_ps(book->above[0], cell, book->above[1]);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, mid, _CMP_GT_OQ), below, above);
+}
+
+/* scaled in [-1, 1] (clamped, never NaN on this path). */
+AVX512 static inline __m512 nf4_value(const cell_book *book, __m512 scaled) {
+    __m512i cell = _mm512_cvttps_epi32(_mm512_fmadd_ps(scaled, _mm512_set1_ps(UNIFORM_CELLS_PER_UNIT), _mm512_set1_ps(UNIFORM_CELLS_PER_UNIT)));
+    return cell_value(book, _mm512_min_epi32(cell, _mm512_set1_epi32(CELLS - 1)), scaled);
+}
+
+AVX512 static inline __m512 fp4_value(const cell_book *book, __m512 scaled) {
+    __m512i bits = _mm512_castps_si512(scaled);
+    __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    __m512i cell = _mm512_max_epi32(_mm512_sub_epi32(_mm512_srli_epi32(magnitude, 22), _mm512_set1_epi32(FP4_FIRST_HALF_OCTAVE)),
+                                    _mm512_setzero_si512());
+    cell = _mm512_or_si512(cell, _mm512_and_si512(_mm512_srli_epi32(bits, 27), _mm512_set1_epi32(16)));
+    return cell_value(book, cell, _mm512_castsi512_ps(magnitude));
 }
 
 typedef struct {
@@ -430,15 +520,10 @@ AVX512 static inline void wide_flush(wide_error_sum *e) {
 
 /* The AVX2 body's structure at 16 lanes: slices of 64 values, int8 + NF4 then FP4, rows changing
  * only between slices (callers guarantee columns % 64 == 0). */
-AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
-    wide_code_book nf4_book, fp4_book;
-    float table[16];
-    memcpy(table, r->nf4_midpoints, 15 * sizeof(float)); table[15] = INFINITY;
-    nf4_book.midpoints = _mm512_loadu_ps(table);
-    nf4_book.values = _mm512_loadu_ps(r->nf4_values);
-    memcpy(table, r->fp4_midpoints, 15 * sizeof(float));
-    fp4_book.midpoints = _mm512_loadu_ps(table);
-    fp4_book.values = _mm512_loadu_ps(r->fp4_values);
+AVX512 static int errors_avx512(const qk_range *r, qk_accum *acc) {
+    cell_book nf4_book, fp4_book;
+    if (!make_uniform_book(r->nf4_midpoints, r->nf4_values, &nf4_book)
+        || !make_signed_octave_book(r->fp4_midpoints, r->fp4_values, &fp4_book)) return -1;
     const int fp16_input = r->dtype == QK_F16;
     wide_error_sum errors[QK_METHOD_COUNT];
     for (int m = 0; m < QK_METHOD_COUNT; m++) {
@@ -470,13 +555,13 @@ AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
                 __m512 half = fp16_input ? w : _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
                 __m512 code = _mm512_roundscale_ps(_mm512_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                 wide_add_error(&errors[QK_INT8], _mm512_mul_ps(_mm512_mul_ps(code, scale), _mm512_set1_ps(RECIPROCAL_127)), w);
-                __m512 nf4 = wide_code_value(&nf4_book, scaled_slice[k]);
+                __m512 nf4 = nf4_value(&nf4_book, scaled_slice[k]);
                 wide_add_error(&errors[QK_NF4], _mm512_mul_ps(nf4, absmax), w);
                 wide_add_error(&errors[QK_NF4_DQ], _mm512_mul_ps(nf4, absmax_dq), w);
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
                 __m512 w = w_slice[k];
-                __m512 fp4 = wide_code_value(&fp4_book, scaled_slice[k]);
+                __m512 fp4 = fp4_value(&fp4_book, scaled_slice[k]);
                 wide_add_error(&errors[QK_FP4], _mm512_mul_ps(fp4, absmax), w);
                 wide_add_error(&errors[QK_FP4_DQ], _mm512_mul_ps(fp4, absmax_dq), w);
             }
@@ -488,6 +573,7 @@ AVX512 static void errors_avx512(const qk_range *r, qk_accum *acc) {
         acc->err_max[m] = fmaxf(acc->err_max[m], _mm512_reduce_max_ps(errors[m].max));
     }
     if (vector_blocks < blocks) errors_of_elements(r, vector_blocks * r->blocksize, r->count, acc);
+    return 0;
 }
 
 int qk_has_avx512(void) {
@@ -510,8 +596,7 @@ int qk_errors_variant(const qk_range *r, qk_accum *acc, int variant) {
         return 0;
     case 2:
         if (!qk_has_avx512() || r->has_special || r->columns % 64 != 0 || r->blocksize < 64) return -1;
-        errors_avx512(r, acc);
-        return 0;
+        return errors_avx512(r, acc);
     default: return -1;
     }
 }

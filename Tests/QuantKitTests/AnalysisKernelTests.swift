@@ -20,7 +20,9 @@ final class AnalysisKernelTests: XCTestCase {
     }
 
     /// scan with the scalar or dispatched build; errors with `variant` (0 scalar, 1 AVX2, 2 AVX-512).
-    private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool, variant: Int32 = 0) -> (qk_accum, [Float], [Float])? {
+    /// nil when the CPU or the range does not allow that variant. `special`: the range may hold NaN/Inf.
+    private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool, variant: Int32 = 0,
+                           special: Bool = true) -> (qk_accum, [Float], [Float])? {
         let count = values.count
         let blocks = (count + blocksize - 1) / blocksize
         var absmax = [Float](repeating: 0, count: blocks)
@@ -47,7 +49,7 @@ final class AnalysisKernelTests: XCTestCase {
                         var range = qk_range()
                         range.data = UnsafeRawPointer(w.baseAddress)
                         range.dtype = Int32(QK_F32)
-                        range.has_special = 1
+                        range.has_special = special ? 1 : 0
                         range.count = Int64(count)
                         range.columns = Int64(columns)
                         range.blocksize = Int64(blocksize)
@@ -56,7 +58,9 @@ final class AnalysisKernelTests: XCTestCase {
                         range.last_block_partial = partial ? 1 : 0
                         range.row_scale = s.baseAddress
                         KernelTables.shared.fill(&range)
-                        if scalar { qk_errors_scalar(&range, &accumulator) } else { qk_errors(&range, &accumulator) }
+                        if scalar { qk_errors_scalar(&range, &accumulator) } else {
+                            supported = qk_errors_variant(&range, &accumulator, variant) == 0
+                        }
                     }
                 }
             }
@@ -80,7 +84,7 @@ final class AnalysisKernelTests: XCTestCase {
                 }
                 for variant in [Int32(1), 2] {
                     guard let (fast, fastAbsmax, fastRows) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize,
-                                                                      scalar: false, variant: variant) else { continue }
+                                                                      scalar: false, variant: variant, special: special) else { continue }
                     variantsRun.insert(variant)
                     let label = "\(rows)×\(columns) bs\(blocksize) special=\(special) variant \(variant)"
                     XCTAssertEqual(fastAbsmax, slowAbsmax, label)
@@ -103,6 +107,39 @@ final class AnalysisKernelTests: XCTestCase {
         }
         XCTAssertTrue(variantsRun.contains(1), "the AVX2 path ran")
         if qk_has_avx512() == 1 { XCTAssertTrue(variantsRun.contains(2), "the AVX-512 path ran") }
+    }
+
+    /// Values on, and one ulp either side of, every NF4/FP4 midpoint and every cell edge the AVX-512 code
+    /// lookup uses (sixteenths of the unit, half-octaves), both signs. Each block is [1, x × 63], so the
+    /// scaled value is x itself; a lane sorted into the wrong code shows up as a different error.
+    func testFastKernelsAgreeOnEveryCodeBoundary() throws {
+        try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
+        var edges: [Float] = FourBitType.nf4.midpoints + FourBitType.fp4.midpoints + [0, 1]
+        edges += (0...32).map { Float($0) / 16 - 1 }
+        edges += (230...254).map { Float(bitPattern: UInt32($0) << 22) }
+        let candidates = Set(edges.flatMap { [$0, $0.nextUp, $0.nextDown, -$0, -$0.nextUp, -$0.nextDown] }).filter { abs($0) <= 1 }.sorted()
+        let columns = 64
+        let values = candidates.flatMap { [Float(1)] + [Float](repeating: $0, count: columns - 1) }
+        let rows = candidates.count
+        let (slow, _, _) = try XCTUnwrap(runKernel(values, rows: rows, columns: columns, blocksize: 64, scalar: true))
+        var variantsRun = 0
+        for variant in [Int32(1), 2] {
+            guard let (fast, _, _) = runKernel(values, rows: rows, columns: columns, blocksize: 64, scalar: false,
+                                               variant: variant, special: false) else { continue }
+            variantsRun += 1
+            XCTAssertEqual(array(fast.err_max, Float.self), array(slow.err_max, Float.self), "variant \(variant)")
+            for (a, b) in zip(array(fast.err_sq, Double.self), array(slow.err_sq, Double.self)) {
+                XCTAssertEqual(a, b, accuracy: b * 1e-6, "variant \(variant)")
+            }
+        }
+        XCTAssertGreaterThan(variantsRun, 0)
+        // One value at a time: an error in one lane must not hide in a sum over all of them.
+        for x in candidates where qk_has_avx512() == 1 {
+            let block = [Float(1)] + [Float](repeating: x, count: 63)
+            let (slowOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: true))
+            let (fastOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: false, variant: 2, special: false))
+            XCTAssertEqual(array(fastOne.err_max, Float.self), array(slowOne.err_max, Float.self), "x = \(x)")
+        }
     }
 
     func testAnalyzerMatchesTheReferenceQuantizers() throws {
