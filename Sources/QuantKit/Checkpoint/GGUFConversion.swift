@@ -72,7 +72,7 @@ public struct GGUFConversion {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             let llama = try GGUFLlamaConfig(file: file)
             try write(llama.configJSON(), to: temporary, name: "config.json")
-            if tokenizerNote == nil { try write(try GGUFTokenizerJSON.build(file), to: temporary, name: "tokenizer.json") }
+            if tokenizerNote == nil { try write(try GGUFByteLevelTokenizerJSON.build(file), to: temporary, name: "tokenizer.json") }
             try writeWeights(file, llama: llama, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
         } catch {
@@ -208,59 +208,5 @@ struct GGUFLlamaConfig {
             if let id { fields.append((key, "\(id)")) }
         }
         return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
-    }
-}
-
-/// tokenizer.json for GGUF's "gpt2" tokenizer model (byte-level BPE), shaped as transformers' GGUF
-/// tokenizer converter writes it:
-///
-///     {"version": "1.0", "added_tokens": [control (type 3) and user-defined (type 4) tokens],
-///      "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
-///      "post_processor": TemplateProcessing ($A, with bos when add_bos_token), "decoder": ByteLevel,
-///      "model": {"type": "BPE", "vocab": {token: id}, "merges": [[a, b], …], …}}
-enum GGUFTokenizerJSON {
-    static func build(_ file: GGUFFile) throws -> String {
-        guard case .array(.string, let tokenValues)? = file["tokenizer.ggml.tokens"] else {
-            throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.tokens", reason: "is missing or not an array of strings"))
-        }
-        let tokens = tokenValues.map { $0.string ?? "" }
-        var types = [Int](repeating: 1, count: tokens.count)
-        if case .array(_, let values)? = file["tokenizer.ggml.token_type"], values.count == tokens.count {
-            types = values.map { $0.integer ?? 1 }
-        }
-        var merges: [String] = []
-        if case .array(.string, let values)? = file["tokenizer.ggml.merges"] {
-            for value in values {
-                let parts = (value.string ?? "").split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
-                    throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \"\(value.string ?? "")\" is not two tokens"))
-                }
-                merges.append("[\(SafetensorsWriter.quoted(String(parts[0]))),\(SafetensorsWriter.quoted(String(parts[1])))]")
-            }
-        }
-        var added: [String] = []
-        for (id, token) in tokens.enumerated() where types[id] == 3 || types[id] == 4 {
-            added.append("{\"id\":\(id),\"content\":\(SafetensorsWriter.quoted(token)),\"single_word\":false,\"lstrip\":false,"
-                         + "\"rstrip\":false,\"normalized\":false,\"special\":\(types[id] == 3)}")
-        }
-        var single = "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}"
-        var specials = ""
-        if file["tokenizer.ggml.add_bos_token"] == .bool(true), let bos = file["tokenizer.ggml.bos_token_id"]?.integer, bos < tokens.count {
-            let quoted = SafetensorsWriter.quoted(tokens[bos])
-            single = "{\"SpecialToken\":{\"id\":\(quoted),\"type_id\":0}}," + single
-            specials = "\(quoted):{\"id\":\(quoted),\"ids\":[\(bos)],\"tokens\":[\(quoted)]}"
-        }
-        let vocab = tokens.enumerated().map { "\(SafetensorsWriter.quoted($0.element)):\($0.offset)" }
-        return """
-        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.joined(separator: ","))],\
-        "normalizer":null,\
-        "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},\
-        "post_processor":{"type":"TemplateProcessing","single":[\(single)],"pair":[\(single),{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{\(specials)}},\
-        "decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},\
-        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":"","end_of_word_suffix":"",\
-        "fuse_unk":false,"byte_fallback":false,"ignore_merges":false,\
-        "vocab":{\(vocab.joined(separator: ","))},"merges":[\(merges.joined(separator: ","))]}}
-
-        """
     }
 }
