@@ -31,12 +31,16 @@ enum GGUFSentencePieceTokenizerJSON {
         let merges = try GGUFTokenizerMetadata.merges(file)
             ?? mergesFromScores(tokens: tokens, scores: try scores(file, count: tokens.count))
         let added = addedTokens(tokens: tokens, types: types, vocabulary: vocabulary, namedIDs: Array(named.values))
-        let bos = try flag(file, "tokenizer.ggml.add_bos_token", absent: true) ? named["bos"].map { (tokens[$0], vocabulary.id(of: tokens[$0]) ?? $0) } : nil
-        let eos = try flag(file, "tokenizer.ggml.add_eos_token", absent: false) ? named["eos"].map { (tokens[$0], vocabulary.id(of: tokens[$0]) ?? $0) } : nil
+        // A flag without a token id adds nothing; the id written is the token's (a repeated token's last).
+        func templateToken(_ name: String, absent: Bool) throws -> (token: String, id: Int)? {
+            guard try flag(file, "tokenizer.ggml.add_\(name)_token", absent: absent), let id = named[name] else { return nil }
+            return (tokens[id], vocabulary.id(of: tokens[id]) ?? id)
+        }
+        let bos = try templateToken("bos", absent: true), eos = try templateToken("eos", absent: false)
         let vocab = vocabulary.tokensInIDOrder.map { "\(SafetensorsWriter.quoted($0.token)):\($0.id)" }
         return """
         {"version":"1.0","truncation":null,"padding":null,\
-        "added_tokens":[\(added.map { GGUFTokenizerMetadata.addedTokenJSON(id: $0.id, content: $0.content, special: $0.special) }.joined(separator: ","))],\
+        "added_tokens":[\(added.map(\.json).joined(separator: ","))],\
         "normalizer":null,\
         "pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false},\
         "post_processor":\(postProcessorJSON(bos: bos, eos: eos)),\
@@ -109,7 +113,10 @@ enum GGUFSentencePieceTokenizerJSON {
         return merges.map { ($0.left, $0.right) }
     }
 
-    struct AddedToken { let id: Int, content: String, special: Bool }
+    struct AddedToken {
+        let id: Int, content: String, special: Bool
+        var json: String { GGUFTokenizerMetadata.addedTokenJSON(id: id, content: content, special: special) }
+    }
 
     /// In id order: control tokens (type 3, special), user-defined tokens (type 4, not special), the
     /// tokens the bos/eos/unknown/padding ids name and LlamaTokenizer's defaults (special). A token
