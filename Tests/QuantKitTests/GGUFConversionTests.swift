@@ -93,16 +93,16 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
     }
 
-    func testSentencePieceTokenizerIsNotedAndWeightsAndConfigAreStillWritten() throws {
+    func testUnsupportedTokenizerModelIsNotedAndWeightsAndConfigAreStillWritten() throws {
         let cache = TemporaryFolder()
         let metadata: [String: GGUFValue] = [
             "general.architecture": .string("llama"), "llama.embedding_length": .uint32(64),
             "llama.feed_forward_length": .uint32(96), "llama.block_count": .uint32(2), "llama.attention.head_count": .uint32(4),
-            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(32000), "tokenizer.ggml.model": .string("llama"),
+            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(32000), "tokenizer.ggml.model": .string("t5"),
         ]
-        let path = cache.write("sp.gguf", Self.metadataOnlyGGUF(metadata))
+        let path = cache.write("unigram.gguf", Self.metadataOnlyGGUF(metadata))
         let result = try GGUFConversion(path: path, cacheFolder: cache.path + "/converted").run()
-        XCTAssertEqual(result.tokenizerNote, "tokenizer model \"llama\" is not supported yet (no tokenizer.json, weights only)")
+        XCTAssertEqual(result.tokenizerNote, "tokenizer model \"t5\" is not supported yet (no tokenizer.json, weights only)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: result.folder + "/tokenizer.json"))
         let checkpoint = try Checkpoint(path: result.folder)
         let model = try ModelDescription(config: try XCTUnwrap(checkpoint.config))
@@ -110,18 +110,31 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertTrue(model.tiedEmbeddings, "no output.weight")
     }
 
-    /// |GGUF|u32 3|u64 0 tensors|u64 n kv|(string key|u32 type|value) × n|   string and uint32 values only
+    /// |GGUF|u32 3|u64 0 tensors|u64 n kv|(string key|u32 type|value) × n|, keys sorted
+    ///     value: scalars little-endian; string = |u64 length|UTF-8|; array = |u32 element type|u64 count|values|
     static func metadataOnlyGGUF(_ metadata: [String: GGUFValue]) -> [UInt8] {
-        func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
-        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
-        func string(_ text: String) -> [UInt8] { u64(UInt64(text.utf8.count)) + Array(text.utf8) }
-        var bytes = Array("GGUF".utf8) + u32(3) + u64(0) + u64(UInt64(metadata.count))
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func string(_ text: String) -> [UInt8] { le(UInt64(text.utf8.count)) + Array(text.utf8) }
+        func payload(_ value: GGUFValue) -> [UInt8] {
             switch value {
-            case .string(let text): bytes += string(key) + u32(GGUFValueType.string.rawValue) + string(text)
-            case .uint32(let number): bytes += string(key) + u32(GGUFValueType.uint32.rawValue) + u32(number)
-            default: preconditionFailure("only string and uint32 metadata")
+            case .uint8(let v): return le(v)
+            case .int8(let v): return le(v)
+            case .uint16(let v): return le(v)
+            case .int16(let v): return le(v)
+            case .uint32(let v): return le(v)
+            case .int32(let v): return le(v)
+            case .uint64(let v): return le(v)
+            case .int64(let v): return le(v)
+            case .float32(let v): return le(v.bitPattern)
+            case .float64(let v): return le(v.bitPattern)
+            case .bool(let v): return [v ? 1 : 0]
+            case .string(let text): return string(text)
+            case .array(let type, let values): return le(type.rawValue) + le(UInt64(values.count)) + values.flatMap(payload)
             }
+        }
+        var bytes = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(0)) + le(UInt64(metadata.count))
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            bytes += string(key) + le(value.type.rawValue) + payload(value)
         }
         return bytes
     }

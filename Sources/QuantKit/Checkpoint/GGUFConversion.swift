@@ -7,11 +7,14 @@ import Foundation
 ///         model.safetensors   every tensor dequantized to F32 (exact for the block types), transformers'
 ///                             names (GGUFLlama.transformersName), q/k rows un-permuted
 ///         config.json         LlamaForCausalLM's config as transformers 5.24 writes it from llama.* keys
-///         tokenizer.json      byte-level BPE from tokenizer.ggml.* ("gpt2" tokenizer model only)
+///         tokenizer.json      from tokenizer.ggml.*: byte-level BPE ("gpt2" tokenizer model,
+///                             GGUFByteLevelTokenizerJSON) or SentencePiece BPE ("llama",
+///                             GGUFSentencePieceTokenizerJSON); none for other tokenizer models
 ///
 /// The folder is built under a temporary name and renamed when complete, so an existing folder is
-/// always a finished conversion and is reused. Memory: one tensor at a time (the largest, the
-/// embedding, dequantized), never the model.
+/// always a finished conversion and is reused (given the tokenizer.json an older conversion could
+/// not write yet). Memory: one tensor at a time (the largest, the embedding, dequantized), never the
+/// model.
 public struct GGUFConversion {
     public struct Progress: Sendable {
         public let bytesWritten: Int
@@ -24,7 +27,7 @@ public struct GGUFConversion {
         public let folder: String
         /// False when an earlier conversion was reused.
         public let converted: Bool
-        /// Why there is no tokenizer.json (a tokenizer model other than gpt2's byte-level BPE).
+        /// Why there is no tokenizer.json (a tokenizer model other than "gpt2" and "llama").
         public let tokenizerNote: String?
     }
 
@@ -58,8 +61,10 @@ public struct GGUFConversion {
     public func run(progress: (Progress) -> Void = { _ in }) throws -> Result {
         let folder = try destination()
         let file = try GGUFFile(path: path)
-        let tokenizerNote = Self.tokenizerNote(file)
+        let tokenizer = Self.tokenizerBuilder(file)
+        let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : nil
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+            if let tokenizer { try addMissingTokenizer(tokenizer(file), to: folder) }
             return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
         }
         let architecture = file["general.architecture"]?.string ?? "unknown"
@@ -72,7 +77,7 @@ public struct GGUFConversion {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             let llama = try GGUFLlamaConfig(file: file)
             try write(llama.configJSON(), to: temporary, name: "config.json")
-            if tokenizerNote == nil { try write(try GGUFTokenizerJSON.build(file), to: temporary, name: "tokenizer.json") }
+            if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
             try writeWeights(file, llama: llama, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
         } catch {
@@ -87,9 +92,30 @@ public struct GGUFConversion {
         return Result(folder: folder, converted: true, tokenizerNote: tokenizerNote)
     }
 
-    static func tokenizerNote(_ file: GGUFFile) -> String? {
-        let model = file["tokenizer.ggml.model"]?.string ?? "none"
-        return model == "gpt2" ? nil : "tokenizer model \"\(model)\" is not supported yet (no tokenizer.json, weights only)"
+    /// The tokenizer.json builder for the file's tokenizer.ggml.model; nil when there is none.
+    static func tokenizerBuilder(_ file: GGUFFile) -> ((GGUFFile) throws -> String)? {
+        switch file["tokenizer.ggml.model"]?.string {
+        case "gpt2": return GGUFByteLevelTokenizerJSON.build
+        case "llama": return GGUFSentencePieceTokenizerJSON.build
+        default: return nil
+        }
+    }
+
+    static func unsupportedTokenizerNote(_ file: GGUFFile) -> String {
+        "tokenizer model \"\(file["tokenizer.ggml.model"]?.string ?? "none")\" is not supported yet (no tokenizer.json, weights only)"
+    }
+
+    /// Folders converted before this tokenizer model was supported have weights but no tokenizer.json.
+    /// Written beside and renamed, so a reader never sees half a file.
+    private func addMissingTokenizer(_ build: @autoclosure () throws -> String, to folder: String) throws {
+        let target = (folder as NSString).appendingPathComponent("tokenizer.json")
+        guard !FileManager.default.fileExists(atPath: target) else { return }
+        let partial = "tokenizer.json.partial-\(getpid())"
+        try write(try build(), to: folder, name: partial)
+        guard rename((folder as NSString).appendingPathComponent(partial), target) == 0 else {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(partial))
+            throw CheckpointError(file: target, .cannotOpen(reason: "cannot write the tokenizer: \(String(cString: strerror(errno)))"))
+        }
     }
 
     private func write(_ text: String, to folder: String, name: String) throws {
@@ -208,59 +234,5 @@ struct GGUFLlamaConfig {
             if let id { fields.append((key, "\(id)")) }
         }
         return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
-    }
-}
-
-/// tokenizer.json for GGUF's "gpt2" tokenizer model (byte-level BPE), shaped as transformers' GGUF
-/// tokenizer converter writes it:
-///
-///     {"version": "1.0", "added_tokens": [control (type 3) and user-defined (type 4) tokens],
-///      "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
-///      "post_processor": TemplateProcessing ($A, with bos when add_bos_token), "decoder": ByteLevel,
-///      "model": {"type": "BPE", "vocab": {token: id}, "merges": [[a, b], …], …}}
-enum GGUFTokenizerJSON {
-    static func build(_ file: GGUFFile) throws -> String {
-        guard case .array(.string, let tokenValues)? = file["tokenizer.ggml.tokens"] else {
-            throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.tokens", reason: "is missing or not an array of strings"))
-        }
-        let tokens = tokenValues.map { $0.string ?? "" }
-        var types = [Int](repeating: 1, count: tokens.count)
-        if case .array(_, let values)? = file["tokenizer.ggml.token_type"], values.count == tokens.count {
-            types = values.map { $0.integer ?? 1 }
-        }
-        var merges: [String] = []
-        if case .array(.string, let values)? = file["tokenizer.ggml.merges"] {
-            for value in values {
-                let parts = (value.string ?? "").split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
-                    throw CheckpointError(file: file.path, .invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \"\(value.string ?? "")\" is not two tokens"))
-                }
-                merges.append("[\(SafetensorsWriter.quoted(String(parts[0]))),\(SafetensorsWriter.quoted(String(parts[1])))]")
-            }
-        }
-        var added: [String] = []
-        for (id, token) in tokens.enumerated() where types[id] == 3 || types[id] == 4 {
-            added.append("{\"id\":\(id),\"content\":\(SafetensorsWriter.quoted(token)),\"single_word\":false,\"lstrip\":false,"
-                         + "\"rstrip\":false,\"normalized\":false,\"special\":\(types[id] == 3)}")
-        }
-        var single = "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}"
-        var specials = ""
-        if file["tokenizer.ggml.add_bos_token"] == .bool(true), let bos = file["tokenizer.ggml.bos_token_id"]?.integer, bos < tokens.count {
-            let quoted = SafetensorsWriter.quoted(tokens[bos])
-            single = "{\"SpecialToken\":{\"id\":\(quoted),\"type_id\":0}}," + single
-            specials = "\(quoted):{\"id\":\(quoted),\"ids\":[\(bos)],\"tokens\":[\(quoted)]}"
-        }
-        let vocab = tokens.enumerated().map { "\(SafetensorsWriter.quoted($0.element)):\($0.offset)" }
-        return """
-        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.joined(separator: ","))],\
-        "normalizer":null,\
-        "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},\
-        "post_processor":{"type":"TemplateProcessing","single":[\(single)],"pair":[\(single),{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{\(specials)}},\
-        "decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},\
-        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":"","end_of_word_suffix":"",\
-        "fuse_unk":false,"byte_fallback":false,"ignore_merges":false,\
-        "vocab":{\(vocab.joined(separator: ","))},"merges":[\(merges.joined(separator: ","))]}}
-
-        """
     }
 }
