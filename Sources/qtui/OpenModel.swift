@@ -16,7 +16,7 @@ enum OpenModel {
         let verb = result.converted ? "converted" : "using the earlier conversion"
         note("\(path): GGUF, \(verb) to \(result.folder)")
         if let reason = result.tokenizerNote { note("\(path): \(reason)") }
-        return try Checkpoint(path: result.folder)
+        return try Checkpoint(path: result.folder, shownName: (path as NSString).lastPathComponent)
     }
 
     private static func note(_ line: String) {

@@ -20,9 +20,12 @@ public final class Checkpoint: Sendable {
     /// `__metadata__` of the first shard (safetensors' free-form string map).
     public let metadata: [String: String]
     private let index: [String: Int]
+    /// The name to show instead of the path's (a GGUF file opened through its converted folder).
+    private let shownName: String?
 
-    public init(path: String) throws {
+    public init(path: String, shownName: String? = nil) throws {
         self.path = path
+        self.shownName = shownName
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError(file: path, .cannotOpen(reason: "no such file or directory"))
@@ -46,6 +49,7 @@ public final class Checkpoint: Sendable {
     }
 
     public var name: String {
+        if let shownName { return shownName }
         let base = (path as NSString).lastPathComponent
         return base.hasSuffix(".safetensors") ? String(base.dropLast(".safetensors".count)) : base
     }
