@@ -127,6 +127,29 @@ final class ExportTests: XCTestCase {
         }
     }
 
+    /// An export larger than the free space fails at once, with one line and nothing written. The
+    /// source is a sparse file declaring a 1 TB F16 weight (no blocks on disk; only the header is read).
+    func testRefusesAnExportThatCannotFitBeforeWritingAnything() throws {
+        let header = Data(#"{"layer.weight":{"dtype":"F16","shape":[1048576,524288],"data_offsets":[0,1099511627776]}}"#.utf8)
+        try FileManager.default.createDirectory(atPath: folder.path + "/huge", withIntermediateDirectories: false)
+        let path = folder.path + "/huge/model.safetensors"
+        var length = UInt64(header.count).littleEndian
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes: &length, count: 8) + header)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        do { try handle.truncate(atOffset: UInt64(8 + header.count) + (1 << 40)) } catch { throw XCTSkip("no sparse 1 TB file here: \(error)") }
+        try handle.close()
+        let checkpoint = try Checkpoint(path: path)
+        let exporter = Exporter(checkpoint: checkpoint, plan: ExportPlan(method: .int8))
+        let layout = try exporter.layout()
+        let free = try XCTUnwrap(FreeSpace.available(at: folder.path))
+        try XCTSkipIf(free > layout.totalBytes, "this file system has \(free) bytes free: the export would fit")
+        XCTAssertThrowsError(try exporter.write(layout, to: folder.path + "/out", force: false)) { error in
+            XCTAssertTrue(error is BadInputError)
+            XCTAssertTrue("\(error)".hasPrefix(folder.path + "/out: not enough free space: needs 55"), "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["huge", "source"])
+    }
+
     func testRefusesUnsafeTargetsAndLeavesNothingBehind() throws {
         let plan = ExportPlan(method: .int8)
         let checkpoint = try Checkpoint(path: source)

@@ -58,6 +58,11 @@ public struct Exporter: Sendable {
         let temporary = (parent as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).qtui-partial-\(getpid())")
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw ExportError(file: parent, message: "cannot create the output folder: \(error.localizedDescription)")
+        }
+        if let shortfall = FreeSpace.shortfall(layout.totalBytes, at: parent) { throw ExportError(file: target, message: shortfall) }
+        do {
             try? FileManager.default.removeItem(atPath: temporary)
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         } catch {
