@@ -31,6 +31,11 @@ let package = Package(
             path: "Sources/CQuantKernels",
             cSettings: [.unsafeFlags(["-O3"])]
         ),
+        // The explorer's crash handler: puts the terminal back when a crash skips endwin().
+        .target(
+            name: "CTerminalRescue",
+            path: "Sources/CTerminalRescue"
+        ),
         .target(
             name: "QuantKit",
             dependencies: ["CQuantKernels", "CBLAS"],
@@ -41,6 +46,7 @@ let package = Package(
             dependencies: [
                 "QuantKit",
                 "CNcurses",
+                "CTerminalRescue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/qtui"

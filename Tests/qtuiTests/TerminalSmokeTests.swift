@@ -52,11 +52,11 @@ final class TerminalSmokeTests: XCTestCase {
         return text
     }
 
-    private func start() {
+    private func start(environment: String = "") {
         let binary = CommandLineTests.binary.path
         let status = folder + "/status"
         // The shell keeps the pane alive after qtui exits, so the restored terminal can be read.
-        let command = "LANG=C.UTF-8 TERM=xterm-256color \(binary) \(folder)/model; echo \"qtui-exit=$?\" > \(status); echo QTUI-DONE; sleep 60"
+        let command = "LANG=C.UTF-8 TERM=xterm-256color \(environment) \(binary) \(folder)/model; echo \"qtui-exit=$?\" > \(status); echo QTUI-DONE; sleep 60"
         tmux(["new-session", "-d", "-s", session, "-x", "100", "-y", "30", command])
     }
 
@@ -98,6 +98,20 @@ final class TerminalSmokeTests: XCTestCase {
         _ = system("/usr/bin/pkill -TERM -P \(pids) -f qtui")
         _ = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
         XCTAssertEqual(exitStatus(), "qtui-exit=0")
+        XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
+    /// A crash (here a SIGSEGV sent from outside; a Swift trap arrives the same way) still gives the
+    /// terminal back: normal screen, a note on stderr, and the process ends by the signal.
+    func testACrashRestoresTheTerminal() throws {
+        // Swift's backtracer (the signal is handed on to it) is slow to report and waits for a key.
+        start(environment: "SWIFT_BACKTRACE=enable=no")
+        _ = waitFor("the explorer") { $0.contains("Layer") }
+        let pids = tmux(["list-panes", "-t", session, "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = system("/usr/bin/pkill -SEGV -P \(pids) -f qtui")
+        let text = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
+        XCTAssertTrue(text.contains("qtui: crashed; the terminal was restored"), text)
+        XCTAssertEqual(exitStatus(), "qtui-exit=139", "ended by SIGSEGV (128 + 11)")
         XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 }

@@ -1,4 +1,5 @@
 import CNcurses
+import CTerminalRescue
 import Foundation
 
 /// The only file that talks to ncurses: set up, read keys, show frames (changed cells only), restore.
@@ -16,6 +17,7 @@ final class Terminal {
     init(noColor: Bool, asciiOnly: Bool) {
         setlocale(LC_ALL, "")
         glyphs = (!asciiOnly && qtui_codeset_is_utf8() != 0) ? .unicode : .ascii
+        qtui_install_crash_handlers()
         initscr()
         raw()
         noecho()
