@@ -19,13 +19,15 @@ For each architecture:
 3. <arch>.gguf; expected.safetensors: the state dict transformers' own GGUF loading gives
    (AutoModelForCausalLM.from_pretrained(folder, gguf_file=...), checked equal to the source's);
    tokenizer.json: the tokenizer transformers builds from the file (AutoTokenizer, gguf_file=...);
-   expected.json: that model's config, that tokenizer's ids for TEXTS (with and without special tokens),
+   expected.json: that model's config, that tokenizer's ids for TEXTS (with and without special tokens;
+   at least 4 of them must tokenize differently with GPT-2's ByteLevel regex, or the texts prove nothing),
    and the float32 logits of the GGUF-loaded model for LOGITS_TEXT.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -82,7 +84,8 @@ def vocabulary():
     """Bytes, a few merges, then the specials as Qwen's vocabulary orders them; type 1 normal,
     3 control, 4 user-defined, 5 unused (llama.cpp's [PAD<id>] filler up to the model's vocab_size)."""
     merges = [("t", "h"), ("Ġ", "t"), ("Ġt", "h"), ("h", "e"), ("i", "n"), ("Ġth", "e"), ("e", "n"), ("Ġ", "i"),
-              ("Ġ", "h"), ("Ġh", "en"), ("'", "s"), ("Ġ", "inn"), ("in", "n"), ("T", "h"), ("n", "d"), ("Ġ", "e"), ("Ġe", "nd")]
+              ("Ġ", "h"), ("Ġh", "en"), ("'", "s"), ("Ġ", "inn"), ("in", "n"), ("T", "h"), ("n", "d"), ("Ġ", "e"), ("Ġe", "nd"),
+              ("1", "2"), ("'", "S"), (".", "Ċ"), ("Ġ", "(")]
     tokens = list(bytes_to_unicode().values()) + ["".join(m) for m in merges]
     tokens = list(dict.fromkeys(tokens))
     types = [1] * len(tokens)
@@ -107,6 +110,7 @@ def make(arch: str, spec: dict, out: Path, versions: dict) -> None:
     import gguf
     from gguf import GGMLQuantizationType as T
     from safetensors.torch import save_file
+    from tokenizers import pre_tokenizers
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +196,10 @@ def make(arch: str, spec: dict, out: Path, versions: dict) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(str(out), gguf_file=path.name)
     (out / "tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str() + "\n")
+    gpt2_split = copy.deepcopy(tokenizer.backend_tokenizer)
+    gpt2_split.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    told_apart = [text for text in TEXTS if gpt2_split.encode(text).ids != tokenizer(text, add_special_tokens=False)["input_ids"]]
+    assert len(told_apart) >= 4, f"{arch}: only {told_apart} tell Qwen2's split regex from GPT-2's"
     cases = [{"text": text, "ids": tokenizer(text)["input_ids"],
               "ids_without_special_tokens": tokenizer(text, add_special_tokens=False)["input_ids"]} for text in TEXTS]
     ids = tokenizer(LOGITS_TEXT)["input_ids"]
@@ -214,7 +222,8 @@ def make(arch: str, spec: dict, out: Path, versions: dict) -> None:
                 "types": spec["kinds"],
                 "versions": {k: versions[k] for k in ("transformers", "gguf", "torch", "tokenizers") if k in versions}}
     (out / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {out}: {len(ids)} ids, {path.stat().st_size} bytes of GGUF")
+    print(f"wrote {out}: {len(ids)} ids, {path.stat().st_size} bytes of GGUF, "
+          f"{len(told_apart)} of {len(TEXTS)} texts tokenize differently with GPT-2's regex")
 
 
 def main() -> None:
