@@ -64,6 +64,23 @@ final class GGUFArchitectureTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers")
     }
 
+    /// Metadata is read under the file's own prefix: a qwen3 file with llama.* keys is missing qwen3.*.
+    func testMissingArchitectureKeyIsNamedWithItsPrefix() throws {
+        let cache = TemporaryFolder()
+        let metadata: [String: GGUFValue] = [
+            "general.architecture": .string("qwen3"), "llama.embedding_length": .uint32(64),
+            "llama.feed_forward_length": .uint32(96), "llama.block_count": .uint32(2), "llama.attention.head_count": .uint32(4),
+            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(300),
+        ]
+        let path = cache.write("mislabelled.gguf", GGUFConversionTests.metadataOnlyGGUF(metadata))
+        XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: cache.path + "/converted").run()) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+            XCTAssertTrue(message.contains("qwen3.embedding_length"), message)
+        }
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: cache.path + "/converted")) ?? [], [], "nothing left behind")
+    }
+
     /// qwen3 blocks add the per-head q/k norms; qwen2 biases ride on the same names; llama's table knows
     /// neither norm.
     func testArchitectureNameTables() {

@@ -156,7 +156,7 @@ public struct GGUFConversion {
             progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: name))
             var values = try file.dequantize(tensor)
             if let heads = config.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
-                values = GGUFRoPEPermutation.unpermuteRoPERows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
+                values = GGUFRoPEPermutation.unpermuteRows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
             }
             try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
             written += values.count * 4

@@ -11,7 +11,7 @@ public enum GGUFRoPEPermutation {
     ///         gguf row  h·head_dim + 2j + i  =  transformers row  h·head_dim + i·half + j
     ///
     /// `values` is the dequantized weight in PyTorch order [rows, columns] (rows = heads · head_dim).
-    public static func unpermuteRoPERows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+    public static func unpermuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
         precondition(heads > 0 && rows % (2 * heads) == 0 && values.count == rows * columns,
                      "rows must be heads × an even head_dim")
         let headDim = rows / heads, half = headDim / 2
