@@ -22,7 +22,7 @@ struct Explore: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a llama-family .gguf file (converted once into ~/.cache/qtui/gguf).")
+    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file of a llama, qwen2 or qwen3 model (converted once into ~/.cache/qtui/gguf).")
     var model: String
 
     @Option(help: "LLM.int8 outlier threshold to start with.")

@@ -18,7 +18,7 @@ struct Export: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder or a llama-family .gguf file.")
+    @Argument(help: "A .safetensors file, a model folder or a llama, qwen2 or qwen3 .gguf file.")
     var model: String
 
     @Option(help: "int8 (LLM.int8), nf4 or fp4.")

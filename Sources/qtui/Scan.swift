@@ -23,7 +23,7 @@ struct Scan: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a llama-family .gguf file (converted once into ~/.cache/qtui/gguf).")
+    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file of a llama, qwen2 or qwen3 model (converted once into ~/.cache/qtui/gguf).")
     var model: String
 
     @Option(help: "Output format: table, json, csv or markdown.")

@@ -81,14 +81,15 @@ final class GGUFConversionTests: XCTestCase {
         }
     }
 
-    func testNonLlamaArchitectureIsRefusedNamingTheFile() throws {
+    func testUnsupportedArchitectureIsRefusedNamingTheFileAndTheArchitecture() throws {
         let cache = TemporaryFolder()
         let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(["general.architecture": .string("gpt2")]))
         let converted = cache.path + "/converted"
         XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
             let message = "\(error)"
             XCTAssertTrue(message.hasPrefix(path + ": "), message)
-            XCTAssertTrue(message.contains("only llama-family"), message)
+            XCTAssertTrue(message.contains("GGUF architecture gpt2: only llama, qwen2, qwen3 GGUF files can be converted"), message)
+            XCTAssertFalse(message.contains("\n"), message)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
     }

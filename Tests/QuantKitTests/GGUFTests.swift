@@ -177,16 +177,16 @@ final class GGUFLlamaTests: XCTestCase {
             ("rope_freqs.weight", nil), ("blk.x.attn_q.weight", nil), ("blk.01.attn_q.weight", nil),
             ("blk.0.attn_q", nil), ("blk.0.attn_qkv.weight", nil),
         ]
-        for (name, expected) in cases { XCTAssertEqual(GGUFLlama.transformersName(name), expected, name) }
+        for (name, expected) in cases { XCTAssertEqual(GGUFArchitecture.llama.transformersName(name), expected, name) }
     }
 
     func testRoPEUnpermutationInvertsConvertHFToGGUF() {
         // numpy: 2 heads, head_dim 4, one column
-        XCTAssertEqual(GGUFLlama.unpermuteRoPERows([0, 2, 1, 3, 4, 6, 5, 7], rows: 8, columns: 1, heads: 2),
+        XCTAssertEqual(GGUFRoPEPermutation.unpermuteRows([0, 2, 1, 3, 4, 6, 5, 7], rows: 8, columns: 1, heads: 2),
                        (0..<8).map(Float.init))
         // numpy: 3 heads, head_dim 4, two columns (whole rows move)
         let permuted: [Float] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15, 16, 17, 20, 21, 18, 19, 22, 23]
-        XCTAssertEqual(GGUFLlama.unpermuteRoPERows(permuted, rows: 12, columns: 2, heads: 3), (0..<24).map(Float.init))
+        XCTAssertEqual(GGUFRoPEPermutation.unpermuteRows(permuted, rows: 12, columns: 2, heads: 3), (0..<24).map(Float.init))
         // head_dim 64, as SmolLM2's: permuting with the formula and unpermuting gives the rows back
         let rows = 3 * 64, columns = 5
         let original = (0..<(rows * columns)).map(Float.init)
@@ -195,6 +195,6 @@ final class GGUFLlamaTests: XCTestCase {
             forward[(h * 64 + 2 * j + i) * columns + c] = original[(h * 64 + i * 32 + j) * columns + c]
         } } } }
         XCTAssertNotEqual(forward, original)
-        XCTAssertEqual(GGUFLlama.unpermuteRoPERows(forward, rows: rows, columns: columns, heads: 3), original)
+        XCTAssertEqual(GGUFRoPEPermutation.unpermuteRows(forward, rows: rows, columns: columns, heads: 3), original)
     }
 }

@@ -1,12 +1,15 @@
 import Foundation
 
-/// Turns a llama-family GGUF file into the transformers folder the rest of QuantKit reads, so weight
-/// analysis, calibration, perplexity and export work on it unchanged:
+/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3) into the
+/// transformers folder the rest of QuantKit reads, so weight analysis, calibration, perplexity and
+/// export work on it unchanged:
 ///
 ///     <cache>/<file name>-<file size>-<mtime>/
 ///         model.safetensors   every tensor dequantized to F32 (exact for the block types), transformers'
-///                             names (GGUFLlama.transformersName), q/k rows un-permuted
-///         config.json         LlamaForCausalLM's config as transformers 5.24 writes it from llama.* keys
+///                             names (GGUFArchitecture.transformersName), q/k rows un-permuted where the
+///                             architecture's converter permuted them (llama)
+///         config.json         the architecture's config as transformers 5.24 writes it from <arch>.* keys
+///                             (GGUFModelConfig)
 ///         tokenizer.json      from tokenizer.ggml.*: byte-level BPE ("gpt2" tokenizer model,
 ///                             GGUFByteLevelTokenizerJSON) or SentencePiece BPE ("llama",
 ///                             GGUFSentencePieceTokenizerJSON); none for other tokenizer models
@@ -67,18 +70,15 @@ public struct GGUFConversion {
             if let tokenizer { try addMissingTokenizer(tokenizer(file), to: folder) }
             return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
         }
-        let architecture = file["general.architecture"]?.string ?? "unknown"
-        guard architecture == "llama" else {
-            throw CheckpointError(file: path, .unsupportedFormat("GGUF architecture \(architecture): only llama-family GGUF files can be converted"))
-        }
+        let architecture = try GGUFArchitecture.of(file)
         let temporary = folder + ".partial-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-            let llama = try GGUFLlamaConfig(file: file)
-            try write(llama.configJSON(), to: temporary, name: "config.json")
+            let config = try GGUFModelConfig(file: file, architecture: architecture)
+            try write(config.configJSON(), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
-            try writeWeights(file, llama: llama, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
+            try writeWeights(file, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
@@ -126,9 +126,9 @@ public struct GGUFConversion {
     }
 
     /// The tensors that have a transformers name, in file order, with their transformers names.
-    static func mappedTensors(_ file: GGUFFile) throws -> [(GGUFTensor, String)] {
+    static func mappedTensors(_ file: GGUFFile, architecture: GGUFArchitecture) throws -> [(GGUFTensor, String)] {
         try file.tensors.compactMap { tensor in
-            guard let name = GGUFLlama.transformersName(tensor.name) else { return nil }
+            guard let name = architecture.transformersName(tensor.name) else { return nil }
             guard tensor.type.isDequantizable else {
                 throw CheckpointError(file: file.path, .unsupportedGGMLType(tensor.type.description, known: tensor.type.isKnown, tensor: tensor.name))
             }
@@ -137,9 +137,9 @@ public struct GGUFConversion {
     }
 
     /// Header first (every size is known: F32 × shape), then each tensor dequantized and appended.
-    private func writeWeights(_ file: GGUFFile, llama: GGUFLlamaConfig, to target: String,
+    private func writeWeights(_ file: GGUFFile, config: GGUFModelConfig, to target: String,
                               progress: (Progress) -> Void) throws {
-        let tensors = try Self.mappedTensors(file)
+        let tensors = try Self.mappedTensors(file, architecture: config.architecture)
         var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "gguf"])
         for (tensor, name) in tensors { writer.reserve(name: name, dtype: .f32, shape: tensor.shape) }
         let total = tensors.reduce(0) { $0 + $1.0.elementCount * 4 }
@@ -155,84 +155,13 @@ public struct GGUFConversion {
         for (tensor, name) in tensors {
             progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: name))
             var values = try file.dequantize(tensor)
-            if let heads = llama.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
-                values = GGUFLlama.unpermuteRoPERows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
+            if let heads = config.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
+                values = GGUFRoPEPermutation.unpermuteRows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
             }
             try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
             written += values.count * 4
         }
         try handle.synchronize()
         progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: ""))
-    }
-}
-
-/// The llama.* metadata a converted model needs, and the config.json transformers writes for it.
-struct GGUFLlamaConfig {
-    let hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, keyValueHeadCount: Int
-    let headDim: Int, contextLength: Int, vocabularySize: Int
-    let normEpsilon: Double, ropeTheta: Double
-    let bosID: Int?, eosID: Int?, padID: Int?, unknownID: Int?
-    let tied: Bool
-
-    init(file: GGUFFile) throws {
-        func integer(_ key: String) throws -> Int {
-            guard let value = file[key]?.integer else {
-                throw CheckpointError(file: file.path, .invalidMetadata(key: key, reason: "is missing or not an integer"))
-            }
-            return value
-        }
-        func number(_ key: String) -> Double? {
-            switch file[key] {
-            case .float32(let value)?: return Double(value)
-            case .float64(let value)?: return value
-            default: return file[key]?.integer.map(Double.init)
-            }
-        }
-        hiddenSize = try integer("llama.embedding_length")
-        intermediateSize = try integer("llama.feed_forward_length")
-        layerCount = try integer("llama.block_count")
-        headCount = try integer("llama.attention.head_count")
-        keyValueHeadCount = file["llama.attention.head_count_kv"]?.integer ?? headCount
-        headDim = file["llama.attention.key_length"]?.integer ?? file["llama.rope.dimension_count"]?.integer ?? hiddenSize / headCount
-        contextLength = try integer("llama.context_length")
-        if let size = file["llama.vocab_size"]?.integer {
-            vocabularySize = size
-        } else if case .array(_, let tokens)? = file["tokenizer.ggml.tokens"] {
-            vocabularySize = tokens.count
-        } else {
-            throw CheckpointError(file: file.path, .invalidMetadata(key: "llama.vocab_size", reason: "is missing and there is no token list"))
-        }
-        normEpsilon = number("llama.attention.layer_norm_rms_epsilon") ?? 1e-6
-        ropeTheta = number("llama.rope.freq_base") ?? 10000
-        bosID = file["tokenizer.ggml.bos_token_id"]?.integer
-        eosID = file["tokenizer.ggml.eos_token_id"]?.integer
-        padID = file["tokenizer.ggml.padding_token_id"]?.integer
-        unknownID = file["tokenizer.ggml.unknown_token_id"]?.integer
-        tied = !file.tensors.contains { $0.name == "output.weight" }
-    }
-
-    /// convert_hf_to_gguf.py permuted q_proj with n_head and k_proj with n_head_kv.
-    func ropeHeads(forTransformersName name: String) -> Int? {
-        if name.hasSuffix(".self_attn.q_proj.weight") { return headCount }
-        if name.hasSuffix(".self_attn.k_proj.weight") { return keyValueHeadCount }
-        return nil
-    }
-
-    func configJSON() -> String {
-        var fields: [(String, String)] = [
-            ("architectures", "[\"LlamaForCausalLM\"]"), ("attention_bias", "false"), ("attention_dropout", "0.0"),
-            ("dtype", "\"float32\""), ("head_dim", "\(headDim)"), ("hidden_act", "\"silu\""),
-            ("hidden_size", "\(hiddenSize)"), ("initializer_range", "0.02"), ("intermediate_size", "\(intermediateSize)"),
-            ("max_position_embeddings", "\(contextLength)"), ("mlp_bias", "false"), ("model_type", "\"llama\""),
-            ("num_attention_heads", "\(headCount)"), ("num_hidden_layers", "\(layerCount)"),
-            ("num_key_value_heads", "\(keyValueHeadCount)"), ("pretraining_tp", "1"), ("rms_norm_eps", "\(normEpsilon)"),
-            ("rope_parameters", "{\"rope_theta\": \(ropeTheta), \"rope_type\": \"default\"}"),
-            ("tie_word_embeddings", "\(tied)"), ("transformers_version", "\"5.24.0\""), ("use_cache", "true"),
-            ("vocab_size", "\(vocabularySize)"),
-        ]
-        for (key, id) in [("bos_token_id", bosID), ("eos_token_id", eosID), ("pad_token_id", padID), ("unk_token_id", unknownID)] {
-            if let id { fields.append((key, "\(id)")) }
-        }
-        return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
     }
 }

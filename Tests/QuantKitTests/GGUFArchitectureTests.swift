@@ -1,0 +1,97 @@
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// GGUF architectures beyond llama. Tests/Fixtures/gguf/tiny-qwen2 and tiny-qwen3
+/// (scripts/make_gguf_qwen_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
+/// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16 and F32 tensors, q/k not permuted),
+/// and what transformers 5.24's own GGUF loading makes of the file: state dict, config, tokenizer.json,
+/// ids, logits.
+final class GGUFArchitectureTests: XCTestCase {
+    func testTinyQwen2ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "qwen2")
+    }
+
+    func testTinyQwen3ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "qwen3")
+    }
+
+    func checkConversion(of architecture: String) throws {
+        let fixture = fixturesFolder + "/gguf/tiny-\(architecture)"
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/expected.json")))
+        let cache = TemporaryFolder()
+        let result = try GGUFConversion(path: fixture + "/tiny-\(architecture).gguf", cacheFolder: cache.path).run()
+        XCTAssertNil(result.tokenizerNote)
+        let checkpoint = try Checkpoint(path: result.folder)
+
+        let source = try SafetensorsFile(path: fixture + "/expected.safetensors")
+        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(source.tensors.map(\.name)))
+        for reference in source.tensors {
+            let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name)
+            XCTAssertEqual(converted.shape, reference.shape, reference.name)
+            XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(source.bytes(of: reference)), "\(reference.name) bit for bit")
+        }
+
+        // Every field transformers writes, and no other; GGUF holds the epsilon as float32 and
+        // transformers writes it widened, as we do.
+        let config = try XCTUnwrap(JSONValue.parse(XCTUnwrap(checkpoint.config).rawJSON).object)
+        let reference = try XCTUnwrap(expected["config"]?.object)
+        XCTAssertEqual(Set(config.keys), Set(reference.keys))
+        for (key, value) in reference { XCTAssertEqual(config[key], value, key) }
+
+        let written = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: result.folder + "/tokenizer.json"))).object!
+        let transformers = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/tokenizer.json"))).object!
+        XCTAssertEqual(Set(written.keys), Set(transformers.keys))
+        for (key, value) in transformers { XCTAssertEqual(written[key], value, "tokenizer.json \(key)") }
+
+        let tokenizer = try Calibration.tokenizer(for: checkpoint)
+        for testCase in expected["cases"]!.array! {
+            let text = testCase["text"]!.string!
+            XCTAssertEqual(tokenizer.encode(text), testCase["ids"]!.array!.map { $0.integer! }, text.debugDescription)
+            XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: false),
+                           testCase["ids_without_special_tokens"]!.array!.map { $0.integer! }, text.debugDescription)
+        }
+
+        let ids = tokenizer.encode(expected["text"]!.string!)
+        XCTAssertEqual(ids, expected["ids"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
+        let logits = try ModelRuntime(checkpoint: checkpoint).logits(tokens: ids)
+        let referenceLogits = expected["logits"]!.array!.map { value -> Float in
+            if case .number(let number) = value { return Float(number) }
+            return Float(value.integer!)
+        }
+        XCTAssertEqual(logits.values.count, referenceLogits.count)
+        let worst = zip(logits.values, referenceLogits).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers")
+    }
+
+    /// Metadata is read under the file's own prefix: a qwen3 file with llama.* keys is missing qwen3.*.
+    func testMissingArchitectureKeyIsNamedWithItsPrefix() throws {
+        let cache = TemporaryFolder()
+        let metadata: [String: GGUFValue] = [
+            "general.architecture": .string("qwen3"), "llama.embedding_length": .uint32(64),
+            "llama.feed_forward_length": .uint32(96), "llama.block_count": .uint32(2), "llama.attention.head_count": .uint32(4),
+            "llama.context_length": .uint32(128), "llama.vocab_size": .uint32(300),
+        ]
+        let path = cache.write("mislabelled.gguf", GGUFConversionTests.metadataOnlyGGUF(metadata))
+        XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: cache.path + "/converted").run()) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+            XCTAssertTrue(message.contains("qwen3.embedding_length"), message)
+        }
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: cache.path + "/converted")) ?? [], [], "nothing left behind")
+    }
+
+    /// qwen3 blocks add the per-head q/k norms; qwen2 biases ride on the same names; llama's table knows
+    /// neither norm.
+    func testArchitectureNameTables() {
+        XCTAssertEqual(GGUFArchitecture.qwen3.transformersName("blk.1.attn_q_norm.weight"), "model.layers.1.self_attn.q_norm.weight")
+        XCTAssertEqual(GGUFArchitecture.qwen3.transformersName("blk.0.attn_k_norm.weight"), "model.layers.0.self_attn.k_norm.weight")
+        XCTAssertEqual(GGUFArchitecture.qwen2.transformersName("blk.0.attn_k.bias"), "model.layers.0.self_attn.k_proj.bias")
+        XCTAssertEqual(GGUFArchitecture.qwen2.transformersName("output.weight"), "lm_head.weight")
+        XCTAssertNil(GGUFArchitecture.qwen2.transformersName("blk.0.attn_q_norm.weight"))
+        XCTAssertNil(GGUFArchitecture.llama.transformersName("blk.0.attn_q_norm.weight"))
+        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3"])
+        XCTAssertTrue(GGUFArchitecture.llama.permutesQueryKeyRows)
+        XCTAssertFalse(GGUFArchitecture.qwen2.permutesQueryKeyRows || GGUFArchitecture.qwen3.permutesQueryKeyRows)
+    }
+}
