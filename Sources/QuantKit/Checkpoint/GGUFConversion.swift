@@ -75,6 +75,11 @@ public struct GGUFConversion {
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            // The cache holds 4 bytes a parameter (a Q4 file grows about 7×): fail now, not when the disk fills.
+            let weightBytes = try Self.mappedTensors(file, architecture: architecture).reduce(0) { $0 + 4 * $1.0.elementCount }
+            if let shortfall = FreeSpace.shortfall(weightBytes, at: temporary) {
+                throw CheckpointError(file: path, .cannotOpen(reason: "converting it into \(cacheFolder): \(shortfall)"))
+            }
             let config = try GGUFModelConfig(file: file, architecture: architecture)
             try write(config.configJSON(), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
