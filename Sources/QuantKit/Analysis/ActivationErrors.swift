@@ -147,29 +147,36 @@ public struct ActivationErrors: Sendable, Equatable {
 struct Int8Weight: @unchecked Sendable {
     let n: Int
     let k: Int
+    /// CB as Float: the int8 × int8 product runs through sgemm, whose fp32 sums round where
+    /// bitsandbytes' int32 product is exact — a difference docs/BENCHMARKS.md measured as negligible.
     let codes: [Float]
+    /// SCB: max |fp16(w)| of each row.
     let scale: [Float]
-    let dequantized: [Float]
 
     init(_ weight: [Float], n: Int, k: Int) {
         self.n = n
         self.k = k
-        var codes = [Int8](repeating: 0, count: n * k)
+        var int8Codes = [Int8](repeating: 0, count: n * k)
         var scale = [Float](repeating: 0, count: n)
-        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
-        var floats = [Float](repeating: 0, count: n * k)
-        var dequantized = [Float](repeating: 0, count: n * k)
-        for row in 0..<n {
-            let rowScale = scale[row]
-            for column in 0..<k {
-                let index = row * k + column
-                floats[index] = Float(codes[index])
-                dequantized[index] = floats[index] * rowScale * Int8Rowwise.reciprocal127
-            }
-        }
-        self.codes = floats
+        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &int8Codes, &scale) }
+        self.codes = int8Codes.map { Float($0) }
         self.scale = scale
-        self.dequantized = dequantized
+    }
+
+    /// The weight as bitsandbytes dequantizes it: CB × SCB × (1/127), in that order.
+    func dequantized(row: Int, column: Int) -> Float { codes[row * k + column] * scale[row] * Int8Rowwise.reciprocal127 }
+
+    /// The whole dequantized weight, rows first.
+    var dequantized: [Float] {
+        [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
+            codes.withUnsafeBufferPointer { codes in
+                for row in 0..<n {
+                    let rowScale = scale[row]
+                    for column in 0..<k { out[row * k + column] = codes[row * k + column] * rowScale * Int8Rowwise.reciprocal127 }
+                }
+            }
+            initialized = n * k
+        }
     }
 
     /// Y for inputs X (rows × k) at a threshold: X is quantized as LLM.int8 does first.
@@ -184,8 +191,16 @@ struct Int8Weight: @unchecked Sendable {
         let codesA = activation.codes.map { Float($0) }
         var y = ActivationErrors.product(codesA, rows: rows, codes, n: n, k: k)
         let dequantScale: Float = 6.200124e-05
-        for r in 0..<rows {
-            for j in 0..<n { y[r * n + j] = y[r * n + j] * (activation.scale[r] * scale[j]) * dequantScale }
+        y.withUnsafeMutableBufferPointer { y in
+            activation.scale.withUnsafeBufferPointer { rowScale in
+                scale.withUnsafeBufferPointer { columnScale in
+                    Parallel.forEach(rows, grain: 16) { part in
+                        for r in part {
+                            for j in 0..<n { y[r * n + j] = y[r * n + j] * (rowScale[r] * columnScale[j]) * dequantScale }
+                        }
+                    }
+                }
+            }
         }
         let outliers = activation.outlierColumns
         guard !outliers.isEmpty else { return y }
@@ -193,7 +208,7 @@ struct Int8Weight: @unchecked Sendable {
         var wOutliers = [Float](repeating: 0, count: n * outliers.count)
         for (c, column) in outliers.enumerated() {
             for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
-            for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized[j * k + column] }
+            for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized(row: j, column: column) }
         }
         let extra = ActivationErrors.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
         for i in y.indices { y[i] += extra[i] }

@@ -78,14 +78,20 @@ struct Linear {
     /// The simulated LLM.int8 product (QuantizationSimulation.swift), then bias and residual.
     private func applyInt8(_ int8: Int8Weight, threshold: Float, _ input: UnsafePointer<Float>, rows: Int, inputStride: Int,
                            into output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool) {
-        var x = [Float](repeating: 0, count: rows * inFeatures)
-        for r in 0..<rows { for c in 0..<inFeatures { x[r * inFeatures + c] = input[r * inputStride + c] } }
+        let k = inFeatures, n = outFeatures
+        let x = [Float](unsafeUninitializedCapacity: rows * k) { x, initialized in
+            for r in 0..<rows { (x.baseAddress! + r * k).update(from: input + r * inputStride, count: k) }
+            initialized = rows * k
+        }
         let y = int8.output(x, rows: rows, threshold: threshold)
-        for r in 0..<rows {
-            let destination = output + r * outputStride
-            for j in 0..<outFeatures {
-                let value = y[r * outFeatures + j] + (bias?.pointer[j] ?? 0)
-                destination[j] = accumulate ? destination[j] + value : value
+        y.withUnsafeBufferPointer { y in
+            for r in 0..<rows {
+                let destination = output + r * outputStride, source = y.baseAddress! + r * n
+                if let bias {
+                    for j in 0..<n { destination[j] = accumulate ? destination[j] + (source[j] + bias.pointer[j]) : source[j] + bias.pointer[j] }
+                } else {
+                    for j in 0..<n { destination[j] = accumulate ? destination[j] + source[j] : source[j] }
+                }
             }
         }
     }

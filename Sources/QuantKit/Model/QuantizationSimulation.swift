@@ -27,11 +27,17 @@ struct SimulatedLinear {
                                  type.midpoints, type.indexOfPosition, &packed, &absmax)
             }
             if plan.doubleQuant { absmax = DoubleQuantizedAbsmax.quantize(absmax).reassembled }
-            let code = type.code
-            simulated = [Float](repeating: 0, count: n * k)
-            for i in 0..<(n * k) {
-                let byte = packed[i / 2]
-                simulated[i] = code[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)] * absmax[i / plan.blocksize]
+            let code = type.code, blocksize = plan.blocksize
+            simulated = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
+                packed.withUnsafeBufferPointer { packed in
+                    absmax.withUnsafeBufferPointer { absmax in
+                        for i in 0..<(n * k) {
+                            let byte = packed[i / 2]
+                            out[i] = code[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)] * absmax[i / blocksize]
+                        }
+                    }
+                }
+                initialized = n * k
             }
             int8 = nil
         } else {
