@@ -7,3 +7,17 @@ extension CheckpointError: BadInputError {}
 extension ModelError: BadInputError {}
 extension TokenizerError: BadInputError {}
 extension ExportError: BadInputError {}
+
+/// `text` with control characters (newlines, tabs, escapes — a damaged file's names can hold any) written
+/// as `\u{…}`, so an error stays one line and cannot drive the terminal.
+func singleLine(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if scalar.properties.generalCategory == .control {
+            out += "\\u{" + String(scalar.value, radix: 16) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

@@ -32,7 +32,7 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendab
         self.problem = problem
     }
 
-    public var description: String { "\(file): \(message)" }
+    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {

@@ -4,7 +4,7 @@ import Foundation
 public struct ExportError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let message: String
-    public var description: String { "\(file): \(message)" }
+    public var description: String { singleLine("\(file): \(message)") }
 }
 
 public struct ExportProgress: Sendable {

@@ -21,7 +21,7 @@ public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
-    public var description: String { "\(file): \(message)" }
+    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {

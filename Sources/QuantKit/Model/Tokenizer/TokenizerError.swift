@@ -19,7 +19,7 @@ public struct TokenizerError: Error, Equatable, CustomStringConvertible, Sendabl
         self.problem = problem
     }
 
-    public var description: String { "\(file): \(message)" }
+    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {
