@@ -3,24 +3,14 @@
 ///
 ///     {"version": "1.0", "added_tokens": [control (type 3) and user-defined (type 4) tokens],
 ///      "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}
-///                                           (GPT-2's regex) or, for a tokenizer.ggml.pre in splitPatterns,
+///                                           (GPT-2's regex) or, for a tokenizer.ggml.pre in GGUFPreTokenizerSplits,
 ///                                           {"type": "Sequence", "pretokenizers": [Split(that regex, Isolated),
 ///                                            ByteLevel(use_regex: false)]},
 ///      "post_processor": TemplateProcessing ($A, with bos when add_bos_token), "decoder": ByteLevel,
 ///      "model": {"type": "BPE", "vocab": {token: id}, "merges": [[a, b], …], …}}
 enum GGUFByteLevelTokenizerJSON {
-    /// transformers 5.24's GGUF_PRE_TOKENIZER_SPLITS (integrations/gguf/gguf_tokenizer_mapping.py), the
-    /// entries using Qwen2's regex (the one the fixtures check): tokenizer.ggml.pre → the regex its merges
-    /// were learned with. Qwen2's (models/qwen2/tokenization_qwen2.py PRETOKENIZE_REGEX) differs from GPT-2's: digits one at
-    /// a time, case-insensitive contractions, a letter run takes one leading non-letter, newlines follow
-    /// punctuation. Other pre names (smollm, …) keep GPT-2's ByteLevel regex, as transformers does.
-    static let splitPatterns: [String: String] = {
-        let qwen2 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-        return ["qwen2": qwen2, "deepseek-r1-qwen": qwen2, "kormo": qwen2, "f2llmv2": qwen2, "megrez": qwen2]
-    }()
-
     static func preTokenizerJSON(_ file: GGUFFile) -> String {
-        guard let pre = file["tokenizer.ggml.pre"]?.string, let pattern = splitPatterns[pre] else {
+        guard let pre = file["tokenizer.ggml.pre"]?.string, let pattern = GGUFPreTokenizerSplits.byName[pre] else {
             return "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
         }
         return "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\(SafetensorsWriter.quoted(pattern))},"
