@@ -14,7 +14,8 @@ GGUFPreTokenizerTests (Tests/Fixtures/gguf/pre-tokenizers/).
 3. For one `pre` name of each distinct regex in the table (llama-bpe for Llama 3's), and for "smollm" (a name
    transformers does not know, so it keeps GPT2Tokenizer's ByteLevel regex), <pre>.gguf: written as
    llama.cpp writes a "gpt2" tokenizer (tokens, token_type with <|begin_of_text|> <|end_of_text|>
-   control, merges, bos/eos ids, add_bos_token true), architecture llama, no tensors;
+   control, merges, bos/eos ids, add_bos_token true, add_eos_token true for smollm only, so both
+   templates are checked), architecture llama, no tensors;
    <pre>.tokenizer.json: what AutoTokenizer.from_pretrained(folder, gguf_file=...) builds from it.
 4. expected.json: for each file, that tokenizer's ids for every text of TEXTS (with and without the
    BOS). Checked before writing: every regex tokenizes at least one text differently from GPT-2's
@@ -82,7 +83,7 @@ def train_vocabulary():
     return tokens, merges
 
 
-def write_gguf(path: Path, pre: str, tokens: list[str], merges: list[str]) -> None:
+def write_gguf(path: Path, pre: str, tokens: list[str], merges: list[str], add_eos: bool) -> None:
     import gguf
 
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -100,6 +101,7 @@ def write_gguf(path: Path, pre: str, tokens: list[str], merges: list[str]) -> No
     writer.add_bos_token_id(tokens.index("<|begin_of_text|>"))
     writer.add_eos_token_id(tokens.index("<|end_of_text|>"))
     writer.add_add_bos_token(True)
+    writer.add_add_eos_token(add_eos)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -156,7 +158,7 @@ def main() -> None:
     plain_ids: dict[str, list[list[int]]] = {}
     for pre, regex in regexes.items():
         path = out / f"{pre}.gguf"
-        write_gguf(path, pre, tokens, merges)
+        write_gguf(path, pre, tokens, merges, add_eos=pre == UNKNOWN_PRE)
         tokenizer = AutoTokenizer.from_pretrained(str(out), gguf_file=path.name)
         backend = json.loads(tokenizer.backend_tokenizer.to_str())
         split = backend["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] if regex else None
