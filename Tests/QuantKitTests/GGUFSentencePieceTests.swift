@@ -49,7 +49,7 @@ final class GGUFSentencePieceTests: XCTestCase {
 
     /// A token listed twice keeps its last id and its last score (Python dicts), and is written once.
     func testDuplicateTokensKeepTheirLastIDAsPythonDictsDo() {
-        let index = GGUFSentencePieceTokenizerJSON.VocabularyIndex(tokens: ["a", "b", "ab", "a"])
+        let index = GGUFTokenizerMetadata.VocabularyIndex(tokens: ["a", "b", "ab", "a"])
         XCTAssertEqual(index.id(of: "a"), 3)
         XCTAssertEqual(index.tokensInIDOrder.map(\.id), [1, 2, 3])
         XCTAssertEqual(index.tokensInFirstOrder, ["a", "b", "ab"])

@@ -1,26 +1,18 @@
 /// tokenizer.json for GGUF's "gpt2" tokenizer model (byte-level BPE), shaped as transformers' GGUF
 /// tokenizer converter writes it:
 ///
-///     {"version": "1.0", "added_tokens": [control (type 3) and user-defined (type 4) tokens],
+///     {"version": "1.0", "added_tokens": [GGUFTokenizerMetadata.addedTokens: control (type 3, when spelled in
+///                                          the byte alphabet), user-defined (type 4), named, <|endoftext|>],
 ///      "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}
-///                                           (GPT-2's regex) or, for a tokenizer.ggml.pre in splitPatterns,
+///                                           (GPT-2's regex) or, for a tokenizer.ggml.pre in GGUFPreTokenizerSplits,
 ///                                           {"type": "Sequence", "pretokenizers": [Split(that regex, Isolated),
 ///                                            ByteLevel(use_regex: false)]},
-///      "post_processor": TemplateProcessing ($A, with bos when add_bos_token), "decoder": ByteLevel,
+///      "post_processor": TemplateProcessing [bos]? $A [eos]? when add_bos/eos_token (absent: false),
+///      "decoder": ByteLevel,
 ///      "model": {"type": "BPE", "vocab": {token: id}, "merges": [[a, b], …], …}}
 enum GGUFByteLevelTokenizerJSON {
-    /// transformers 5.24's GGUF_PRE_TOKENIZER_SPLITS (integrations/gguf/gguf_tokenizer_mapping.py), the
-    /// entries using Qwen2's regex (the one the fixtures check): tokenizer.ggml.pre → the regex its merges
-    /// were learned with. Qwen2's (models/qwen2/tokenization_qwen2.py PRETOKENIZE_REGEX) differs from GPT-2's: digits one at
-    /// a time, case-insensitive contractions, a letter run takes one leading non-letter, newlines follow
-    /// punctuation. Other pre names (smollm, …) keep GPT-2's ByteLevel regex, as transformers does.
-    static let splitPatterns: [String: String] = {
-        let qwen2 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-        return ["qwen2": qwen2, "deepseek-r1-qwen": qwen2, "kormo": qwen2, "f2llmv2": qwen2, "megrez": qwen2]
-    }()
-
     static func preTokenizerJSON(_ file: GGUFFile) -> String {
-        guard let pre = file["tokenizer.ggml.pre"]?.string, let pattern = splitPatterns[pre] else {
+        guard let pre = file["tokenizer.ggml.pre"]?.string, let pattern = GGUFPreTokenizerSplits.byName[pre] else {
             return "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
         }
         return "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\(SafetensorsWriter.quoted(pattern))},"
@@ -28,30 +20,29 @@ enum GGUFByteLevelTokenizerJSON {
             + "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}"
     }
 
+    /// GPT2Tokenizer's unk, bos and eos default: transformers adds it as a special token whatever the
+    /// file names, appended after the vocabulary when the vocabulary lacks it.
+    static let gpt2DefaultSpecialTokens = ["<|endoftext|>"]
+
     static func build(_ file: GGUFFile) throws -> String {
         let tokens = try GGUFTokenizerMetadata.tokens(file)
-        var types = [Int](repeating: 1, count: tokens.count)
-        if case .array(_, let values)? = file["tokenizer.ggml.token_type"], values.count == tokens.count {
-            types = values.map { $0.integer ?? 1 }
+        let vocabulary = GGUFTokenizerMetadata.VocabularyIndex(tokens: tokens)
+        // A control token spelled outside the byte alphabet is a llama.cpp mislabel transformers skips.
+        let types = try GGUFTokenizerMetadata.tokenTypes(file, count: tokens.count).map { types in
+            zip(tokens, types).map { token, type in type == 3 && !spelledInByteAlphabet(token) ? 1 : type }
         }
+        let named = try GGUFTokenizerMetadata.namedTokenIDs(file, count: tokens.count)
         let merges = try GGUFTokenizerMetadata.merges(file) ?? []
-        var added: [String] = []
-        for (id, token) in tokens.enumerated() where types[id] == 3 || types[id] == 4 {
-            added.append(GGUFTokenizerMetadata.addedTokenJSON(id: id, content: token, special: types[id] == 3))
-        }
-        var single = "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}"
-        var specials = ""
-        if file["tokenizer.ggml.add_bos_token"] == .bool(true), let bos = file["tokenizer.ggml.bos_token_id"]?.integer, bos < tokens.count {
-            let quoted = SafetensorsWriter.quoted(tokens[bos])
-            single = "{\"SpecialToken\":{\"id\":\(quoted),\"type_id\":0}}," + single
-            specials = "\(quoted):{\"id\":\(quoted),\"ids\":[\(bos)],\"tokens\":[\(quoted)]}"
-        }
-        let vocab = tokens.enumerated().map { "\(SafetensorsWriter.quoted($0.element)):\($0.offset)" }
+        let added = GGUFTokenizerMetadata.addedTokens(tokens: tokens, types: types, vocabulary: vocabulary,
+                                                      namedIDs: Array(named.values), defaults: gpt2DefaultSpecialTokens)
+        let bos = try GGUFTokenizerMetadata.templateToken(file, "bos", absent: false, named: named, tokens: tokens, vocabulary: vocabulary)
+        let eos = try GGUFTokenizerMetadata.templateToken(file, "eos", absent: false, named: named, tokens: tokens, vocabulary: vocabulary)
+        let vocab = vocabulary.tokensInIDOrder.map { "\(SafetensorsWriter.quoted($0.token)):\($0.id)" }
         return """
-        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.joined(separator: ","))],\
+        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.map(\.json).joined(separator: ","))],\
         "normalizer":null,\
         "pre_tokenizer":\(preTokenizerJSON(file)),\
-        "post_processor":{"type":"TemplateProcessing","single":[\(single)],"pair":[\(single),{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{\(specials)}},\
+        "post_processor":\(GGUFTokenizerMetadata.postProcessorJSON(bos: bos, eos: eos)),\
         "decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},\
         "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":"","end_of_word_suffix":"",\
         "fuse_unk":false,"byte_fallback":false,"ignore_merges":false,\
@@ -59,4 +50,11 @@ enum GGUFByteLevelTokenizerJSON {
 
         """
     }
+
+    /// Every real token of a byte-level vocabulary is written in GPT-2's byte alphabet (ByteLevel).
+    private static func spelledInByteAlphabet(_ token: String) -> Bool {
+        token.unicodeScalars.allSatisfy { byteAlphabet.contains($0) }
+    }
+
+    private static let byteAlphabet = Set(ByteLevel.scalars)
 }
