@@ -88,17 +88,19 @@ final class GGUFSentencePieceTests: XCTestCase {
         }
     }
 
-    /// Folders converted before SentencePiece tokenizers were supported have no tokenizer.json; reusing
-    /// one adds it.
-    func testReusedConversionWithoutTokenizerGetsOne() throws {
+    /// Folders converted by an earlier converter (before SentencePiece tokenizers were supported, say:
+    /// weights and no tokenizer.json) are not reused: the converter version is part of the name.
+    func testFoldersOfAnEarlierConverterAreNotReused() throws {
         let cache = TemporaryFolder()
         let conversion = GGUFConversion(path: Self.fixture + "/llama.gguf", cacheFolder: cache.path)
-        let folder = try conversion.run().folder
-        let written = try Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json"))
-        try FileManager.default.removeItem(atPath: folder + "/tokenizer.json")
-        let reused = try conversion.run()
-        XCTAssertFalse(reused.converted)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json")), written)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["config.json", "model.safetensors", "tokenizer.json"])
+        let current = try conversion.destination()
+        XCTAssertTrue(current.hasSuffix("-c\(GGUFConversion.converterVersion)"), current)
+        let earlier = String(current.dropLast("-c\(GGUFConversion.converterVersion)".count))
+        try FileManager.default.createDirectory(atPath: earlier, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: earlier + "/model.safetensors", contents: Data("stale".utf8))
+        let result = try conversion.run()
+        XCTAssertTrue(result.converted)
+        XCTAssertEqual(result.folder, current)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: current).sorted(), ["config.json", "model.safetensors", "tokenizer.json"])
     }
 }

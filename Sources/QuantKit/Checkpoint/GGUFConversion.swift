@@ -49,7 +49,12 @@ public struct GGUFConversion {
         self.cacheFolder = cacheFolder
     }
 
-    /// The folder this file converts into: name, size and modification time identify the input.
+    /// Which converter wrote a cached folder. Bump it whenever the same GGUF would convert to different
+    /// files (a tokenizer rule, a config key), so folders an older qtui wrote are not reused.
+    static let converterVersion = 2
+
+    /// The folder this file converts into: name, size and modification time identify the input, the
+    /// converter version the output.
     public func destination() throws -> String {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let size = (attributes[.size] as? NSNumber)?.intValue,
@@ -57,7 +62,7 @@ public struct GGUFConversion {
             throw CheckpointError(file: path, .cannotOpen(reason: "no such file"))
         }
         let name = (path as NSString).lastPathComponent
-        return (cacheFolder as NSString).appendingPathComponent("\(name)-\(size)-\(Int(modified.timeIntervalSince1970))")
+        return (cacheFolder as NSString).appendingPathComponent("\(name)-\(size)-\(Int(modified.timeIntervalSince1970))-c\(Self.converterVersion)")
     }
 
     /// Converts, or reuses the finished folder of an earlier run. `progress` is called from this thread.
@@ -67,7 +72,6 @@ public struct GGUFConversion {
         let tokenizer = Self.tokenizerBuilder(file)
         let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : nil
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
-            if let tokenizer { try addMissingTokenizer(tokenizer(file), to: folder) }
             return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
         }
         let architecture = try GGUFArchitecture.of(file)
@@ -108,19 +112,6 @@ public struct GGUFConversion {
 
     static func unsupportedTokenizerNote(_ file: GGUFFile) -> String {
         "tokenizer model \"\(file["tokenizer.ggml.model"]?.string ?? "none")\" is not supported yet (no tokenizer.json, weights only)"
-    }
-
-    /// Folders converted before this tokenizer model was supported have weights but no tokenizer.json.
-    /// Written beside and renamed, so a reader never sees half a file.
-    private func addMissingTokenizer(_ build: @autoclosure () throws -> String, to folder: String) throws {
-        let target = (folder as NSString).appendingPathComponent("tokenizer.json")
-        guard !FileManager.default.fileExists(atPath: target) else { return }
-        let partial = "tokenizer.json.partial-\(getpid())"
-        try write(try build(), to: folder, name: partial)
-        guard rename((folder as NSString).appendingPathComponent(partial), target) == 0 else {
-            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(partial))
-            throw CheckpointError(file: target, .cannotOpen(reason: "cannot write the tokenizer: \(String(cString: strerror(errno)))"))
-        }
     }
 
     private func write(_ text: String, to folder: String, name: String) throws {
