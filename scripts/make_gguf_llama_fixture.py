@@ -30,18 +30,6 @@ from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 TEXT = "the thin hen in the inn, then the end. 12 + 3!"
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
 def permute(w, n_head: int):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
@@ -62,6 +50,7 @@ def main() -> None:
     from gguf import GGMLQuantizationType as T
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte alphabet
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -68,21 +68,10 @@ BLOCK_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self
                "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
 def vocabulary():
     """Bytes, a few merges, then the specials as Qwen's vocabulary orders them; type 1 normal,
     3 control, 4 user-defined, 5 unused (llama.cpp's [PAD<id>] filler up to the model's vocab_size)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte alphabet
     merges = [("t", "h"), ("Ġ", "t"), ("Ġt", "h"), ("h", "e"), ("i", "n"), ("Ġth", "e"), ("e", "n"), ("Ġ", "i"),
               ("Ġ", "h"), ("Ġh", "en"), ("'", "s"), ("Ġ", "inn"), ("in", "n"), ("T", "h"), ("n", "d"), ("Ġ", "e"), ("Ġe", "nd"),
               ("1", "2"), ("'", "S"), (".", "Ċ"), ("Ġ", "(")]

@@ -54,14 +54,7 @@ final class GGUFArchitectureTests: XCTestCase {
 
         let ids = tokenizer.encode(expected["text"]!.string!)
         XCTAssertEqual(ids, expected["ids"]!.array!.map { $0.integer! }, "transformers' GGUF tokenizer's ids")
-        let logits = try ModelRuntime(checkpoint: checkpoint).logits(tokens: ids)
-        let referenceLogits = expected["logits"]!.array!.map { value -> Float in
-            if case .number(let number) = value { return Float(number) }
-            return Float(value.integer!)
-        }
-        XCTAssertEqual(logits.values.count, referenceLogits.count)
-        let worst = zip(logits.values, referenceLogits).map { abs($0 - $1) }.max() ?? .infinity
-        XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers")
+        try assertLogitsMatchTransformers(checkpoint: checkpoint, ids: ids, expected: expected["logits"]!)
     }
 
     /// Metadata is read under the file's own prefix: a qwen3 file with llama.* keys is missing qwen3.*.

@@ -106,3 +106,16 @@ func XCTAssertThrowsCheckpointError(_ expression: @autoclosure () throws -> Any,
         XCTFail("unexpected error \(error)", line: line)
     }
 }
+
+/// The runtime's float32 logits for `ids` against transformers' (a fixture's JSON array).
+func assertLogitsMatchTransformers(checkpoint: Checkpoint, ids: [Int], expected: JSONValue,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
+    let logits = try ModelRuntime(checkpoint: checkpoint).logits(tokens: ids)
+    let reference = try XCTUnwrap(expected.array).map { value -> Float in
+        if case .number(let number) = value { return Float(number) }
+        return Float(value.integer!)
+    }
+    XCTAssertEqual(logits.values.count, reference.count, file: file, line: line)
+    let worst = zip(logits.values, reference).map { abs($0 - $1) }.max() ?? .infinity
+    XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers", file: file, line: line)
+}
