@@ -159,9 +159,13 @@ final class ExplorerTests: XCTestCase {
     }
 
     func testASCIIFallbackDrawsOnlyASCII() throws {
-        let state = try openedState()
+        var state = try openedState()
+        state.overlay = .help
         let frame = render(state, glyphs: .ascii)
         XCTAssertTrue(frame.cells.allSatisfy { $0.character.isASCII }, frame.text)
+        XCTAssertTrue(frame.text.contains("+---"), frame.text)
+        let unicode = render(state).text
+        XCTAssertTrue(unicode.contains("┌─") && unicode.contains("┘"), "boxes have line-drawing corners:\n\(unicode)")
     }
 
     func testBackgroundEventsAndCancellation() throws {

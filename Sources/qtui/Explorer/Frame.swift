@@ -70,8 +70,8 @@ struct Frame: Equatable {
         let box = Rect(x: (width - boxWidth) / 2, y: max(0, (height - boxHeight) / 2), width: boxWidth, height: boxHeight)
         fill(box, role: .normal)
         let horizontal = String(repeating: glyphs.horizontal, count: max(0, boxWidth - 2))
-        put("+" + horizontal + "+", x: box.x, y: box.y, role: .dim)
-        put("+" + horizontal + "+", x: box.x, y: box.maxY - 1, role: .dim)
+        put("\(glyphs.corners[0])\(horizontal)\(glyphs.corners[1])", x: box.x, y: box.y, role: .dim)
+        put("\(glyphs.corners[2])\(horizontal)\(glyphs.corners[3])", x: box.x, y: box.maxY - 1, role: .dim)
         for (index, line) in lines.prefix(boxHeight - 2).enumerated() {
             let y = box.y + 1 + index
             put(String(glyphs.vertical), x: box.x, y: y, role: .dim)
@@ -91,6 +91,7 @@ struct Frame: Equatable {
     private static let asciiLookAlikes: [Character: Character] = [
         "·": ".", "—": "-", "–": "-", "≥": ">", "≈": "~", "×": "x", "…": "~", "←": "<", "→": ">", "↑": "^", "↓": "v",
         "◀": "<", "▶": ">", "│": "|", "─": "-", "┆": "!", "┼": "+", "┴": "+", "‖": "|", "█": "#", "░": ".",
+        "┌": "+", "┐": "+", "└": "+", "┘": "+",
     ]
 
     func line(_ y: Int) -> String { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[y] }
@@ -119,11 +120,13 @@ struct Glyphs {
     let ellipsis: Character
     let full: Character
     let empty: Character
+    /// Box corners: top left, top right, bottom left, bottom right.
+    let corners: [Character]
 
     static let unicode = Glyphs(bars: [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"], vertical: "│", horizontal: "─",
                                 marker: "┆", left: "◀", right: "▶", selected: "▶", ellipsis: "…",
-                                full: "█", empty: "░")
+                                full: "█", empty: "░", corners: ["┌", "┐", "└", "┘"])
     static let ascii = Glyphs(bars: [" ", ".", ".", ":", ":", "+", "+", "#", "#"], vertical: "|", horizontal: "-",
                               marker: "!", left: "<", right: ">", selected: ">", ellipsis: "~",
-                              full: "#", empty: ".")
+                              full: "#", empty: ".", corners: ["+", "+", "+", "+"])
 }
