@@ -33,4 +33,29 @@ final class PerplexityTests: XCTestCase {
             XCTAssertEqual(got, want, accuracy: want * 5e-5, name)
         }
     }
+
+    /// KL(p ‖ q) = Σ p_j log(p_j / q_j) for p = softmax(a), q = softmax(z) over four tokens, folded in
+    /// slabs of 1, 2, 3 and 4 entries; a's largest logit comes last, so the running sums are rescaled.
+    func testDivergenceOfAHandCheckablePair() {
+        let a: [Float] = [0, -1, 0.5, 2], z: [Float] = [1, 1, -2, 0.5]
+        func softmax(_ x: [Float]) -> [Double] {
+            let e = x.map { exp(Double($0)) }
+            return e.map { $0 / e.reduce(0, +) }
+        }
+        let p = softmax(a), q = softmax(z)
+        let divergence = zip(p, q).reduce(0.0) { $0 + $1.0 * log($1.0 / $1.1) }
+        for slab in 1...4 {
+            var pair = NextTokenAccumulator(), same = NextTokenAccumulator()
+            for first in stride(from: 0, to: 4, by: slab) {
+                let count = min(slab, 4 - first)
+                pair.add(Array(z[first...]), reference: Array(a[first...]), count: count, first: first, target: 2)
+                same.add(Array(a[first...]), reference: Array(a[first...]), count: count, first: first, target: 2)
+            }
+            XCTAssertEqual(pair.score.divergence, divergence, accuracy: 1e-12, "slab \(slab)")
+            XCTAssertEqual(Double(pair.score.negativeLogLikelihood), -log(q[2]), accuracy: 1e-6)
+            XCTAssertFalse(pair.score.agreesOnTop, "a peaks at 3, z at 0 (the first of two equal logits)")
+            XCTAssertEqual(same.score.divergence, 0, "KL(p ‖ p)")
+            XCTAssertTrue(same.score.agreesOnTop)
+        }
+    }
 }

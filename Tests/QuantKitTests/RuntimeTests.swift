@@ -225,6 +225,38 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// Against reference hidden states, the slab path's KL(p ‖ q) and top-token agreement are those of
+    /// the plain product's softmaxes, row by row.
+    func testOutputHeadComparisonEqualsThePlainProduct() throws {
+        let checkpoint = try Checkpoint(path: Self.runtimeFixtures + "/llama-f32")
+        let tensor = try XCTUnwrap(checkpoint.tensor(named: "lm_head.weight"))
+        let head = try readTensor(checkpoint, "lm_head.weight")
+        let (vocabulary, width, rows) = (256, 64, 5)
+        var generator = SeededGenerator(seed: 11)
+        let reference = generator.normal(rows * width)
+        let hidden = zip(reference, generator.normal(rows * width)).map { $0 + 0.3 * $1 }
+        var output = OutputHead(tensor: tensor, store: WeightStore(checkpoint: checkpoint))
+        output.slabBytes = 10 * width * 4
+        let targets = [3, 10, 99, 200, 255]
+        let scores = hidden.withUnsafeBufferPointer { hidden in
+            reference.withUnsafeBufferPointer { output.score(hidden.baseAddress!, targets: targets, reference: $0.baseAddress!) }
+        }
+        func logSoftmax(_ x: [Float], row: Int) -> [Double] {
+            let logits = (0..<vocabulary).map { v in (0..<width).reduce(0.0) { $0 + Double(x[row * width + $1]) * Double(head[v * width + $1]) } }
+            let largest = logits.max()!
+            let logSum = largest + log(logits.reduce(0) { $0 + exp($1 - largest) })
+            return logits.map { $0 - logSum }
+        }
+        for row in 0..<rows {
+            let logP = logSoftmax(reference, row: row), logQ = logSoftmax(hidden, row: row)
+            let divergence = zip(logP, logQ).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+            XCTAssertGreaterThan(divergence, 0.01)
+            XCTAssertEqual(scores[row].divergence, divergence, accuracy: divergence * 1e-3)
+            XCTAssertEqual(Double(scores[row].negativeLogLikelihood), -logQ[targets[row]], accuracy: 1e-4)
+            XCTAssertEqual(scores[row].agreesOnTop, logP.indices.max { logP[$0] < logP[$1] } == logQ.indices.max { logQ[$0] < logQ[$1] })
+        }
+    }
+
     // MARK: - Errors
 
     func testUnsupportedArchitectureThrowsOneLine() throws {

@@ -31,13 +31,23 @@ struct OutputHead {
     /// −log softmax(logits[r])[targets[r]] for every row r, without holding all logits: each slab of
     /// the head updates a running max and sum of exponentials per row (log-sum-exp in Double).
     func negativeLogLikelihood(_ hidden: UnsafePointer<Float>, targets: [Int]) -> [Float] {
+        score(hidden, targets: targets, reference: nil).map(\.negativeLogLikelihood)
+    }
+
+    /// For every row r, with q_r = softmax(hidden_r·Eᵀ): −log q_r[targets[r]], and against the same rows of
+    /// `reference` hidden states (p_r = softmax(reference_r·Eᵀ)) KL(p_r ‖ q_r) and whether both argmaxes agree.
+    /// The reference logits are recomputed slab by slab beside the pass's own, so nothing the size of
+    /// rows × vocabulary is held: the cost is a second product with each slab (and a second scratch block).
+    func score(_ hidden: UnsafePointer<Float>, targets: [Int], reference: UnsafePointer<Float>?) -> [NextTokenScore] {
         let rows = targets.count
         let blockRows = max(1, min(rows, Self.scratchBytes / (slabRows * 4)))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * slabRows)
-        let running = UnsafeMutablePointer<RunningLogSumExp>.allocate(capacity: rows)
-        running.initialize(repeating: RunningLogSumExp(), count: rows)
+        let referenceScratch = UnsafeMutablePointer<Float>.allocate(capacity: reference == nil ? 0 : blockRows * slabRows)
+        let running = UnsafeMutablePointer<NextTokenAccumulator>.allocate(capacity: rows)
+        running.initialize(repeating: NextTokenAccumulator(), count: rows)
         defer {
             scratch.deallocate()
+            referenceScratch.deallocate()
             running.deallocate()
         }
         for first in stride(from: 0, to: vocabulary, by: slabRows) {
@@ -47,35 +57,90 @@ struct OutputHead {
                 let count = min(blockRows, rows - rowStart)
                 matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
                                        ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
+                if let reference {
+                    matrixMultiplyParallel(m: count, n: columns, k: width, a: reference + rowStart * width, lda: width,
+                                           b: slab.pointer, ldb: width, transposeB: true, beta: 0, c: referenceScratch, ldc: columns)
+                }
                 Parallel.forEach(count, grain: 8) { part in
                     for r in part {
                         let row = rowStart + r
-                        running[row].add(scratch + r * columns, count: columns, target: targets[row] - first)
+                        running[row].add(scratch + r * columns, reference: reference == nil ? nil : referenceScratch + r * columns,
+                                         count: columns, first: first, target: targets[row])
                     }
                 }
             }
         }
-        return (0..<rows).map { running[$0].negativeLogLikelihood }
+        return (0..<rows).map { running[$0].score }
     }
 }
 
-/// log Σ e^logit over the slabs seen so far, and the target's logit once its slab came by.
-private struct RunningLogSumExp {
-    var largest = -Double.infinity
-    var sum: Double = 0
-    var target: Double = 0
+/// One position's prediction scored: its negative log-likelihood of the next token and, against a
+/// reference prediction, KL(reference ‖ this) in nats and whether the most likely tokens agree (0 and
+/// true without a reference).
+struct NextTokenScore: Equatable {
+    var negativeLogLikelihood: Float
+    var divergence: Double
+    var agreesOnTop: Bool
+}
 
-    /// Folds in one slab of logits; `target` is the target's index within it (may be outside).
-    mutating func add(_ logits: UnsafePointer<Float>, count: Int, target index: Int) {
-        var slabMax = -Float.infinity
-        for j in 0..<count where logits[j] > slabMax { slabMax = logits[j] }
-        let newMax = max(largest, Double(slabMax))
-        var slabSum: Double = 0
-        for j in 0..<count { slabSum += exp(Double(logits[j]) - newMax) }
-        sum = sum * exp(largest - newMax) + slabSum
-        largest = newMax
-        if index >= 0 && index < count { target = Double(logits[index]) }
+/// One row's logits z (and a reference's a) folded in slab by slab. With q = softmax(z), p = softmax(a):
+///
+///     KL(p ‖ q) = Σ_j p_j (log p_j − log q_j) = Σ_j p_j (a_j − z_j) − (LSE(a) − LSE(z))
+///
+/// where Σ_j p_j (a_j − z_j) = Σ_j e^(a_j − M)(a_j − z_j) / Σ_j e^(a_j − M) for the running max M of a;
+/// both sums are rescaled when M grows, as the log-sum-exps are. Sums in Double.
+struct NextTokenAccumulator {
+    private var logits = RunningLogSumExp()
+    private var target: Double = 0
+    private var reference = RunningLogSumExp()
+    /// Σ e^(a_j − reference.largest) (a_j − z_j) over the slabs so far.
+    private var weightedDifference: Double = 0
+
+    /// Folds in entries first..<first+count; `target` is the index of the next token in the whole vocabulary.
+    mutating func add(_ z: UnsafePointer<Float>, reference a: UnsafePointer<Float>?, count: Int, first: Int, target index: Int) {
+        logits.add(z, count: count, first: first)
+        if index >= first && index < first + count { target = Double(z[index - first]) }
+        guard let a else { return }
+        let scale = reference.add(a, count: count, first: first)
+        var slabDifference: Double = 0
+        for j in 0..<count { slabDifference += exp(Double(a[j]) - reference.largest) * Double(a[j] - z[j]) }
+        weightedDifference = weightedDifference * scale + slabDifference
     }
 
-    var negativeLogLikelihood: Float { Float(largest + log(sum) - target) }
+    var score: NextTokenScore {
+        guard reference.sum > 0 else {
+            return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: 0, agreesOnTop: true)
+        }
+        let divergence = weightedDifference / reference.sum - (reference.logSumExp - logits.logSumExp)
+        return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: divergence,
+                              agreesOnTop: logits.argmax == reference.argmax)
+    }
+}
+
+/// log Σ e^x over the slabs seen so far, and where the largest x is (the first, on ties, as torch.argmax).
+struct RunningLogSumExp {
+    private(set) var largest = -Double.infinity
+    private(set) var sum: Double = 0
+    private(set) var argmax = -1
+
+    /// Folds in x[0..<count], entries first..<first+count of the row. Returns the factor earlier sums were
+    /// multiplied by (e^(old max − new max)), for sums weighted alike to follow.
+    @discardableResult
+    mutating func add(_ x: UnsafePointer<Float>, count: Int, first: Int) -> Double {
+        var slabMax = -Float.infinity, slabArgmax = 0
+        for j in 0..<count where x[j] > slabMax {
+            slabMax = x[j]
+            slabArgmax = j
+        }
+        if Double(slabMax) > largest { argmax = first + slabArgmax }
+        let newMax = max(largest, Double(slabMax))
+        var slabSum: Double = 0
+        for j in 0..<count { slabSum += exp(Double(x[j]) - newMax) }
+        let scale = exp(largest - newMax)
+        sum = sum * scale + slabSum
+        largest = newMax
+        return scale
+    }
+
+    var logSumExp: Double { largest + log(sum) }
 }
