@@ -53,9 +53,47 @@ final class PerplexityTests: XCTestCase {
             }
             XCTAssertEqual(pair.score.divergence, divergence, accuracy: 1e-12, "slab \(slab)")
             XCTAssertEqual(Double(pair.score.negativeLogLikelihood), -log(q[2]), accuracy: 1e-6)
-            XCTAssertFalse(pair.score.agreesOnTop, "a peaks at 3, z at 0 (the first of two equal logits)")
             XCTAssertEqual(same.score.divergence, 0, "KL(p ‖ p)")
-            XCTAssertTrue(same.score.agreesOnTop)
         }
+    }
+
+    /// On the fixture model: the fp32 pass compared with itself diverges by exactly 0, every quantized
+    /// method by more, pure int8 more than int8 with the outlier columns in fp16, and the report's fp32
+    /// perplexity is the plain one.
+    func testDivergenceIsZeroForFp32AndPositiveWhenQuantized() throws {
+        let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
+            .array!.map { $0.integer! }
+        let folder = TemporaryFolder()
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let reference = try runtime.referencePass(tokens: tokens)
+        XCTAssertEqual(reference.perplexity, try runtime.perplexity(tokens: tokens), accuracy: reference.perplexity * 1e-9)
+        let fp32 = try runtime.compare(plan: nil, against: reference)
+        XCTAssertEqual(fp32.meanKLDivergence, 0)
+        XCTAssertEqual(fp32.perplexity, reference.perplexity)
+        var int8 = ExportPlan(method: .int8)
+        int8.threshold = 6
+        var pure = int8
+        pure.threshold = 0
+        let decomposed = try runtime.compare(plan: int8, against: reference).meanKLDivergence
+        let plain = try runtime.compare(plan: pure, against: reference).meanKLDivergence
+        let nf4 = try runtime.compare(plan: ExportPlan(method: .nf4), against: reference).meanKLDivergence
+        XCTAssertGreaterThan(decomposed, 0)
+        XCTAssertGreaterThan(plain, decomposed)
+        XCTAssertGreaterThan(nf4, decomposed)
+        XCTAssertThrowsError(try runtime.referencePass(tokens: [1])) { error in
+            XCTAssertEqual((error as? ModelError)?.problem, .tooFewTokens(1))
+        }
+    }
+
+    /// The suggestion is the highest grid threshold whose KL is within ln(1 + tolerance).
+    func testSuggestionFollowsTheDivergenceBound() throws {
+        let folder = TemporaryFolder()
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let report = try PerplexityReport.measure(runtime, tokens: Array(1...40), threshold: 6, blocksize: 64, tolerance: 0.01)
+        XCTAssertEqual(report.maximumKLDivergence, log(1.01), accuracy: 1e-15)
+        XCTAssertEqual(report.suggestedThreshold, report.int8Curve.last { $0.klDivergence <= log(1.01) }?.threshold)
+        XCTAssertEqual(report.klDivergence.int8, report.int8Curve.first { $0.threshold == 6 }?.klDivergence)
     }
 }

@@ -225,8 +225,8 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
-    /// Against reference hidden states, the slab path's KL(p ‖ q) and top-token agreement are those of
-    /// the plain product's softmaxes, row by row.
+    /// Against reference hidden states, the slab path's KL(p ‖ q) is that of the plain product's
+    /// softmaxes, row by row.
     func testOutputHeadComparisonEqualsThePlainProduct() throws {
         let checkpoint = try Checkpoint(path: Self.runtimeFixtures + "/llama-f32")
         let tensor = try XCTUnwrap(checkpoint.tensor(named: "lm_head.weight"))
@@ -253,7 +253,6 @@ final class RuntimeTests: XCTestCase {
             XCTAssertGreaterThan(divergence, 0.01)
             XCTAssertEqual(scores[row].divergence, divergence, accuracy: divergence * 1e-3)
             XCTAssertEqual(Double(scores[row].negativeLogLikelihood), -logQ[targets[row]], accuracy: 1e-4)
-            XCTAssertEqual(scores[row].agreesOnTop, logP.indices.max { logP[$0] < logP[$1] } == logQ.indices.max { logQ[$0] < logQ[$1] })
         }
     }
 

@@ -21,13 +21,10 @@ public struct NextTokenComparison: Sendable, Equatable {
     public let perplexity: Double
     /// Mean KL(p_reference ‖ p_pass) of the next-token distributions, in nats (0 for the reference itself).
     public let meanKLDivergence: Double
-    /// Share of positions whose most likely next token is the reference's.
-    public let topTokenAgreement: Double
 
     init(_ scores: [NextTokenScore]) {
         let count = Double(max(scores.count, 1))
         perplexity = exp(scores.reduce(0.0) { $0 + Double($1.negativeLogLikelihood) } / count)
         meanKLDivergence = scores.reduce(0.0) { $0 + $1.divergence } / count
-        topTokenAgreement = Double(scores.filter(\.agreesOnTop).count) / count
     }
 }

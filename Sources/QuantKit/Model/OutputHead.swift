@@ -35,7 +35,7 @@ struct OutputHead {
     }
 
     /// For every row r, with q_r = softmax(hidden_r·Eᵀ): −log q_r[targets[r]], and against the same rows of
-    /// `reference` hidden states (p_r = softmax(reference_r·Eᵀ)) KL(p_r ‖ q_r) and whether both argmaxes agree.
+    /// `reference` hidden states (p_r = softmax(reference_r·Eᵀ)) KL(p_r ‖ q_r).
     /// The reference logits are recomputed slab by slab beside the pass's own, so nothing the size of
     /// rows × vocabulary is held: the cost is a second product with each slab (and a second scratch block).
     func score(_ hidden: UnsafePointer<Float>, targets: [Int], reference: UnsafePointer<Float>?) -> [NextTokenScore] {
@@ -75,12 +75,10 @@ struct OutputHead {
 }
 
 /// One position's prediction scored: its negative log-likelihood of the next token and, against a
-/// reference prediction, KL(reference ‖ this) in nats and whether the most likely tokens agree (0 and
-/// true without a reference).
+/// reference prediction, KL(reference ‖ this) in nats (0 without a reference).
 struct NextTokenScore: Equatable {
     var negativeLogLikelihood: Float
     var divergence: Double
-    var agreesOnTop: Bool
 }
 
 /// One row's logits z (and a reference's a) folded in slab by slab. With q = softmax(z), p = softmax(a):
@@ -98,41 +96,32 @@ struct NextTokenAccumulator {
 
     /// Folds in entries first..<first+count; `target` is the index of the next token in the whole vocabulary.
     mutating func add(_ z: UnsafePointer<Float>, reference a: UnsafePointer<Float>?, count: Int, first: Int, target index: Int) {
-        logits.add(z, count: count, first: first)
+        logits.add(z, count: count)
         if index >= first && index < first + count { target = Double(z[index - first]) }
         guard let a else { return }
-        let scale = reference.add(a, count: count, first: first)
+        let scale = reference.add(a, count: count)
         var slabDifference: Double = 0
         for j in 0..<count { slabDifference += exp(Double(a[j]) - reference.largest) * Double(a[j] - z[j]) }
         weightedDifference = weightedDifference * scale + slabDifference
     }
 
     var score: NextTokenScore {
-        guard reference.sum > 0 else {
-            return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: 0, agreesOnTop: true)
-        }
-        let divergence = weightedDifference / reference.sum - (reference.logSumExp - logits.logSumExp)
-        return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: divergence,
-                              agreesOnTop: logits.argmax == reference.argmax)
+        let divergence = reference.sum > 0 ? weightedDifference / reference.sum - (reference.logSumExp - logits.logSumExp) : 0
+        return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: divergence)
     }
 }
 
-/// log Σ e^x over the slabs seen so far, and where the largest x is (the first, on ties, as torch.argmax).
+/// log Σ e^x over the slabs seen so far.
 struct RunningLogSumExp {
     private(set) var largest = -Double.infinity
     private(set) var sum: Double = 0
-    private(set) var argmax = -1
 
-    /// Folds in x[0..<count], entries first..<first+count of the row. Returns the factor earlier sums were
-    /// multiplied by (e^(old max − new max)), for sums weighted alike to follow.
+    /// Folds in x[0..<count]. Returns the factor earlier sums were multiplied by (e^(old max − new max)),
+    /// for sums weighted alike to follow.
     @discardableResult
-    mutating func add(_ x: UnsafePointer<Float>, count: Int, first: Int) -> Double {
-        var slabMax = -Float.infinity, slabArgmax = 0
-        for j in 0..<count where x[j] > slabMax {
-            slabMax = x[j]
-            slabArgmax = j
-        }
-        if Double(slabMax) > largest { argmax = first + slabArgmax }
+    mutating func add(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var slabMax = -Float.infinity
+        for j in 0..<count where x[j] > slabMax { slabMax = x[j] }
         let newMax = max(largest, Double(slabMax))
         var slabSum: Double = 0
         for j in 0..<count { slabSum += exp(Double(x[j]) - newMax) }
