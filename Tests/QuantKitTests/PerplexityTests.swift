@@ -96,4 +96,34 @@ final class PerplexityTests: XCTestCase {
         XCTAssertEqual(report.suggestedThreshold, report.int8Curve.last { $0.klDivergence <= log(1.01) }?.threshold)
         XCTAssertEqual(report.klDivergence.int8, report.int8Curve.first { $0.threshold == 6 }?.klDivergence)
     }
+
+    /// Mean KL(p_fp32 ‖ p_quantized) against transformers + bitsandbytes (scripts/make_kl_fixture.py): the
+    /// same model and 200 tokens, the fp32 reference from transformers' own fp32 pass.
+    func testDivergenceMatchesBitsandbytes() throws {
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200-kl.json")))
+        let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
+            .array!.map { $0.integer! }
+        let folder = TemporaryFolder()
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let reference = try runtime.referencePass(tokens: tokens)
+        func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {
+            var plan = ExportPlan(method: method)
+            plan.threshold = threshold
+            plan.doubleQuant = doubleQuant
+            plan.skipModules = skip
+            return plan
+        }
+        let cases: [(String, ExportPlan?)] = [
+            ("fp32", nil), ("int8@0", plan(.int8, threshold: 0)), ("int8@1", plan(.int8, threshold: 1)), ("int8@2", plan(.int8, threshold: 2)),
+            ("int8@6", plan(.int8)), ("int8@6-skip", plan(.int8, skip: ["lm_head", "model.layers.1.mlp"])),
+            ("nf4", plan(.nf4)), ("nf4-dq", plan(.nf4, doubleQuant: true)), ("fp4", plan(.fp4)),
+        ]
+        for (name, plan) in cases {
+            guard case .number(let want) = try XCTUnwrap(expected["results"]?[name]?["kl"], name) else { return XCTFail("\(name): no number") }
+            let got = try runtime.compare(plan: plan, against: reference).meanKLDivergence
+            // Agreement is within 5e-6 of the value (double quant: the CPU kernel's few inexact nested codes).
+            XCTAssertEqual(got, want, accuracy: max(want * 1e-4, 1e-12), name)
+        }
+    }
 }
