@@ -87,17 +87,16 @@ public final class ModelRuntime {
         }
     }
 
-    /// The fp32 model run once on `tokens` (at least 2), kept to compare quantized passes with.
+    /// The fp32 model run once on `tokens` (at least 2), its next-token distributions kept to compare
+    /// quantized passes with: (tokens − 1) × vocabulary floats.
     public func referencePass(tokens: [Int]) throws -> ReferencePass {
         let head = try outputHead()
         guard tokens.count >= 2 else { throw ModelError(file: checkpoint.path, .tooFewTokens(tokens.count)) }
-        let rows = tokens.count - 1
-        let (hidden, nll) = try forward(tokens, observer: nil) { hidden, _ in
-            (Array(UnsafeBufferPointer(start: hidden, count: rows * model.hiddenSize)),
-             head.negativeLogLikelihood(hidden, targets: Array(tokens.dropFirst())))
+        let (distributions, nll) = try forward(tokens, observer: nil) { hidden, _ in
+            head.distributions(hidden, targets: Array(tokens.dropFirst()))
         }
-        return ReferencePass(tokens: tokens, window: window, hidden: hidden,
-                             perplexity: exp(nll.reduce(0.0) { $0 + Double($1) } / Double(rows)))
+        return ReferencePass(tokens: tokens, window: window, distributions: distributions,
+                             perplexity: exp(nll.reduce(0.0) { $0 + Double($1) } / Double(nll.count)))
     }
 
     /// The reference's tokens through the model with `plan` simulated (nil: fp32), scored against the
@@ -108,9 +107,7 @@ public final class ModelRuntime {
         let tokens = reference.tokens
         let scores = try simulating(plan) {
             try forward(tokens, observer: nil) { hidden, _ in
-                reference.hidden.withUnsafeBufferPointer {
-                    head.score(hidden, targets: Array(tokens.dropFirst()), reference: $0.baseAddress!)
-                }
+                head.score(hidden, targets: Array(tokens.dropFirst()), reference: reference.distributions)
             }
         }
         return NextTokenComparison(scores)

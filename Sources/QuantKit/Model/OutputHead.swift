@@ -34,44 +34,85 @@ struct OutputHead {
         score(hidden, targets: targets, reference: nil).map(\.negativeLogLikelihood)
     }
 
-    /// For every row r, with q_r = softmax(hidden_r·Eᵀ): −log q_r[targets[r]], and against the same rows of
-    /// `reference` hidden states (p_r = softmax(reference_r·Eᵀ)) KL(p_r ‖ q_r).
-    /// The reference logits are recomputed slab by slab beside the pass's own, so nothing the size of
-    /// rows × vocabulary is held: the cost is a second product with each slab (and a second scratch block).
-    func score(_ hidden: UnsafePointer<Float>, targets: [Int], reference: UnsafePointer<Float>?) -> [NextTokenScore] {
-        let rows = targets.count
-        let blockRows = max(1, min(rows, Self.scratchBytes / (slabRows * 4)))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * slabRows)
-        let referenceScratch = UnsafeMutablePointer<Float>.allocate(capacity: reference == nil ? 0 : blockRows * slabRows)
-        let running = UnsafeMutablePointer<NextTokenAccumulator>.allocate(capacity: rows)
-        running.initialize(repeating: NextTokenAccumulator(), count: rows)
-        defer {
-            scratch.deallocate()
-            referenceScratch.deallocate()
-            running.deallocate()
-        }
-        for first in stride(from: 0, to: vocabulary, by: slabRows) {
-            let slab = store.load(tensor, rows: first..<min(first + slabRows, vocabulary))
-            let columns = slab.shape[0]
-            for rowStart in stride(from: 0, to: rows, by: blockRows) {
-                let count = min(blockRows, rows - rowStart)
-                matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
-                                       ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
-                if let reference {
-                    matrixMultiplyParallel(m: count, n: columns, k: width, a: reference + rowStart * width, lda: width,
-                                           b: slab.pointer, ldb: width, transposeB: true, beta: 0, c: referenceScratch, ldc: columns)
-                }
-                Parallel.forEach(count, grain: 8) { part in
-                    for r in part {
-                        let row = rowStart + r
-                        running[row].add(scratch + r * columns, reference: reference == nil ? nil : referenceScratch + r * columns,
-                                         count: columns, first: first, target: targets[row])
+    /// The next-token distributions of `targets.count` rows, kept whole, and each row's −log p[target].
+    func distributions(_ hidden: UnsafePointer<Float>, targets: [Int]) -> (NextTokenDistributions, [Float]) {
+        var values = logits(hidden, rows: targets.count).values
+        var negativeEntropy = [Double](repeating: 0, count: targets.count), mass = negativeEntropy
+        var nll = [Float](repeating: 0, count: targets.count)
+        let vocabulary = self.vocabulary
+        values.withUnsafeMutableBufferPointer { values in
+            negativeEntropy.withUnsafeMutableBufferPointer { negativeEntropy in
+                mass.withUnsafeMutableBufferPointer { mass in
+                    nll.withUnsafeMutableBufferPointer { nll in
+                        Parallel.forEach(targets.count, grain: 8) { part in
+                            for row in part {
+                                let p = values.baseAddress! + row * vocabulary
+                                var sums = RunningLogSumExp()
+                                sums.add(p, count: vocabulary)
+                                let logSum = sums.logSumExp
+                                nll[row] = Float(logSum - Double(p[targets[row]]))
+                                for j in 0..<vocabulary {
+                                    let logP = Double(p[j]) - logSum
+                                    p[j] = Float(exp(logP))
+                                    negativeEntropy[row] += Double(p[j]) * logP
+                                    mass[row] += Double(p[j])
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return (0..<rows).map { running[$0].score }
+        return (NextTokenDistributions(vocabulary: vocabulary, probabilities: values, negativeEntropy: negativeEntropy, mass: mass), nll)
     }
+
+    /// For every row r, with q_r = softmax(hidden_r·Eᵀ): −log q_r[targets[r]] and, against the same rows of
+    /// `reference`, KL(p_r ‖ q_r) — a dot product of p_r with each slab of logits, no more exponentials.
+    func score(_ hidden: UnsafePointer<Float>, targets: [Int], reference: NextTokenDistributions?) -> [NextTokenScore] {
+        let rows = targets.count
+        precondition(reference.map { $0.rows == rows && $0.vocabulary == vocabulary } ?? true, "the reference has other rows")
+        let blockRows = max(1, min(rows, Self.scratchBytes / (slabRows * 4)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * slabRows)
+        let running = UnsafeMutablePointer<NextTokenAccumulator>.allocate(capacity: rows)
+        running.initialize(repeating: NextTokenAccumulator(), count: rows)
+        defer {
+            scratch.deallocate()
+            running.deallocate()
+        }
+        let probabilities = reference?.probabilities ?? []
+        probabilities.withUnsafeBufferPointer { probabilities in
+            for first in stride(from: 0, to: vocabulary, by: slabRows) {
+                let slab = store.load(tensor, rows: first..<min(first + slabRows, vocabulary))
+                let columns = slab.shape[0]
+                for rowStart in stride(from: 0, to: rows, by: blockRows) {
+                    let count = min(blockRows, rows - rowStart)
+                    matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
+                                           ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
+                    Parallel.forEach(count, grain: 8) { part in
+                        for r in part {
+                            let row = rowStart + r
+                            let p = reference == nil ? nil : probabilities.baseAddress! + row * vocabulary + first
+                            running[row].add(scratch + r * columns, reference: p, count: columns, first: first, target: targets[row])
+                        }
+                    }
+                }
+            }
+        }
+        return (0..<rows).map { row in
+            running[row].score(negativeEntropy: reference?.negativeEntropy[row] ?? 0, mass: reference?.mass[row] ?? 0)
+        }
+    }
+}
+
+/// Next-token distributions kept to compare other passes with: rows × vocabulary probabilities in Float
+/// (4 bytes each), and per row, in Double over those stored floats, Σ_j p_j log p_j (log p_j exact) and Σ_j p_j.
+struct NextTokenDistributions: Sendable {
+    let vocabulary: Int
+    let probabilities: [Float]
+    let negativeEntropy: [Double]
+    let mass: [Double]
+
+    var rows: Int { mass.count }
 }
 
 /// One position's prediction scored: its negative log-likelihood of the next token and, against a
@@ -81,33 +122,34 @@ struct NextTokenScore: Equatable {
     var divergence: Double
 }
 
-/// One row's logits z (and a reference's a) folded in slab by slab. With q = softmax(z), p = softmax(a):
+/// One row's logits z folded in slab by slab, against a reference distribution p. With q = softmax(z):
 ///
-///     KL(p ‖ q) = Σ_j p_j (log p_j − log q_j) = Σ_j p_j (a_j − z_j) − (LSE(a) − LSE(z))
+///     KL(p ‖ q) = Σ_j p_j (log p_j − z_j + LSE(z)) = Σ_j p_j log p_j − Σ_j p_j z_j + LSE(z) · Σ_j p_j
 ///
-/// where Σ_j p_j (a_j − z_j) = Σ_j e^(a_j − M)(a_j − z_j) / Σ_j e^(a_j − M) for the running max M of a;
-/// both sums are rescaled when M grows, as the log-sum-exps are. Sums in Double.
+/// The first and last sums are the reference's own (`NextTokenDistributions`); a pass adds Σ_j p_j z_j a
+/// slab at a time. Summed in Double, this is the sum of p_j (log p_j − log q_j) over the stored p_j: the
+/// rounding of p_j to Float scales terms that are differences of log-probabilities, not logits.
 struct NextTokenAccumulator {
     private var logits = RunningLogSumExp()
     private var target: Double = 0
-    private var reference = RunningLogSumExp()
-    /// Σ e^(a_j − reference.largest) (a_j − z_j) over the slabs so far.
-    private var weightedDifference: Double = 0
+    /// Σ_j p_j z_j over the slabs so far.
+    private var expectedLogit: Double = 0
 
-    /// Folds in entries first..<first+count; `target` is the index of the next token in the whole vocabulary.
-    mutating func add(_ z: UnsafePointer<Float>, reference a: UnsafePointer<Float>?, count: Int, first: Int, target index: Int) {
+    /// Folds in entries first..<first+count (`p` the reference's probabilities of the same entries);
+    /// `target` is the index of the next token in the whole vocabulary.
+    mutating func add(_ z: UnsafePointer<Float>, reference p: UnsafePointer<Float>?, count: Int, first: Int, target index: Int) {
         logits.add(z, count: count)
         if index >= first && index < first + count { target = Double(z[index - first]) }
-        guard let a else { return }
-        let scale = reference.add(a, count: count)
-        var slabDifference: Double = 0
-        for j in 0..<count { slabDifference += exp(Double(a[j]) - reference.largest) * Double(a[j] - z[j]) }
-        weightedDifference = weightedDifference * scale + slabDifference
+        guard let p else { return }
+        var slab: Double = 0
+        for j in 0..<count { slab += Double(p[j]) * Double(z[j]) }
+        expectedLogit += slab
     }
 
-    var score: NextTokenScore {
-        let divergence = reference.sum > 0 ? weightedDifference / reference.sum - (reference.logSumExp - logits.logSumExp) : 0
-        return NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target), divergence: divergence)
+    /// `negativeEntropy` = Σ_j p_j log p_j and `mass` = Σ_j p_j of the reference row (both 0 without one).
+    func score(negativeEntropy: Double, mass: Double) -> NextTokenScore {
+        NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target),
+                       divergence: mass > 0 ? negativeEntropy - expectedLogit + logits.logSumExp * mass : 0)
     }
 }
 
@@ -116,19 +158,15 @@ struct RunningLogSumExp {
     private(set) var largest = -Double.infinity
     private(set) var sum: Double = 0
 
-    /// Folds in x[0..<count]. Returns the factor earlier sums were multiplied by (e^(old max − new max)),
-    /// for sums weighted alike to follow.
-    @discardableResult
-    mutating func add(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    /// Folds in x[0..<count].
+    mutating func add(_ x: UnsafePointer<Float>, count: Int) {
         var slabMax = -Float.infinity
         for j in 0..<count where x[j] > slabMax { slabMax = x[j] }
         let newMax = max(largest, Double(slabMax))
         var slabSum: Double = 0
         for j in 0..<count { slabSum += exp(Double(x[j]) - newMax) }
-        let scale = exp(largest - newMax)
-        sum = sum * scale + slabSum
+        sum = sum * exp(largest - newMax) + slabSum
         largest = newMax
-        return scale
     }
 
     var logSumExp: Double { largest + log(sum) }
