@@ -127,7 +127,7 @@ final class PerplexityTests: XCTestCase {
         for (name, plan) in cases {
             guard case .number(let want) = try XCTUnwrap(expected["results"]?[name]?["kl"], name) else { return XCTFail("\(name): no number") }
             let got = try runtime.compare(plan: plan, against: reference).meanKLDivergence
-            // Agreement is within 5e-6 of the value (double quant: the CPU kernel's few inexact nested codes).
+            // qtui agrees within 5e-6 of the value (2026-11-29); the bound leaves room for BLAS order.
             XCTAssertEqual(got, want, accuracy: max(want * 1e-4, 1e-12), name)
         }
     }
