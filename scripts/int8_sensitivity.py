@@ -23,7 +23,7 @@ SmolLM2 copy made by scripts/convert_smollm2.py and its 512 calibration tokens:
 
 TOKENS.json: {"tokens": [...]} (the format of Tests/Fixtures/calibration/*.json). Perplexity is the rule of
 scripts/make_perplexity_fixture.py: exp(mean NLL of tokens 1..n-1), one sequence, float32 model, eager attention.
-Each threshold takes 6 model loads and passes (about 80 s on SmolLM2, 2 threads).
+Each threshold takes 6 model loads and passes (1–2 minutes on SmolLM2, 2 threads).
 """
 
 from __future__ import annotations

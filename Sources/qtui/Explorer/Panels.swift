@@ -205,7 +205,7 @@ enum HelpOverlay {
         "b               4-bit blocksize (errors recomputed in background)",
         "s  space        skip / restore the layer (kept as stored)",
         "e               export the plan (a checkpoint transformers loads)",
-        "p               perplexity per method on the calibration text",
+        "p               perplexity, KL from fp32 per method; threshold",
         "mouse           click selects, wheel scrolls",
         "Esc             cancel background work",
         "q  Ctrl-C       quit",
