@@ -6,7 +6,7 @@ import Foundation
 /// It holds the distributions of the positions that predict a next token as Float probabilities:
 /// (tokens − 1) × vocabulary × 4 bytes — SmolLM2 (49,152) at 512 tokens 100 MB, a 128k vocabulary 262 MB,
 /// at 2,048 tokens 1 GB. Recomputing them in every pass from the fp32 hidden states instead would cost
-/// a second output-head product per pass (on SmolLM2 +16% of the time of `scan --perplexity`; on an 8B
+/// a second output-head product per pass (on SmolLM2 +16–18% of the time of `scan --perplexity`; on an 8B
 /// model minutes), for memory that is a quarter of an fp16 head's at 512 tokens and hidden size 4,096.
 public struct ReferencePass: Sendable {
     public let tokens: [Int]

@@ -129,7 +129,7 @@ struct NextTokenScore: Equatable {
 /// The first and last sums are the reference's own (`NextTokenDistributions`); a pass adds Σ_j p_j z_j a
 /// slab at a time. Summed in Double, this is the sum of p_j (log p_j − log q_j) over the stored p_j: the
 /// rounding of p_j to Float scales terms that are differences of log-probabilities, not logits.
-struct NextTokenAccumulator {
+private struct NextTokenAccumulator {
     private var logits = RunningLogSumExp()
     private var target: Double = 0
     /// Σ_j p_j z_j over the slabs so far.
@@ -154,7 +154,7 @@ struct NextTokenAccumulator {
 }
 
 /// log Σ e^x over the slabs seen so far.
-struct RunningLogSumExp {
+private struct RunningLogSumExp {
     private(set) var largest = -Double.infinity
     private(set) var sum: Double = 0
 
