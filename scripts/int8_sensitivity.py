@@ -7,16 +7,23 @@ roundings, and the flips compound through the layers. This script measures how f
 of transformers + bitsandbytes itself: it loads the model with BitsAndBytesConfig(load_in_8bit=True,
 llm_int8_threshold=T) on the CPU and, for each seed, multiplies the input of every Linear8bitLt by
 (1 + epsilon * N(0, 1)) (epsilon 1e-7, below float32's 1.19e-7 machine epsilon) before bitsandbytes quantizes
-it. Seed "none" is the unperturbed reference. Nothing is written; the table is printed.
+it. Seed "none" is the unperturbed reference. The table is printed (and with --json every run's values written).
+
+Per run it reports three measures, to see which one ranks thresholds above that noise: perplexity; the mean
+KL divergence KL(p_fp32 || p_int8) of the next-token distributions against the unquantized model loaded the
+same way (what qtui's threshold suggestion uses); and the top-1 agreement rate (the share of positions where
+both models' most likely next token is the same). Both are means over the n-1 positions perplexity averages
+over. The fp32 log-probabilities are kept in float32 ((n-1) x vocabulary: 100 MB for SmolLM2 at 512 tokens).
 
 Run with the reference venv (pins in scripts/requirements-ref.txt) from the repository root, e.g. on the
 SmolLM2 copy made by scripts/convert_smollm2.py and its 512 calibration tokens:
 
     ~/refenv/bin/python scripts/int8_sensitivity.py --model /tmp/smollm2-135m-hf --tokens-fixture TOKENS.json \
-        --thresholds 0 2 6 --seeds 5
+        --thresholds 0 2 6 --seeds 5 [--json runs.json]
 
 TOKENS.json: {"tokens": [...]} (the format of Tests/Fixtures/calibration/*.json). Perplexity is the rule of
 scripts/make_perplexity_fixture.py: exp(mean NLL of tokens 1..n-1), one sequence, float32 model, eager attention.
+Each threshold takes 6 model loads and passes (1–2 minutes on SmolLM2, 2 threads).
 """
 
 from __future__ import annotations
@@ -38,15 +45,41 @@ import bitsandbytes as bnb  # noqa: E402
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig  # noqa: E402
 
 
-def perplexity(model, ids: torch.Tensor) -> float:
+class Fp32Reference:
+    """The fp32 model's next-token log-probabilities at positions 0..n-2 (kept in float32: 512 x 49152 is 100 MB)."""
+
+    def __init__(self, model_dir: Path, ids: torch.Tensor):
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, device_map="cpu",
+                                                     attn_implementation="eager").eval()
+        self.log_probs = next_token_log_probs(model, ids)
+        self.top1 = self.log_probs.argmax(dim=-1)
+        self.perplexity = scores(self.log_probs, None, ids)["perplexity"]
+
+
+def next_token_log_probs(model, ids: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         logits = model(ids[None]).logits[0]
-    logp = torch.log_softmax(logits[:-1].to(torch.float64), dim=-1)
-    nll = -logp.gather(1, ids[1:, None]).squeeze(1)
-    return math.exp(nll.mean().item())
+    return torch.log_softmax(logits[:-1].to(torch.float64), dim=-1).to(torch.float32)
 
 
-def measure(model_dir: Path, ids: torch.Tensor, threshold: float, seed: int | None, epsilon: float) -> float:
+def scores(log_probs: torch.Tensor, reference: "Fp32Reference | None", ids: torch.Tensor) -> dict:
+    """Perplexity; against the fp32 reference: mean KL(p_fp32 || p) in nats and the top-1 agreement rate.
+    Both are means over the n-1 positions that predict a next token (the perplexity's positions)."""
+    nll = -log_probs.to(torch.float64).gather(1, ids[1:, None]).squeeze(1)
+    result = {"perplexity": math.exp(nll.mean().item())}
+    if reference is not None:
+        kl = torch.zeros(len(ids) - 1, dtype=torch.float64)
+        for start in range(0, len(kl), 64):  # float64 a block of rows at a time
+            p = reference.log_probs[start:start + 64].to(torch.float64)
+            q = log_probs[start:start + 64].to(torch.float64)
+            kl[start:start + 64] = (p.exp() * (p - q)).sum(dim=-1)
+        result["kl"] = kl.mean().item()
+        result["top1"] = (log_probs.argmax(dim=-1) == reference.top1).double().mean().item()
+    return result
+
+
+def measure(model_dir: Path, ids: torch.Tensor, threshold: float, seed: int | None, epsilon: float,
+            reference: Fp32Reference) -> dict:
     config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, device_map="cpu",
                                                  attn_implementation="eager", quantization_config=config).eval()
@@ -62,7 +95,12 @@ def measure(model_dir: Path, ids: torch.Tensor, threshold: float, seed: int | No
 
         for m in layers:
             m.register_forward_pre_hook(nudge)
-    return perplexity(model, ids)
+    return scores(next_token_log_probs(model, ids), reference, ids)
+
+
+def spread(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"range {low:.6g}-{high:.6g} ({100 * (high / low - 1):.2f}% wide)"
 
 
 def main() -> None:
@@ -73,16 +111,24 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="perturbed runs per threshold (default 5)")
     ap.add_argument("--epsilon", type=float, default=1e-7, help="relative size of the nudge (default 1e-7)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--json", type=Path, help="also write every run's values here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ids = torch.tensor(json.loads(a.tokens_fixture.read_text())["tokens"])
-    print(f"{len(ids)} tokens, epsilon {a.epsilon:g}, {a.seeds} seeds")
+    reference = Fp32Reference(a.model, ids)
+    print(f"{len(ids)} tokens, epsilon {a.epsilon:g}, {a.seeds} seeds; fp32 perplexity {reference.perplexity:.4f}")
+    table = {}
     for threshold in a.thresholds:
-        reference = measure(a.model, ids, threshold, None, a.epsilon)
-        nudged = [measure(a.model, ids, threshold, seed, a.epsilon) for seed in range(a.seeds)]
-        low, high = min(nudged + [reference]), max(nudged + [reference])
-        print(f"int8@{threshold:g}: unperturbed {reference:.4f}; nudged " + " ".join(f"{p:.4f}" for p in nudged)
-              + f"; range {low:.4f}-{high:.4f} ({100 * (high / low - 1):.2f}% wide)")
+        runs = [measure(a.model, ids, threshold, seed, a.epsilon, reference) for seed in [None, *range(a.seeds)]]
+        table[threshold] = runs
+        for key, digits in [("perplexity", 4), ("kl", 6), ("top1", 4)]:
+            values = [run[key] for run in runs]
+            print(f"int8@{threshold:g} {key}: unperturbed {values[0]:.{digits}f}; nudged "
+                  + " ".join(f"{v:.{digits}f}" for v in values[1:]) + f"; {spread(values)}; mean {sum(values) / len(values):.{digits}f}",
+                  flush=True)
+    if a.json:
+        a.json.write_text(json.dumps({"tokens": len(ids), "epsilon": a.epsilon, "fp32_perplexity": reference.perplexity,
+                                      "int8": {f"{t:g}": runs for t, runs in table.items()}}, indent=1))
 
 
 if __name__ == "__main__":

@@ -106,17 +106,7 @@ enum ReportFormatter {
         }
         out += grid(header: header, rows: rows, markdown: markdown, rightAligned: Set(1..<header.count))
         out += "\n"
-        if let p = report.calibration?.perplexity {
-            let t = String(format: "%g", report.calibration?.threshold ?? 6)
-            out += String(format: "perplexity on %d tokens: fp32 %.3f · int8@%@ %.3f · int8 %.3f · nf4 %.3f · nf4+dq %.3f · fp4 %.3f · fp4+dq %.3f\n",
-                          p.tokens, p.fp32, t, p.int8, p.int8Pure, p.nf4, p.nf4DoubleQuant, p.fp4, p.fp4DoubleQuant)
-            out += "int8 by threshold: " + p.int8Curve.map { String(format: "%g→%.3f", $0.threshold, $0.perplexity) }.joined(separator: " ") + "\n"
-            out += p.suggestedThreshold.map {
-                String(format: "suggested threshold: %g (highest with int8 perplexity within %.1f%% of fp32); %.2f%% of input columns run in fp16 there\n\n",
-                       $0, p.tolerance * 100, (p.suggestedFp16ColumnShare ?? 0) * 100)
-            }
-                ?? String(format: "no threshold keeps int8 perplexity within %.1f%% of fp32\n\n", p.tolerance * 100)
-        }
+        if let p = report.calibration?.perplexity { out += perplexityLines(p, threshold: report.calibration?.threshold ?? 6) }
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
         out += "\(report.kept.count) tensors kept as they are (\(formatBytes(t.keptBytes))).\n\n"
@@ -124,6 +114,24 @@ enum ReportFormatter {
             [total.method.rawValue, formatBytes(total.bytes), String(format: "%.1f%%", Double(total.bytes) / Double(max(t.originalBytes, 1)) * 100)]
         }
         out += grid(header: ["model size", "bytes", "of original"], rows: totalRows, markdown: markdown, rightAligned: [1, 2])
+        return out
+    }
+
+    /// Perplexity and KL from fp32 per method, both along the threshold grid, and the suggestion with its cost.
+    static func perplexityLines(_ p: PerplexityReport, threshold: Float) -> String {
+        let t = String(format: "%g", threshold)
+        var out = String(format: "perplexity on %d tokens: fp32 %.3f · int8@%@ %.3f · int8 %.3f · nf4 %.3f · nf4+dq %.3f · fp4 %.3f · fp4+dq %.3f\n",
+                         p.tokens, p.fp32, t, p.int8, p.int8Pure, p.nf4, p.nf4DoubleQuant, p.fp4, p.fp4DoubleQuant)
+        let kl = p.klDivergence
+        out += String(format: "KL from fp32, nats: int8@%@ %.4f · int8 %.4f · nf4 %.4f · nf4+dq %.4f · fp4 %.4f · fp4+dq %.4f\n",
+                      t, kl.int8, kl.int8Pure, kl.nf4, kl.nf4DoubleQuant, kl.fp4, kl.fp4DoubleQuant)
+        out += "int8 by threshold, perplexity/KL: "
+            + p.int8Curve.map { String(format: "%g→%.3f/%.4f", $0.threshold, $0.perplexity, $0.klDivergence) }.joined(separator: " ") + "\n"
+        let bound = String(format: "ln(1 + %.1f%%) = %.4f nats", p.tolerance * 100, p.maximumKLDivergence)
+        out += p.suggestedThreshold.map {
+            String(format: "suggested threshold: %g (highest with int8's KL from fp32 ≤ %@); %.2f%% of input columns run in fp16 there\n\n",
+                   $0, bound, (p.suggestedFp16ColumnShare ?? 0) * 100)
+        } ?? "no threshold keeps int8's KL from fp32 within \(bound)\n\n"
         return out
     }
 

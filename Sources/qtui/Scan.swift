@@ -43,10 +43,10 @@ struct Scan: ParsableCommand {
     @Option(help: "LLM.int8 outlier threshold for the per-layer counts and errors.")
     var threshold: Float = 6
 
-    @Flag(help: "Also measure perplexity on the calibration tokens for fp32 and every method (one forward pass each) and suggest a threshold.")
+    @Flag(help: "Also measure perplexity and the KL divergence from fp32 on the calibration tokens for every method (one forward pass each) and suggest a threshold.")
     var perplexity = false
 
-    @Option(help: "Perplexity tolerance for the suggested threshold, in percent of fp32.")
+    @Option(help: "For the suggested threshold, in percent: int8's mean KL divergence from fp32 may be at most ln(1 + tolerance/100) nats, i.e. on text the fp32 model would write, int8's perplexity at most this much above fp32's.")
     var tolerance: Double = 1
 
     func validate() throws {

@@ -225,6 +225,36 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// Against the distributions of reference hidden states, the slab path's KL(p ‖ q) is that of the
+    /// plain product's softmaxes, row by row.
+    func testOutputHeadComparisonEqualsThePlainProduct() throws {
+        let checkpoint = try Checkpoint(path: Self.runtimeFixtures + "/llama-f32")
+        let tensor = try XCTUnwrap(checkpoint.tensor(named: "lm_head.weight"))
+        let head = try readTensor(checkpoint, "lm_head.weight")
+        let (vocabulary, width, rows) = (256, 64, 5)
+        var generator = SeededGenerator(seed: 11)
+        let reference = generator.normal(rows * width)
+        let hidden = zip(reference, generator.normal(rows * width)).map { $0 + 0.3 * $1 }
+        var output = OutputHead(tensor: tensor, store: WeightStore(checkpoint: checkpoint))
+        output.slabBytes = 10 * width * 4
+        let targets = [3, 10, 99, 200, 255]
+        let (distributions, _) = reference.withUnsafeBufferPointer { output.distributions($0.baseAddress!, targets: targets) }
+        let scores = hidden.withUnsafeBufferPointer { output.score($0.baseAddress!, targets: targets, reference: distributions) }
+        func logSoftmax(_ x: [Float], row: Int) -> [Double] {
+            let logits = (0..<vocabulary).map { v in (0..<width).reduce(0.0) { $0 + Double(x[row * width + $1]) * Double(head[v * width + $1]) } }
+            let largest = logits.max()!
+            let logSum = largest + log(logits.reduce(0) { $0 + exp($1 - largest) })
+            return logits.map { $0 - logSum }
+        }
+        for row in 0..<rows {
+            let logP = logSoftmax(reference, row: row), logQ = logSoftmax(hidden, row: row)
+            let divergence = zip(logP, logQ).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+            XCTAssertGreaterThan(divergence, 0.01)
+            XCTAssertEqual(scores[row].divergence, divergence, accuracy: divergence * 1e-4)
+            XCTAssertEqual(Double(scores[row].negativeLogLikelihood), -logQ[targets[row]], accuracy: 1e-4)
+        }
+    }
+
     // MARK: - Errors
 
     func testUnsupportedArchitectureThrowsOneLine() throws {

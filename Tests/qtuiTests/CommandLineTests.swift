@@ -134,7 +134,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(table.stdout.contains("outl.cols@5.5"), table.stdout)
         XCTAssertTrue(table.stdout.contains("Calibrated on 200 tokens of built-in text"))
         XCTAssertTrue(table.stdout.contains("perplexity on 200 tokens: fp32 "), table.stdout)
-        XCTAssertTrue(table.stdout.contains("suggested threshold") || table.stdout.contains("no threshold keeps"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("KL from fp32, nats: int8@5.5 "), table.stdout)
+        XCTAssertTrue(table.stdout.contains("int8 by threshold, perplexity/KL: 1→"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("(highest with int8's KL from fp32 ≤ ln(1 + 1.0%) = 0.0100 nats)")
+                      || table.stdout.contains("no threshold keeps int8's KL from fp32 within ln(1 + 1.0%) = 0.0100 nats"), table.stdout)
         XCTAssertEqual(try run(["scan", model, "--no-calib", "--perplexity"]).status, 1, "--perplexity needs calibration")
     }
 

@@ -282,7 +282,12 @@ final class ExplorerTests: XCTestCase {
         state.apply(PerplexityWorker.Event.finished(report, threshold: 6))
         let quality = render(state).line(28)
         XCTAssertTrue(quality.contains("perplexity fp32"), quality)
-        XCTAssertTrue(quality.contains("int8@6"), quality)
+        let suggested = try XCTUnwrap(report.suggestedThreshold, "the 40 tokens keep KL below ln 1.01 somewhere")
+        let divergence = try XCTUnwrap(report.int8Curve.first { $0.threshold == suggested }?.klDivergence)
+        XCTAssertLessThanOrEqual(divergence, log(1.01))
+        XCTAssertTrue(quality.contains(String(format: "suggested threshold %g (KL %.3g, ", suggested, divergence)), "second, so it fits: \(quality)")
+        XCTAssertEqual(QualityView.perplexityParts((report, 6), state: state)[2],
+                       String(format: "int8@6 %.2f KL %.3g", report.int8, report.klDivergence.int8))
         XCTAssertEqual(report.int8Curve.count, PerplexityReport.searchGrid.count)
         XCTAssertGreaterThan(report.fp32, 1)
     }

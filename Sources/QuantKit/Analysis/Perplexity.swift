@@ -1,9 +1,30 @@
-/// Perplexity on the calibration tokens for the fp32 model and for each bitsandbytes method, simulated
-/// in the forward pass (ModelRuntime.perplexity), and the threshold it suggests.
+import Foundation
+
+/// Perplexity and next-token divergence from fp32 on the calibration tokens for each bitsandbytes method,
+/// simulated in the forward pass (ModelRuntime.compare), and the threshold they suggest.
+///
+/// The suggestion rests on the mean KL divergence KL(p_fp32 ‖ p_int8) of the next-token distributions,
+/// not on perplexity: on a real model a last-bit change of the activations moves int8 perplexity by
+/// 1–2% (scripts/int8_sensitivity.py), as much as neighbouring thresholds differ, while the KL moves less
+/// than the gap between neighbouring thresholds (SmolLM2, thresholds 0–8: docs/BENCHMARKS.md). KL also
+/// measures what quantization changes, the whole distribution against fp32's, where perplexity sees only
+/// the probability of the text's next token, whose errors partly cancel.
 public struct PerplexityReport: Sendable, Codable, Equatable {
     public struct Point: Sendable, Codable, Equatable {
         public let threshold: Float
         public let perplexity: Double
+        /// Mean KL(p_fp32 ‖ p_int8) over the positions, in nats.
+        public let klDivergence: Double
+    }
+
+    /// Mean KL(p_fp32 ‖ p_method) of the next-token distributions over the calibration positions, in nats.
+    public struct Divergences: Sendable, Codable, Equatable {
+        public let int8: Double
+        public let int8Pure: Double
+        public let nf4: Double
+        public let nf4DoubleQuant: Double
+        public let fp4: Double
+        public let fp4DoubleQuant: Double
     }
 
     public let tokens: Int
@@ -16,18 +37,24 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
     public let nf4DoubleQuant: Double
     public let fp4: Double
     public let fp4DoubleQuant: Double
-    /// int8 perplexity at each threshold of the search grid.
+    public let klDivergence: Divergences
+    /// int8 perplexity and KL at each threshold of the search grid.
     public let int8Curve: [Point]
-    /// The highest grid threshold whose int8 perplexity stays within `tolerance` of fp32 (nil: none).
+    /// The highest grid threshold whose int8 KL from fp32 is at most `maximumKLDivergence` (nil: none).
     public let suggestedThreshold: Float?
+    /// The tolerated rise of perplexity on text the fp32 model would write itself: int8's expected
+    /// perplexity there is e^KL times fp32's, so the bound on the KL is ln(1 + tolerance).
     public let tolerance: Double
     /// The share of all converted layers' input columns that run in fp16 at the suggested threshold:
     /// what it costs in LLM.int8 inference speed (set by the caller, who has the calibration).
     public var suggestedFp16ColumnShare: Double?
 
+    public var maximumKLDivergence: Double { log1p(tolerance) }
+
     public static let searchGrid: [Float] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
 
-    /// Runs 7 + grid forward passes; `skipModules` stay unquantized in every method.
+    /// Runs 7 + grid forward passes over `tokens` (at least 2); `skipModules` stay unquantized in every
+    /// method. Memory beyond one pass: the fp32 pass's final hidden states, tokens × hidden floats.
     public static func measure(_ runtime: ModelRuntime, tokens: [Int], threshold: Float, blocksize: Int, skipModules: [String] = [],
                                tolerance: Double = 0.01, progress: (Int, Int) -> Void = { _, _ in },
                                isCancelled: () -> Bool = { false }) throws -> PerplexityReport {
@@ -39,20 +66,26 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
             plan.skipModules = skipModules
             return plan
         }
-        let plans: [ExportPlan?] = [nil, plan(.int8, threshold: threshold), plan(.int8, threshold: 0), plan(.nf4),
-                                    plan(.nf4, doubleQuant: true), plan(.fp4), plan(.fp4, doubleQuant: true)]
-            + searchGrid.map { plan(.int8, threshold: $0) }
-        var results: [Double] = []
+        let plans = [plan(.int8, threshold: threshold), plan(.int8, threshold: 0), plan(.nf4), plan(.nf4, doubleQuant: true),
+                     plan(.fp4), plan(.fp4, doubleQuant: true)] + searchGrid.map { plan(.int8, threshold: $0) }
+        let passes = plans.count + 1
+        progress(0, passes)
+        let reference = try runtime.referencePass(tokens: tokens)
+        var r: [NextTokenComparison] = []
         for (index, plan) in plans.enumerated() {
             if isCancelled() { throw CancellationError() }
-            progress(index, plans.count)
-            results.append(try runtime.perplexity(tokens: tokens, plan: plan))
+            progress(index + 1, passes)
+            r.append(try runtime.compare(plan: plan, against: reference))
         }
-        progress(plans.count, plans.count)
-        let curve = zip(searchGrid, results[7...]).map { Point(threshold: $0, perplexity: $1) }
-        let bound = results[0] * (1 + tolerance)
-        return PerplexityReport(tokens: tokens.count, fp32: results[0], int8: results[1], int8Pure: results[2], nf4: results[3],
-                                nf4DoubleQuant: results[4], fp4: results[5], fp4DoubleQuant: results[6], int8Curve: curve,
-                                suggestedThreshold: curve.last { $0.perplexity <= bound }?.threshold, tolerance: tolerance)
+        progress(passes, passes)
+        let curve = zip(searchGrid, r[6...]).map { Point(threshold: $0, perplexity: $1.perplexity, klDivergence: $1.meanKLDivergence) }
+        let bound = log1p(tolerance)
+        let divergences = Divergences(int8: r[0].meanKLDivergence, int8Pure: r[1].meanKLDivergence, nf4: r[2].meanKLDivergence,
+                                      nf4DoubleQuant: r[3].meanKLDivergence, fp4: r[4].meanKLDivergence,
+                                      fp4DoubleQuant: r[5].meanKLDivergence)
+        return PerplexityReport(tokens: tokens.count, fp32: reference.perplexity, int8: r[0].perplexity, int8Pure: r[1].perplexity,
+                                nf4: r[2].perplexity, nf4DoubleQuant: r[3].perplexity, fp4: r[4].perplexity,
+                                fp4DoubleQuant: r[5].perplexity, klDivergence: divergences, int8Curve: curve,
+                                suggestedThreshold: curve.last { $0.klDivergence <= bound }?.threshold, tolerance: tolerance)
     }
 }

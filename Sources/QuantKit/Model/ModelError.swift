@@ -11,6 +11,7 @@ public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         case notFloat(tensor: String, dtype: DType)
         case tokenOutOfRange(position: Int, token: Int, vocabulary: Int)
         case noOutputHead(String)
+        case tooFewTokens(Int)
     }
 
     public let file: String
@@ -43,6 +44,8 @@ public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
             return "token \(token) at position \(position) is outside the vocabulary of \(vocabulary)"
         case .noOutputHead(let detail):
             return "no output head: \(detail)"
+        case .tooFewTokens(let count):
+            return "\(count) token\(count == 1 ? "" : "s") predict nothing; comparing next-token predictions needs at least 2"
         }
     }
 

@@ -72,12 +72,7 @@ public final class ModelRuntime {
     /// Perplexity (exp of the mean NLL) of `tokens`, with every converted Linear that `plan` does not
     /// skip quantized as bitsandbytes would (simulated in fp32); nil `plan` is the fp32 model.
     public func perplexity(tokens: [Int], plan: ExportPlan? = nil) throws -> Double {
-        if let plan {
-            let converted = LinearLayerPlan(checkpoint: checkpoint).linears.filter { !plan.isSkipped($0.name) }
-            store.simulation = (plan, Dictionary(uniqueKeysWithValues: converted.map { ($0.weight.name, $0) }))
-        }
-        defer { store.simulation = nil }
-        let nll = try negativeLogLikelihood(tokens: tokens)
+        let nll = try simulating(plan) { try negativeLogLikelihood(tokens: tokens) }
         return exp(nll.reduce(0.0) { $0 + Double($1) } / Double(max(nll.count, 1)))
     }
 
@@ -90,6 +85,43 @@ public final class ModelRuntime {
         return try forward(tokens, observer: nil) { hidden, rows in
             head.negativeLogLikelihood(hidden, targets: Array(tokens.dropFirst()))
         }
+    }
+
+    /// The fp32 model run once on `tokens` (at least 2), its next-token distributions kept to compare
+    /// quantized passes with: (tokens − 1) × vocabulary floats.
+    public func referencePass(tokens: [Int]) throws -> ReferencePass {
+        let head = try outputHead()
+        guard tokens.count >= 2 else { throw ModelError(file: checkpoint.path, .tooFewTokens(tokens.count)) }
+        let (distributions, nll) = try forward(tokens, observer: nil) { hidden, _ in
+            head.distributions(hidden, targets: Array(tokens.dropFirst()))
+        }
+        return ReferencePass(tokens: tokens, window: window, distributions: distributions,
+                             perplexity: exp(nll.reduce(0.0) { $0 + Double($1) } / Double(nll.count)))
+    }
+
+    /// The reference's tokens through the model with `plan` simulated (nil: fp32), scored against the
+    /// reference's next-token distributions. The window must be the one the reference was made with.
+    public func compare(plan: ExportPlan?, against reference: ReferencePass) throws -> NextTokenComparison {
+        precondition(reference.window == window, "the reference was made with another window")
+        let head = try outputHead()
+        let tokens = reference.tokens
+        let scores = try simulating(plan) {
+            try forward(tokens, observer: nil) { hidden, _ in
+                head.score(hidden, targets: Array(tokens.dropFirst()), reference: reference.distributions)
+            }
+        }
+        return NextTokenComparison(scores)
+    }
+
+    /// Runs `body` with every converted Linear that `plan` does not skip simulated as bitsandbytes
+    /// quantizes it; nil `plan` is the fp32 model.
+    private func simulating<Result>(_ plan: ExportPlan?, _ body: () throws -> Result) rethrows -> Result {
+        if let plan {
+            let converted = LinearLayerPlan(checkpoint: checkpoint).linears.filter { !plan.isSkipped($0.name) }
+            store.simulation = (plan, Dictionary(uniqueKeysWithValues: converted.map { ($0.weight.name, $0) }))
+        }
+        defer { store.simulation = nil }
+        return try body()
     }
 
     private func outputHead() throws -> OutputHead {

@@ -31,51 +31,143 @@ struct OutputHead {
     /// −log softmax(logits[r])[targets[r]] for every row r, without holding all logits: each slab of
     /// the head updates a running max and sum of exponentials per row (log-sum-exp in Double).
     func negativeLogLikelihood(_ hidden: UnsafePointer<Float>, targets: [Int]) -> [Float] {
-        let rows = targets.count
-        let blockRows = max(1, min(rows, Self.scratchBytes / (slabRows * 4)))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * slabRows)
-        let running = UnsafeMutablePointer<RunningLogSumExp>.allocate(capacity: rows)
-        running.initialize(repeating: RunningLogSumExp(), count: rows)
-        defer {
-            scratch.deallocate()
-            running.deallocate()
-        }
-        for first in stride(from: 0, to: vocabulary, by: slabRows) {
-            let slab = store.load(tensor, rows: first..<min(first + slabRows, vocabulary))
-            let columns = slab.shape[0]
-            for rowStart in stride(from: 0, to: rows, by: blockRows) {
-                let count = min(blockRows, rows - rowStart)
-                matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
-                                       ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
-                Parallel.forEach(count, grain: 8) { part in
-                    for r in part {
-                        let row = rowStart + r
-                        running[row].add(scratch + r * columns, count: columns, target: targets[row] - first)
+        score(hidden, targets: targets, reference: nil).map(\.negativeLogLikelihood)
+    }
+
+    /// The next-token distributions of `targets.count` rows, kept whole, and each row's −log p[target].
+    func distributions(_ hidden: UnsafePointer<Float>, targets: [Int]) -> (NextTokenDistributions, [Float]) {
+        var values = logits(hidden, rows: targets.count).values
+        var negativeEntropy = [Double](repeating: 0, count: targets.count), mass = negativeEntropy
+        var nll = [Float](repeating: 0, count: targets.count)
+        let vocabulary = self.vocabulary
+        values.withUnsafeMutableBufferPointer { values in
+            negativeEntropy.withUnsafeMutableBufferPointer { negativeEntropy in
+                mass.withUnsafeMutableBufferPointer { mass in
+                    nll.withUnsafeMutableBufferPointer { nll in
+                        Parallel.forEach(targets.count, grain: 8) { part in
+                            for row in part {
+                                let p = values.baseAddress! + row * vocabulary
+                                var sums = RunningLogSumExp()
+                                sums.add(p, count: vocabulary)
+                                let logSum = sums.logSumExp
+                                nll[row] = Float(logSum - Double(p[targets[row]]))
+                                for j in 0..<vocabulary {
+                                    let logP = Double(p[j]) - logSum
+                                    p[j] = Float(exp(logP))
+                                    negativeEntropy[row] += Double(p[j]) * logP
+                                    mass[row] += Double(p[j])
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return (0..<rows).map { running[$0].negativeLogLikelihood }
+        return (NextTokenDistributions(vocabulary: vocabulary, probabilities: values, negativeEntropy: negativeEntropy, mass: mass), nll)
+    }
+
+    /// For every row r, with q_r = softmax(hidden_r·Eᵀ): −log q_r[targets[r]] and, against the same rows of
+    /// `reference`, KL(p_r ‖ q_r) — a dot product of p_r with each slab of logits, no more exponentials.
+    func score(_ hidden: UnsafePointer<Float>, targets: [Int], reference: NextTokenDistributions?) -> [NextTokenScore] {
+        let rows = targets.count
+        precondition(reference.map { $0.rows == rows && $0.vocabulary == vocabulary } ?? true, "the reference has other rows")
+        let blockRows = max(1, min(rows, Self.scratchBytes / (slabRows * 4)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * slabRows)
+        let running = UnsafeMutablePointer<NextTokenAccumulator>.allocate(capacity: rows)
+        running.initialize(repeating: NextTokenAccumulator(), count: rows)
+        defer {
+            scratch.deallocate()
+            running.deallocate()
+        }
+        let probabilities = reference?.probabilities ?? []
+        probabilities.withUnsafeBufferPointer { probabilities in
+            for first in stride(from: 0, to: vocabulary, by: slabRows) {
+                let slab = store.load(tensor, rows: first..<min(first + slabRows, vocabulary))
+                let columns = slab.shape[0]
+                for rowStart in stride(from: 0, to: rows, by: blockRows) {
+                    let count = min(blockRows, rows - rowStart)
+                    matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
+                                           ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
+                    Parallel.forEach(count, grain: 8) { part in
+                        for r in part {
+                            let row = rowStart + r
+                            let p = reference == nil ? nil : probabilities.baseAddress! + row * vocabulary + first
+                            running[row].add(scratch + r * columns, reference: p, count: columns, first: first, target: targets[row])
+                        }
+                    }
+                }
+            }
+        }
+        return (0..<rows).map { row in
+            running[row].score(negativeEntropy: reference?.negativeEntropy[row] ?? 0, mass: reference?.mass[row] ?? 0)
+        }
     }
 }
 
-/// log Σ e^logit over the slabs seen so far, and the target's logit once its slab came by.
-private struct RunningLogSumExp {
-    var largest = -Double.infinity
-    var sum: Double = 0
-    var target: Double = 0
+/// Next-token distributions kept to compare other passes with: rows × vocabulary probabilities in Float
+/// (4 bytes each), and per row, in Double over those stored floats, Σ_j p_j log p_j (log p_j exact) and Σ_j p_j.
+struct NextTokenDistributions: Sendable {
+    let vocabulary: Int
+    let probabilities: [Float]
+    let negativeEntropy: [Double]
+    let mass: [Double]
 
-    /// Folds in one slab of logits; `target` is the target's index within it (may be outside).
-    mutating func add(_ logits: UnsafePointer<Float>, count: Int, target index: Int) {
-        var slabMax = -Float.infinity
-        for j in 0..<count where logits[j] > slabMax { slabMax = logits[j] }
-        let newMax = max(largest, Double(slabMax))
-        var slabSum: Double = 0
-        for j in 0..<count { slabSum += exp(Double(logits[j]) - newMax) }
-        sum = sum * exp(largest - newMax) + slabSum
-        largest = newMax
-        if index >= 0 && index < count { target = Double(logits[index]) }
+    var rows: Int { mass.count }
+}
+
+/// One position's prediction scored: its negative log-likelihood of the next token and, against a
+/// reference prediction, KL(reference ‖ this) in nats (0 without a reference).
+struct NextTokenScore: Equatable {
+    var negativeLogLikelihood: Float
+    var divergence: Double
+}
+
+/// One row's logits z folded in slab by slab, against a reference distribution p. With q = softmax(z):
+///
+///     KL(p ‖ q) = Σ_j p_j (log p_j − z_j + LSE(z)) = Σ_j p_j log p_j − Σ_j p_j z_j + LSE(z) · Σ_j p_j
+///
+/// The first and last sums are the reference's own (`NextTokenDistributions`); a pass adds Σ_j p_j z_j a
+/// slab at a time. Summed in Double, this is the sum of p_j (log p_j − log q_j) over the stored p_j: the
+/// rounding of p_j to Float scales terms that are differences of log-probabilities, not logits.
+private struct NextTokenAccumulator {
+    private var logits = RunningLogSumExp()
+    private var target: Double = 0
+    /// Σ_j p_j z_j over the slabs so far.
+    private var expectedLogit: Double = 0
+
+    /// Folds in entries first..<first+count (`p` the reference's probabilities of the same entries);
+    /// `target` is the index of the next token in the whole vocabulary.
+    mutating func add(_ z: UnsafePointer<Float>, reference p: UnsafePointer<Float>?, count: Int, first: Int, target index: Int) {
+        logits.add(z, count: count)
+        if index >= first && index < first + count { target = Double(z[index - first]) }
+        guard let p else { return }
+        var slab: Double = 0
+        for j in 0..<count { slab += Double(p[j]) * Double(z[j]) }
+        expectedLogit += slab
     }
 
-    var negativeLogLikelihood: Float { Float(largest + log(sum) - target) }
+    /// `negativeEntropy` = Σ_j p_j log p_j and `mass` = Σ_j p_j of the reference row (both 0 without one).
+    func score(negativeEntropy: Double, mass: Double) -> NextTokenScore {
+        NextTokenScore(negativeLogLikelihood: Float(logits.logSumExp - target),
+                       divergence: mass > 0 ? negativeEntropy - expectedLogit + logits.logSumExp * mass : 0)
+    }
+}
+
+/// log Σ e^x over the slabs seen so far.
+private struct RunningLogSumExp {
+    private(set) var largest = -Double.infinity
+    private(set) var sum: Double = 0
+
+    /// Folds in x[0..<count].
+    mutating func add(_ x: UnsafePointer<Float>, count: Int) {
+        var slabMax = -Float.infinity
+        for j in 0..<count where x[j] > slabMax { slabMax = x[j] }
+        let newMax = max(largest, Double(slabMax))
+        var slabSum: Double = 0
+        for j in 0..<count { slabSum += exp(Double(x[j]) - newMax) }
+        sum = sum * exp(largest - newMax) + slabSum
+        largest = newMax
+    }
+
+    var logSumExp: Double { largest + log(sum) }
 }

@@ -129,15 +129,18 @@ enum QualityView {
         }
     }
 
-    /// Perplexities replace the error summary once measured (they are what matters most).
+    /// Perplexities and KL from fp32 replace the error summary once measured (they are what matters most);
+    /// the suggestion comes right after fp32 so that an 80-column screen still shows it.
     static func perplexityParts(_ measured: (report: PerplexityReport, threshold: Float), state: ExplorerState) -> [String] {
-        let p = measured.report
-        var parts = [String(format: "perplexity fp32 %.2f", p.fp32), String(format: "int8@%g %.2f", measured.threshold, p.int8),
-                     String(format: "nf4 %.2f", p.nf4), String(format: "nf4+dq %.2f", p.nf4DoubleQuant), String(format: "fp4 %.2f", p.fp4)]
-        parts.append(p.suggestedThreshold.map {
-            String(format: "suggested threshold %g (%.1f%% fp16 cols)", $0, (state.outlierColumnShare(at: $0) ?? 0) * 100)
-        } ?? "no threshold within tolerance")
-        return parts
+        let p = measured.report, kl = p.klDivergence
+        let suggestion = p.suggestedThreshold.map { suggested in
+            let divergence = p.int8Curve.first { $0.threshold == suggested }?.klDivergence ?? 0
+            return String(format: "suggested threshold %g (KL %.3g, %.1f%% fp16 cols)", suggested, divergence,
+                          (state.outlierColumnShare(at: suggested) ?? 0) * 100)
+        } ?? String(format: "no threshold within KL %.3g", p.maximumKLDivergence)
+        return [String(format: "perplexity fp32 %.2f", p.fp32), suggestion,
+                String(format: "int8@%g %.2f KL %.3g", measured.threshold, p.int8, kl.int8), String(format: "nf4 %.2f KL %.3g", p.nf4, kl.nf4),
+                String(format: "nf4+dq %.2f KL %.3g", p.nf4DoubleQuant, kl.nf4DoubleQuant), String(format: "fp4 %.2f KL %.3g", p.fp4, kl.fp4)]
     }
 
     static func drawProgress(_ frame: inout Frame, _ rect: Rect, _ progress: WorkProgress, _ glyphs: Glyphs) {
@@ -202,7 +205,7 @@ enum HelpOverlay {
         "b               4-bit blocksize (errors recomputed in background)",
         "s  space        skip / restore the layer (kept as stored)",
         "e               export the plan (a checkpoint transformers loads)",
-        "p               perplexity per method on the calibration text",
+        "p               perplexity, KL from fp32 per method; threshold",
         "mouse           click selects, wheel scrolls",
         "Esc             cancel background work",
         "q  Ctrl-C       quit",
