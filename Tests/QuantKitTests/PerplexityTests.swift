@@ -100,6 +100,14 @@ final class PerplexityTests: XCTestCase {
         XCTAssertEqual(report.maximumKLDivergence, log(1.01), accuracy: 1e-15)
         XCTAssertEqual(report.suggestedThreshold, report.int8Curve.last { $0.klDivergence <= log(1.01) }?.threshold)
         XCTAssertEqual(report.klDivergence.int8, report.int8Curve.first { $0.threshold == 6 }?.klDivergence)
+        // A threshold off the grid gets its own pass; on the grid it shares the grid's.
+        let offGrid = try PerplexityReport.measure(runtime, tokens: Array(1...40), threshold: 7, blocksize: 64, tolerance: 0.01)
+        XCTAssertEqual(offGrid.int8Curve, report.int8Curve)
+        var seven = ExportPlan(method: .int8)
+        seven.threshold = 7
+        let direct = try runtime.compare(plan: seven, against: try runtime.referencePass(tokens: Array(1...40)))
+        XCTAssertEqual(offGrid.int8, direct.perplexity)
+        XCTAssertEqual(offGrid.klDivergence.int8, direct.meanKLDivergence)
     }
 
     /// Mean KL(p_fp32 ‖ p_quantized) against transformers + bitsandbytes (scripts/make_kl_fixture.py): the

@@ -53,8 +53,9 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
 
     public static let searchGrid: [Float] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
 
-    /// Runs 7 + grid forward passes over `tokens` (at least 2); `skipModules` stay unquantized in every
-    /// method. Memory beyond one pass: the fp32 pass's final hidden states, tokens × hidden floats.
+    /// Runs 7 + grid forward passes over `tokens` (at least 2; one fewer when `threshold` is on the grid,
+    /// whose pass it shares); `skipModules` stay unquantized in every method. Memory beyond one pass: the
+    /// fp32 pass's next-token distributions, (tokens − 1) × vocabulary floats.
     public static func measure(_ runtime: ModelRuntime, tokens: [Int], threshold: Float, blocksize: Int, skipModules: [String] = [],
                                tolerance: Double = 0.01, progress: (Int, Int) -> Void = { _, _ in },
                                isCancelled: () -> Bool = { false }) throws -> PerplexityReport {
@@ -66,18 +67,21 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
             plan.skipModules = skipModules
             return plan
         }
-        let plans = [plan(.int8, threshold: threshold), plan(.int8, threshold: 0), plan(.nf4), plan(.nf4, doubleQuant: true),
-                     plan(.fp4), plan(.fp4, doubleQuant: true)] + searchGrid.map { plan(.int8, threshold: $0) }
+        let onGrid = searchGrid.firstIndex(of: threshold)
+        let plans = [plan(.int8, threshold: 0), plan(.nf4), plan(.nf4, doubleQuant: true), plan(.fp4), plan(.fp4, doubleQuant: true)]
+            + searchGrid.map { plan(.int8, threshold: $0) } + (onGrid == nil ? [plan(.int8, threshold: threshold)] : [])
         let passes = plans.count + 1
         progress(0, passes)
         let reference = try runtime.referencePass(tokens: tokens)
-        var r: [NextTokenComparison] = []
+        var measured: [NextTokenComparison] = []
         for (index, plan) in plans.enumerated() {
             if isCancelled() { throw CancellationError() }
             progress(index + 1, passes)
-            r.append(try runtime.compare(plan: plan, against: reference))
+            measured.append(try runtime.compare(plan: plan, against: reference))
         }
         progress(passes, passes)
+        // r: int8 at `threshold`, int8 pure, nf4, nf4+dq, fp4, fp4+dq, then the grid.
+        let r = [measured[5 + (onGrid ?? searchGrid.count)]] + measured
         let curve = zip(searchGrid, r[6...]).map { Point(threshold: $0, perplexity: $1.perplexity, klDivergence: $1.meanKLDivergence) }
         let bound = log1p(tolerance)
         let divergences = Divergences(int8: r[0].meanKLDivergence, int8Pure: r[1].meanKLDivergence, nf4: r[2].meanKLDivergence,
