@@ -70,7 +70,7 @@ public struct GGUFConversion {
         let folder = try destination()
         let file = try GGUFFile(path: path)
         let tokenizer = Self.tokenizerBuilder(file)
-        let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : nil
+        let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : Self.unknownPreTokenizerNote(file)
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
             return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
         }
@@ -108,6 +108,14 @@ public struct GGUFConversion {
         case "llama": return GGUFSentencePieceTokenizerJSON.build
         default: return nil
         }
+    }
+
+    /// A byte-level file naming a pre-tokenizer transformers has no regex for gets GPT-2's split, as in
+    /// transformers; llama.cpp may split it otherwise (its "smollm" splits digits one by one), so say so.
+    static func unknownPreTokenizerNote(_ file: GGUFFile) -> String? {
+        guard file["tokenizer.ggml.model"]?.string == "gpt2", let pre = file["tokenizer.ggml.pre"]?.string,
+              !["default", "gpt2", "gpt-2"].contains(pre), GGUFPreTokenizerSplits.byName[pre] == nil else { return nil }
+        return "tokenizer.ggml.pre \"\(pre)\" is not one transformers maps: GPT-2's split is used, as transformers does (llama.cpp may split text differently)"
     }
 
     static func unsupportedTokenizerNote(_ file: GGUFFile) -> String {
