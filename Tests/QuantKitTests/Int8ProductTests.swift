@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// The exact int8 × int8 → int32 product: the scalar kernel against a plain Int64 sum of the unpacked
-/// codes, and every fast variant against the scalar kernel.
+/// codes, every fast variant against the scalar kernel, and Int8Weight's packed codes against CB.
 final class Int8ProductTests: XCTestCase {
     /// Random codes over the whole int8 range, with runs of −128 and ±127 (the extremes of both
     /// operands' products) at the start of every row.
@@ -84,4 +84,17 @@ final class Int8ProductTests: XCTestCase {
             XCTAssertEqual(fast, reference, "variant \(variant)")
         }
     }
+
+    func testInt8WeightReadsBackItsCodes() {
+        let n = 21, k = 35
+        var generator = SeededGenerator(seed: 7)
+        let weight = generator.normal(n * k, scale: 0.05)
+        var codes = [Int8](repeating: 0, count: n * k)
+        var scale = [Float](repeating: 0, count: n)
+        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
+        let int8 = Int8Weight(weight, n: n, k: k)
+        XCTAssertEqual(int8.scale, scale)
+        for row in 0..<n { for column in 0..<k { XCTAssertEqual(int8.code(row: row, column: column), codes[row * k + column]) } }
+    }
 }
+
