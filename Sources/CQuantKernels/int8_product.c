@@ -52,8 +52,9 @@ void qk_int8_product_scalar(const int8_t *a, int64_t m, int64_t k, const int8_t 
         }
 }
 
-/* Rows of A are taken in groups (8 for AVX-512, 2 for AVX2) and re-laid once per group into a scratch
- * row of k4 · 4 entries, padded with zeros: the inner loops then read whole quads without a tail. */
+/* Rows of A are taken in groups (8 for AVX-512, 2 for AVX2) and re-laid once per group into scratch
+ * rows of k4 · 4 entries (shifted to unsigned, or widened to int16), padded with the entry of a zero
+ * code: the inner loops then read whole quads without a tail. */
 #define INLINE static inline __attribute__((always_inline))
 
 /* ============================================================= AVX-512 VNNI ==== */
