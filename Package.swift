@@ -24,8 +24,8 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // Hot loops (decode + quantize + error accumulation) with AVX2/F16C paths chosen at run time,
-        // each beside a portable scalar twin that the tests hold it to.
+        // Hot loops (decode + quantize + error accumulation + the exact int8 product) with AVX2/F16C/AVX-512
+        // paths chosen at run time, each beside a portable scalar twin that the tests hold it to.
         .target(
             name: "CQuantKernels",
             path: "Sources/CQuantKernels",

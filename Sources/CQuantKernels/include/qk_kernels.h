@@ -104,6 +104,25 @@ void qk_quantize_int8_rows_scalar(const void *data, int dtype, int64_t rows, int
 /* Raw block absmax only (no clamp), for the double-quant offset before anything is written. */
 void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
 
+/* ---- LLM.int8's int8 × int8 → int32 product, exact (int8_product.c) ----
+ * C[i][j] = Σ_k A[i][k] · B[j][k] for rows i < m and columns first_column ≤ j < first_column + columns,
+ * written to c[i · ldc + j − first_column]. A is m × k int8, rows packed; B (n × k, the weight's CB) is
+ * packed once by qk_int8_pack into qk_int8_packed_size(n, k) bytes, with column_offsets of
+ * ceil(n / 16) × 16 entries. first_column is a multiple of 16; k ≤ QK_INT8_PRODUCT_MAX_K, where
+ * k × 128 × 128 still fits int32. */
+enum { QK_INT8_PRODUCT_MAX_K = 131071 };
+int64_t qk_int8_packed_size(int64_t n, int64_t k);
+void qk_int8_pack(const int8_t *b, int64_t n, int64_t k, int8_t *packed, int32_t *column_offsets);
+void qk_int8_product(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
+                     int64_t first_column, int64_t columns, int32_t *c, int64_t ldc);
+void qk_int8_product_scalar(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
+                            int64_t first_column, int64_t columns, int32_t *c, int64_t ldc);
+/* One path on purpose, for tests: 0 scalar, 1 AVX2, 2 AVX-512 VNNI. Returns -1 (and does nothing) when
+ * the CPU lacks it. */
+int qk_int8_product_variant(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
+                            int64_t first_column, int64_t columns, int32_t *c, int64_t ldc, int variant);
+int qk_has_avx512_vnni(void);
+
 /* 1 when the AVX2 paths are in use on this CPU. */
 int qk_has_avx2(void);
 

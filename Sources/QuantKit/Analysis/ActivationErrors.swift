@@ -7,6 +7,7 @@ import CQuantKernels
 ///       outlier columns C = columns of fp16(X) with any |x| ≥ t; CA, SCA = row-wise int8 of fp16(X)
 ///       without them; CB, SCB = row-wise int8 of fp16(W)
 ///       Y_q = (CA·CBᵀ) × (SCA ⊗ SCB) × 6.200124e-05 + X[:, C] · dequant(CB)[:, C]ᵀ
+///       (CA·CBᵀ exact in int32, as torch._int_mm computes it, then converted to fp32)
 ///       (the outlier columns in the activations' own precision: fp16 in an fp16 model; here fp32,
 ///       as bitsandbytes computes an fp32 model)
 ///     t = 0 is pure int8 (no decomposition); nf4 / fp4 (± double quant): Y_q = X · dequant(W_q)ᵀ
@@ -147,33 +148,41 @@ public struct ActivationErrors: Sendable, Equatable {
 struct Int8Weight: @unchecked Sendable {
     let n: Int
     let k: Int
-    /// CB as Float: the int8 × int8 product runs through sgemm, whose fp32 sums round where
-    /// bitsandbytes' int32 product is exact — a difference docs/BENCHMARKS.md measured as negligible.
-    let codes: [Float]
+    /// CB in the layout qk_int8_product streams (qk_int8_pack; `code(row:column:)` reads it back), and
+    /// the column offsets its AVX-512 path subtracts.
+    private let packed: [Int8]
+    private let columnOffsets: [Int32]
     /// SCB: max |fp16(w)| of each row.
     let scale: [Float]
 
     init(_ weight: [Float], n: Int, k: Int) {
+        precondition(k <= Int(QK_INT8_PRODUCT_MAX_K), "the int32 product would overflow")
         self.n = n
         self.k = k
-        var int8Codes = [Int8](repeating: 0, count: n * k)
+        var codes = [Int8](repeating: 0, count: n * k)
         var scale = [Float](repeating: 0, count: n)
-        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &int8Codes, &scale) }
-        self.codes = int8Codes.map { Float($0) }
+        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
+        var packed = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(n), Int64(k))))
+        var columnOffsets = [Int32](repeating: 0, count: (n + 15) / 16 * 16)
+        qk_int8_pack(codes, Int64(n), Int64(k), &packed, &columnOffsets)
+        self.packed = packed
+        self.columnOffsets = columnOffsets
         self.scale = scale
     }
 
+    /// CB[row][column], from the packed tiles of 16 rows × 4 columns (int8_product.c draws the layout).
+    func code(row: Int, column: Int) -> Int8 {
+        packed[((row / 16) * ((k + 3) / 4) + column / 4) * 64 + (row % 16) * 4 + column % 4]
+    }
+
     /// The weight as bitsandbytes dequantizes it: CB × SCB × (1/127), in that order.
-    func dequantized(row: Int, column: Int) -> Float { codes[row * k + column] * scale[row] * Int8Rowwise.reciprocal127 }
+    func dequantized(row: Int, column: Int) -> Float { Float(code(row: row, column: column)) * scale[row] * Int8Rowwise.reciprocal127 }
 
     /// The whole dequantized weight, rows first.
     var dequantized: [Float] {
         [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
-            codes.withUnsafeBufferPointer { codes in
-                for row in 0..<n {
-                    let rowScale = scale[row]
-                    for column in 0..<k { out[row * k + column] = codes[row * k + column] * rowScale * Int8Rowwise.reciprocal127 }
-                }
+            for row in 0..<n {
+                for column in 0..<k { out[row * k + column] = dequantized(row: row, column: column) }
             }
             initialized = n * k
         }
@@ -184,19 +193,41 @@ struct Int8Weight: @unchecked Sendable {
         output(Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: threshold), sample: x)
     }
 
+    /// CA · CBᵀ (rows × n), exact in int32 as torch._int_mm computes it; column blocks on all cores.
+    func product(_ activation: Int8Rowwise) -> [Int32] {
+        let rows = activation.rows
+        var c = [Int32](repeating: 0, count: rows * n)
+        activation.codes.withUnsafeBufferPointer { a in
+            packed.withUnsafeBufferPointer { packed in
+                columnOffsets.withUnsafeBufferPointer { offsets in
+                    c.withUnsafeMutableBufferPointer { c in
+                        Parallel.forEach((n + 15) / 16, grain: 4) { part in
+                            let first = part.lowerBound * 16, last = min(part.upperBound * 16, n)
+                            qk_int8_product(a.baseAddress, Int64(rows), Int64(k), packed.baseAddress, offsets.baseAddress,
+                                            Int64(first), Int64(last - first), c.baseAddress! + first, Int64(n))
+                        }
+                    }
+                }
+            }
+        }
+        return c
+    }
+
     /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns
     /// of X (as given, fp32) times the dequantized weight columns.
     func output(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
         let rows = activation.rows
-        let codesA = activation.codes.map { Float($0) }
-        var y = ActivationErrors.product(codesA, rows: rows, codes, n: n, k: k)
+        let product = product(activation)
         let dequantScale: Float = 6.200124e-05
+        var y = [Float](repeating: 0, count: rows * n)
         y.withUnsafeMutableBufferPointer { y in
-            activation.scale.withUnsafeBufferPointer { rowScale in
-                scale.withUnsafeBufferPointer { columnScale in
-                    Parallel.forEach(rows, grain: 16) { part in
-                        for r in part {
-                            for j in 0..<n { y[r * n + j] = y[r * n + j] * (rowScale[r] * columnScale[j]) * dequantScale }
+            product.withUnsafeBufferPointer { product in
+                activation.scale.withUnsafeBufferPointer { rowScale in
+                    scale.withUnsafeBufferPointer { columnScale in
+                        Parallel.forEach(rows, grain: 16) { part in
+                            for r in part {
+                                for j in 0..<n { y[r * n + j] = Float(product[r * n + j]) * (rowScale[r] * columnScale[j]) * dequantScale }
+                            }
                         }
                     }
                 }

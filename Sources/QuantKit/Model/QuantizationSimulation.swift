@@ -3,8 +3,9 @@ import CQuantKernels
 /// A forward pass as bitsandbytes would run the quantized model, for perplexity: every converted Linear
 /// the plan does not skip uses its weight as a loader reconstructs it (dequantized NF4/FP4, with double
 /// quant when planned), and int8 layers multiply as LLM.int8 does — outlier columns (|fp16(x)| ≥
-/// threshold) against the dequantized weight columns, the rest of fp16(X) as int8 × int8. Computed in
-/// fp32, as bitsandbytes computes a model loaded in float32 (4-bit with an fp32 compute dtype).
+/// threshold) against the dequantized weight columns, the rest of fp16(X) as int8 × int8 (exact, in
+/// int32). Otherwise computed in fp32, as bitsandbytes computes a model loaded in float32 (4-bit with an
+/// fp32 compute dtype).
 struct SimulatedLinear {
     /// The weight to use, in the stored orientation.
     let weight: [Float]
