@@ -5,6 +5,14 @@ import XCTest
 /// Perplexity with simulated bitsandbytes quantization against transformers + bitsandbytes on the CPU
 /// (scripts/make_perplexity_fixture.py): the same model, the same 200 tokens, fp32 compute.
 final class PerplexityTests: XCTestCase {
+    private func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {
+        var plan = ExportPlan(method: method)
+        plan.threshold = threshold
+        plan.doubleQuant = doubleQuant
+        plan.skipModules = skip
+        return plan
+    }
+
     func testEveryMethodMatchesBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200-perplexity.json")))
         let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
@@ -13,13 +21,6 @@ final class PerplexityTests: XCTestCase {
         let model = SyntheticModel.calibrationFixture
         try model.write(to: folder.path)
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
-        func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {
-            var plan = ExportPlan(method: method)
-            plan.threshold = threshold
-            plan.doubleQuant = doubleQuant
-            plan.skipModules = skip
-            return plan
-        }
         let cases: [(String, ExportPlan?)] = [
             ("fp32", nil), ("int8@6", plan(.int8)), ("int8@0", plan(.int8, threshold: 0)), ("int8@2", plan(.int8, threshold: 2)),
             ("int8@6-skip", plan(.int8, skip: ["lm_head", "model.layers.1.mlp"])),
@@ -103,9 +104,7 @@ final class PerplexityTests: XCTestCase {
         // A threshold off the grid gets its own pass; on the grid it shares the grid's.
         let offGrid = try PerplexityReport.measure(runtime, tokens: Array(1...40), threshold: 7, blocksize: 64, tolerance: 0.01)
         XCTAssertEqual(offGrid.int8Curve, report.int8Curve)
-        var seven = ExportPlan(method: .int8)
-        seven.threshold = 7
-        let direct = try runtime.compare(plan: seven, against: try runtime.referencePass(tokens: Array(1...40)))
+        let direct = try runtime.compare(plan: plan(.int8, threshold: 7), against: try runtime.referencePass(tokens: Array(1...40)))
         XCTAssertEqual(offGrid.int8, direct.perplexity)
         XCTAssertEqual(offGrid.klDivergence.int8, direct.meanKLDivergence)
     }
@@ -120,13 +119,6 @@ final class PerplexityTests: XCTestCase {
         try SyntheticModel.calibrationFixture.write(to: folder.path)
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
         let reference = try runtime.referencePass(tokens: tokens)
-        func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {
-            var plan = ExportPlan(method: method)
-            plan.threshold = threshold
-            plan.doubleQuant = doubleQuant
-            plan.skipModules = skip
-            return plan
-        }
         let cases: [(String, ExportPlan?)] = [
             ("fp32", nil), ("int8@0", plan(.int8, threshold: 0)), ("int8@1", plan(.int8, threshold: 1)), ("int8@2", plan(.int8, threshold: 2)),
             ("int8@6", plan(.int8)), ("int8@6-skip", plan(.int8, skip: ["lm_head", "model.layers.1.mlp"])),
