@@ -1,7 +1,16 @@
 /// An error caused by what the user gave (a file, a model, a value), whose description is one line that
 /// names the file and what is wrong. The command line prints it and exits 2; conform a new error type
 /// here rather than adding a case to qtui's error handling.
-public protocol BadInputError: Error, CustomStringConvertible {}
+public protocol BadInputError: Error, CustomStringConvertible {
+    /// The file (or folder) the problem is in.
+    var file: String { get }
+    /// What is wrong, without the file name.
+    var message: String { get }
+}
+
+extension BadInputError {
+    public var description: String { singleLine("\(file): \(message)") }
+}
 
 extension CheckpointError: BadInputError {}
 extension ModelError: BadInputError {}

@@ -23,7 +23,7 @@ struct CalibrationOptions: ParsableArguments {
         guard !noCalib else { return nil }
         guard let calib else { return (CalibrationText.standard, "built-in text") }
         guard let data = FileManager.default.contents(atPath: calib), let text = String(data: data, encoding: .utf8) else {
-            throw InputError(description: "\(calib): cannot read the calibration text (missing, unreadable or not UTF-8)")
+            throw InputError(file: calib, message: "cannot read the calibration text (missing, unreadable or not UTF-8)")
         }
         return (text, calib)
     }

@@ -52,7 +52,7 @@ struct Explore: ParsableCommand {
         let checkpoint = try OpenModel.checkpoint(model)
         let text = try calibration.text()
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            throw InputError(description: "the explorer needs a terminal; for a report use: qtui scan \(model)")
+            throw InputError(file: model, message: "the explorer needs a terminal; for a report use: qtui scan \(model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)

@@ -40,5 +40,6 @@ enum Main {
 
 /// A problem with something the user gave (a file, a value), reported like CheckpointError.
 struct InputError: BadInputError {
-    let description: String
+    let file: String
+    let message: String
 }

@@ -1,6 +1,6 @@
 /// Everything that can be wrong with a checkpoint on disk. Each case knows the file it concerns, so the
 /// command line can print one line — `FILE: what is wrong` — and exit 2.
-public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendable {
+public struct CheckpointError: Error, Equatable, Sendable {
     public enum Problem: Equatable, Sendable {
         case cannotOpen(reason: String)
         case truncated(offset: Int, needed: Int, available: Int)
@@ -32,7 +32,6 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Sendab
         self.problem = problem
     }
 
-    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {

@@ -1,10 +1,9 @@
 import Foundation
 
 /// A problem writing an export, naming the file or folder concerned.
-public struct ExportError: Error, CustomStringConvertible, Equatable {
+public struct ExportError: Error, Equatable {
     public let file: String
     public let message: String
-    public var description: String { singleLine("\(file): \(message)") }
 }
 
 public struct ExportProgress: Sendable {

@@ -1,6 +1,6 @@
 /// Why a model cannot be run, in one line that names the file concerned (`config.json` for
 /// configuration problems, the checkpoint for tensors and inputs), like `CheckpointError`.
-public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+public struct ModelError: Error, Equatable, Sendable {
     public enum Problem: Equatable, Sendable {
         case noConfig
         case unsupportedArchitecture(String)
@@ -22,7 +22,6 @@ public struct ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
-    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {

@@ -1,6 +1,6 @@
 /// Everything that can be wrong with a `tokenizer.json`. Like `CheckpointError`, each case knows the
 /// file, so the command line can print one line — `FILE: what is wrong` — and exit 2.
-public struct TokenizerError: Error, Equatable, CustomStringConvertible, Sendable {
+public struct TokenizerError: Error, Equatable, Sendable {
     public enum Problem: Equatable, Sendable {
         case cannotOpen(reason: String)
         case invalidJSON(String)
@@ -19,7 +19,6 @@ public struct TokenizerError: Error, Equatable, CustomStringConvertible, Sendabl
         self.problem = problem
     }
 
-    public var description: String { singleLine("\(file): \(message)") }
 
     public var message: String {
         switch problem {
