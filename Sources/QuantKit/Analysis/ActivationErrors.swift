@@ -178,15 +178,8 @@ struct Int8Weight: @unchecked Sendable {
     /// The weight as bitsandbytes dequantizes it: CB × SCB × (1/127), in that order.
     func dequantized(row: Int, column: Int) -> Float { Float(code(row: row, column: column)) * scale[row] * Int8Rowwise.reciprocal127 }
 
-    /// The whole dequantized weight, rows first.
-    var dequantized: [Float] {
-        [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
-            for row in 0..<n {
-                for column in 0..<k { out[row * k + column] = dequantized(row: row, column: column) }
-            }
-            initialized = n * k
-        }
-    }
+    /// Bytes held: packed CB, column offsets and SCB.
+    var byteCount: Int { packed.count + 4 * columnOffsets.count + 4 * scale.count }
 
     /// Y for inputs X (rows × k) at a threshold: X is quantized as LLM.int8 does first.
     func output(_ x: [Float], rows: Int, threshold: Float) -> [Float] {

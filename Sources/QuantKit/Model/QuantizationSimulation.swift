@@ -6,50 +6,48 @@ import CQuantKernels
 /// threshold) against the dequantized weight columns, the rest of fp16(X) as int8 × int8 (exact, in
 /// int32). Otherwise computed in fp32, as bitsandbytes computes a model loaded in float32 (4-bit with an
 /// fp32 compute dtype).
-struct SimulatedLinear {
-    /// The weight to use, in the stored orientation.
-    let weight: [Float]
-    /// For int8 layers: the quantized weight ([out, in]) and the threshold.
-    let int8: Int8Weight?
-    let threshold: Float
-
-    /// `values` is the weight as stored ([out, in], or [in, out] for a Conv1D).
-    init(_ values: UnsafePointer<Float>, layer: LinearLayer, plan: ExportPlan) {
+///
+/// An int8 layer keeps only its Int8Weight (CB packed, SCB): nothing reads a Float copy of it.
+enum SimulatedLinear {
+    /// A 4-bit layer's weight as the loader dequantizes it, in the stored orientation. `values` is the
+    /// weight as stored ([out, in], or [in, out] for a Conv1D).
+    static func fourBitWeight(_ values: UnsafePointer<Float>, layer: LinearLayer, type: FourBitType, plan: ExportPlan) -> [Float] {
         let n = layer.outFeatures, k = layer.inFeatures
-        var rowsFirst = Array(UnsafeBufferPointer(start: values, count: n * k))
-        if layer.isTransposedInFile { rowsFirst = Self.transpose(rowsFirst, rows: k, columns: n) }
-        threshold = Float(plan.threshold)
-        var simulated: [Float]
-        if let type = plan.method.fourBitType {
-            var packed = [UInt8](repeating: 0, count: (n * k + 1) / 2)
-            var absmax = [Float](repeating: 0, count: (n * k + plan.blocksize - 1) / plan.blocksize)
-            rowsFirst.withUnsafeBytes { raw in
-                qk_quantize_4bit(raw.baseAddress, Int32(QK_F32), Int64(n * k), Int64(plan.blocksize), (n * k) % plan.blocksize != 0 ? 1 : 0,
-                                 type.midpoints, type.indexOfPosition, &packed, &absmax)
-            }
-            if plan.doubleQuant { absmax = DoubleQuantizedAbsmax.quantize(absmax).reassembled }
-            let code = type.code, blocksize = plan.blocksize
-            simulated = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
-                packed.withUnsafeBufferPointer { packed in
-                    absmax.withUnsafeBufferPointer { absmax in
-                        for i in 0..<(n * k) {
-                            let byte = packed[i / 2]
-                            out[i] = code[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)] * absmax[i / blocksize]
-                        }
+        let rowsFirst = rowsFirst(values, layer: layer)
+        var packed = [UInt8](repeating: 0, count: (n * k + 1) / 2)
+        var absmax = [Float](repeating: 0, count: (n * k + plan.blocksize - 1) / plan.blocksize)
+        rowsFirst.withUnsafeBytes { raw in
+            qk_quantize_4bit(raw.baseAddress, Int32(QK_F32), Int64(n * k), Int64(plan.blocksize), (n * k) % plan.blocksize != 0 ? 1 : 0,
+                             type.midpoints, type.indexOfPosition, &packed, &absmax)
+        }
+        if plan.doubleQuant { absmax = DoubleQuantizedAbsmax.quantize(absmax).reassembled }
+        let code = type.code, blocksize = plan.blocksize
+        let simulated = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
+            packed.withUnsafeBufferPointer { packed in
+                absmax.withUnsafeBufferPointer { absmax in
+                    for i in 0..<(n * k) {
+                        let byte = packed[i / 2]
+                        out[i] = code[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)] * absmax[i / blocksize]
                     }
                 }
-                initialized = n * k
             }
-            int8 = nil
-        } else {
-            let quantized = Int8Weight(rowsFirst, n: n, k: k)
-            simulated = quantized.dequantized
-            int8 = quantized
+            initialized = n * k
         }
-        weight = layer.isTransposedInFile ? Self.transpose(simulated, rows: n, columns: k) : simulated
+        return layer.isTransposedInFile ? transpose(simulated, rows: n, columns: k) : simulated
     }
 
-    static func transpose(_ values: [Float], rows: Int, columns: Int) -> [Float] {
+    /// An int8 layer's CB and SCB ([out, in] whatever the stored orientation).
+    static func int8Weight(_ values: UnsafePointer<Float>, layer: LinearLayer) -> Int8Weight {
+        Int8Weight(rowsFirst(values, layer: layer), n: layer.outFeatures, k: layer.inFeatures)
+    }
+
+    private static func rowsFirst(_ values: UnsafePointer<Float>, layer: LinearLayer) -> [Float] {
+        let n = layer.outFeatures, k = layer.inFeatures
+        let stored = Array(UnsafeBufferPointer(start: values, count: n * k))
+        return layer.isTransposedInFile ? transpose(stored, rows: k, columns: n) : stored
+    }
+
+    private static func transpose(_ values: [Float], rows: Int, columns: Int) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = values[r * columns + c] } }
         return out

@@ -16,11 +16,17 @@ final class WeightStore {
         guard let simulation, let layer = simulation.layers[tensor.name], rows == nil else { return loadStored(tensor, rows: rows) }
         // The stored buffer must outlive the read (a decoded copy is freed with it).
         let stored = loadStored(tensor, rows: nil)
-        let simulated = withExtendedLifetime(stored) { SimulatedLinear(stored.pointer, layer: layer, plan: simulation.plan) }
-        let buffer = WeightBuffer(name: tensor.name, shape: tensor.shape, store: self)
-        buffer.owned!.initialize(from: simulated.weight, count: tensor.elementCount)
-        buffer.int8 = simulated.int8.map { ($0, simulated.threshold) }
-        return buffer
+        let plan = simulation.plan
+        return withExtendedLifetime(stored) {
+            guard let type = plan.method.fourBitType else {
+                return WeightBuffer(name: tensor.name, shape: tensor.shape,
+                                    int8: SimulatedLinear.int8Weight(stored.pointer, layer: layer), threshold: Float(plan.threshold), store: self)
+            }
+            let buffer = WeightBuffer(name: tensor.name, shape: tensor.shape, store: self)
+            buffer.owned!.initialize(from: SimulatedLinear.fourBitWeight(stored.pointer, layer: layer, type: type, plan: plan),
+                                     count: tensor.elementCount)
+            return buffer
+        }
     }
 
     private func loadStored(_ tensor: TensorInfo, rows: Range<Int>?) -> WeightBuffer {
@@ -61,35 +67,49 @@ public struct WeightMemory: Sendable, Equatable {
     public var decodedBytes = 0
 }
 
-/// One tensor as Float: a decoded copy it owns, or a view of F32 data in the mapping. Its bytes count as
-/// in use in its store until it is released.
+/// One tensor as Float: a decoded copy it owns, or a view of F32 data in the mapping — or, for a simulated
+/// int8 Linear, only its Int8Weight (the product then runs as LLM.int8 does; there are no Floats to read).
+/// Its bytes count as in use in its store until it is released.
 final class WeightBuffer {
     let name: String
     let shape: [Int]
-    let pointer: UnsafePointer<Float>
     /// The copy, when this buffer owns one.
     let owned: UnsafeMutablePointer<Float>?
-    /// Set on a simulated int8 Linear weight: the product then runs as LLM.int8 does.
-    var int8: (weight: Int8Weight, threshold: Float)?
+    let int8: (weight: Int8Weight, threshold: Float)?
+    let byteCount: Int
+    private let floats: UnsafePointer<Float>?
     private unowned let store: WeightStore
 
+    /// The values as Float; a simulated int8 weight has none, and only Linear reads it (through `int8`).
+    var pointer: UnsafePointer<Float> {
+        guard let floats else { preconditionFailure("\(name) is a simulated int8 weight: it has no Float values") }
+        return floats
+    }
+
     fileprivate init(name: String, shape: [Int], store: WeightStore) {
-        let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(shape.reduce(1, *), 1))
-        (self.name, self.shape, self.store, owned, pointer) = (name, shape, store, copy, UnsafePointer(copy))
+        let count = max(shape.reduce(1, *), 1)
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        (self.name, self.shape, self.store, owned, floats, int8) = (name, shape, store, copy, UnsafePointer(copy), nil)
+        byteCount = shape.reduce(1, *) * MemoryLayout<Float>.size
         store.acquired(byteCount, decoded: true)
     }
 
     fileprivate init(name: String, shape: [Int], view: UnsafePointer<Float>, store: WeightStore) {
-        (self.name, self.shape, self.store, owned, pointer) = (name, shape, store, nil, view)
+        (self.name, self.shape, self.store, owned, floats, int8) = (name, shape, store, nil, view, nil)
+        byteCount = shape.reduce(1, *) * MemoryLayout<Float>.size
         store.acquired(byteCount, decoded: false)
+    }
+
+    fileprivate init(name: String, shape: [Int], int8: Int8Weight, threshold: Float, store: WeightStore) {
+        (self.name, self.shape, self.store, owned, floats, self.int8) = (name, shape, store, nil, nil, (int8, threshold))
+        byteCount = int8.byteCount
+        store.acquired(byteCount, decoded: true)
     }
 
     deinit {
         owned?.deallocate()
         store.released(byteCount)
     }
-
-    var byteCount: Int { shape.reduce(1, *) * MemoryLayout<Float>.size }
 }
 
 /// The loaded tensors of one block, by name relative to the block (e.g. `self_attn.q_proj.weight`).
