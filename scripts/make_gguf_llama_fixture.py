@@ -38,6 +38,21 @@ def unpermute(w, n_head: int):
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def stored_and_held(w, kind):
+    """w (float32) as a GGUF tensor of type `kind`, and the float32 values the file then holds (what
+    converting it back must reproduce): gguf.quants' own quantizer and dequantizer for block types."""
+    import gguf
+    import numpy as np
+
+    if kind == gguf.GGMLQuantizationType.F32:
+        return w, w
+    if kind == gguf.GGMLQuantizationType.F16:
+        stored = w.astype(np.float16)
+        return stored, stored.astype(np.float32)
+    stored = gguf.quants.quantize(w, kind)
+    return stored, gguf.quants.dequantize(stored, kind).reshape(w.shape).astype(np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent.parent / "Tests/Fixtures/gguf/tiny-llama"))
@@ -108,14 +123,7 @@ def main() -> None:
             if heads:
                 w = permute(w, heads)
             kind = kinds.get(gname, T.F32)
-            if kind == T.F32:
-                stored, held = w, w
-            elif kind == T.F16:
-                stored = w.astype(np.float16)
-                held = stored.astype(np.float32)
-            else:
-                stored = gguf.quants.quantize(w, kind)
-                held = gguf.quants.dequantize(stored, kind).reshape(w.shape).astype(np.float32)
+            stored, held = stored_and_held(w, kind)
             writer.add_tensor(gname + ".weight", stored, raw_dtype=kind if kind not in (T.F32, T.F16) else None)
             tensor.copy_(torch.from_numpy(unpermute(held, heads) if heads else held))
     writer.write_header_to_file()

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
+from make_gguf_llama_fixture import stored_and_held  # noqa: E402
 
 LOGITS_TEXT = "The thin hen's 12 inn!"
 
@@ -160,14 +161,7 @@ def make(arch: str, spec: dict, out: Path, versions: dict) -> None:
             gname = TOP_NAMES.get(stem) or f"blk.{parts[2]}.{BLOCK_NAMES['.'.join(parts[3:])]}"
             w = tensor.numpy().astype(np.float32)
             kind = kinds.get(gname, T.F32) if suffix == "weight" and w.ndim == 2 else T.F32
-            if kind == T.F32:
-                stored, held = w, w
-            elif kind == T.F16:
-                stored = w.astype(np.float16)
-                held = stored.astype(np.float32)
-            else:
-                stored = gguf.quants.quantize(w, kind)
-                held = gguf.quants.dequantize(stored, kind).reshape(w.shape).astype(np.float32)
+            stored, held = stored_and_held(w, kind)
             writer.add_tensor(f"{gname}.{suffix}", stored, raw_dtype=kind if kind not in (T.F32, T.F16) else None)
             tensor.copy_(torch.from_numpy(held))
     writer.write_header_to_file()

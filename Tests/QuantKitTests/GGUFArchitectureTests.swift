@@ -24,13 +24,7 @@ final class GGUFArchitectureTests: XCTestCase {
         XCTAssertNil(result.tokenizerNote)
         let checkpoint = try Checkpoint(path: result.folder)
 
-        let source = try SafetensorsFile(path: fixture + "/expected.safetensors")
-        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(source.tensors.map(\.name)))
-        for reference in source.tensors {
-            let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name)
-            XCTAssertEqual(converted.shape, reference.shape, reference.name)
-            XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(source.bytes(of: reference)), "\(reference.name) bit for bit")
-        }
+        try assertTensorsEqual(checkpoint, try SafetensorsFile(path: fixture + "/expected.safetensors"))
 
         // Every field transformers writes, and no other; GGUF holds the epsilon as float32 and
         // transformers writes it widened, as we do.

@@ -15,13 +15,7 @@ final class GGUFConversionTests: XCTestCase {
         let cache = TemporaryFolder()
         let result = try GGUFConversion(path: fixture + "/tiny-llama.gguf", cacheFolder: cache.path).run()
         let checkpoint = try Checkpoint(path: result.folder)
-        let source = try SafetensorsFile(path: fixture + "/expected.safetensors")
-        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(source.tensors.map(\.name)))
-        for reference in source.tensors {
-            let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name)
-            XCTAssertEqual(converted.shape, reference.shape, reference.name)
-            XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(source.bytes(of: reference)), "\(reference.name) bit for bit")
-        }
+        try assertTensorsEqual(checkpoint, try SafetensorsFile(path: fixture + "/expected.safetensors"))
 
         let config = try XCTUnwrap(JSONValue.parse(XCTUnwrap(checkpoint.config).rawJSON).object)
         // GGUF holds the epsilon as float32; transformers' own GGUF loader writes it widened, as we do.

@@ -5,6 +5,23 @@ import XCTest
 /// Perplexity with simulated bitsandbytes quantization against transformers + bitsandbytes on the CPU
 /// (scripts/make_perplexity_fixture.py): the same model, the same 200 tokens, fp32 compute.
 final class PerplexityTests: XCTestCase {
+    /// Holds the fixture model's files while a test runs.
+    private var modelFolder: TemporaryFolder?
+
+    /// The runtime on the synthetic llama the reference fixtures were made from.
+    private func fixtureRuntime() throws -> ModelRuntime {
+        let folder = TemporaryFolder()
+        modelFolder = folder
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        return try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+    }
+
+    /// The 200 tokens the reference scripts fed transformers.
+    private func calibrationTokens() throws -> [Int] {
+        try XCTUnwrap(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]?.array)
+            .map { $0.integer! }
+    }
+
     private func plan(_ method: ExportMethod, threshold: Double = 6, doubleQuant: Bool = false, skip: [String] = []) -> ExportPlan {
         var plan = ExportPlan(method: method)
         plan.threshold = threshold
@@ -15,12 +32,8 @@ final class PerplexityTests: XCTestCase {
 
     func testEveryMethodMatchesBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200-perplexity.json")))
-        let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
-            .array!.map { $0.integer! }
-        let folder = TemporaryFolder()
-        let model = SyntheticModel.calibrationFixture
-        try model.write(to: folder.path)
-        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let tokens = try calibrationTokens()
+        let runtime = try fixtureRuntime()
         let cases: [(String, ExportPlan?)] = [
             ("fp32", nil), ("int8@6", plan(.int8)), ("int8@0", plan(.int8, threshold: 0)), ("int8@2", plan(.int8, threshold: 2)),
             ("int8@6-skip", plan(.int8, skip: ["lm_head", "model.layers.1.mlp"])),
@@ -67,11 +80,8 @@ final class PerplexityTests: XCTestCase {
     /// method by more, pure int8 more than int8 with the outlier columns in fp16, and the report's fp32
     /// perplexity is the plain one.
     func testDivergenceIsZeroForFp32AndPositiveWhenQuantized() throws {
-        let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
-            .array!.map { $0.integer! }
-        let folder = TemporaryFolder()
-        try SyntheticModel.calibrationFixture.write(to: folder.path)
-        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let tokens = try calibrationTokens()
+        let runtime = try fixtureRuntime()
         let reference = try runtime.referencePass(tokens: tokens)
         XCTAssertEqual(reference.perplexity, try runtime.perplexity(tokens: tokens), accuracy: reference.perplexity * 1e-7)
         let fp32 = try runtime.compare(plan: nil, against: reference)
@@ -94,9 +104,7 @@ final class PerplexityTests: XCTestCase {
 
     /// The suggestion is the highest grid threshold whose KL is within ln(1 + tolerance).
     func testSuggestionFollowsTheDivergenceBound() throws {
-        let folder = TemporaryFolder()
-        try SyntheticModel.calibrationFixture.write(to: folder.path)
-        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let runtime = try fixtureRuntime()
         let report = try PerplexityReport.measure(runtime, tokens: Array(1...40), threshold: 6, blocksize: 64, tolerance: 0.01)
         XCTAssertEqual(report.maximumKLDivergence, log(1.01), accuracy: 1e-15)
         XCTAssertEqual(report.suggestedThreshold, report.int8Curve.last { $0.klDivergence <= log(1.01) }?.threshold)
@@ -113,11 +121,8 @@ final class PerplexityTests: XCTestCase {
     /// same model and 200 tokens, the fp32 reference from transformers' own fp32 pass.
     func testDivergenceMatchesBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200-kl.json")))
-        let tokens = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))["tokens"]!
-            .array!.map { $0.integer! }
-        let folder = TemporaryFolder()
-        try SyntheticModel.calibrationFixture.write(to: folder.path)
-        let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: folder.path))
+        let tokens = try calibrationTokens()
+        let runtime = try fixtureRuntime()
         let reference = try runtime.referencePass(tokens: tokens)
         let cases: [(String, ExportPlan?)] = [
             ("fp32", nil), ("int8@0", plan(.int8, threshold: 0)), ("int8@1", plan(.int8, threshold: 1)), ("int8@2", plan(.int8, threshold: 2)),

@@ -119,3 +119,14 @@ func assertLogitsMatchTransformers(checkpoint: Checkpoint, ids: [Int], expected:
     let worst = zip(logits.values, reference).map { abs($0 - $1) }.max() ?? .infinity
     XCTAssertLessThanOrEqual(worst, 1e-4, "largest logit difference from transformers", file: file, line: line)
 }
+
+/// Every tensor of `expected` is in `checkpoint` with the same shape and the same bytes, and no other.
+func assertTensorsEqual(_ checkpoint: Checkpoint, _ expected: SafetensorsFile, file: StaticString = #filePath, line: UInt = #line) throws {
+    XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(expected.tensors.map(\.name)), file: file, line: line)
+    for reference in expected.tensors {
+        let converted = try XCTUnwrap(checkpoint.tensor(named: reference.name), reference.name, file: file, line: line)
+        XCTAssertEqual(converted.shape, reference.shape, reference.name, file: file, line: line)
+        XCTAssertEqual(Array(checkpoint.bytes(of: converted)), Array(expected.bytes(of: reference)), "\(reference.name) bit for bit",
+                       file: file, line: line)
+    }
+}
