@@ -80,14 +80,15 @@ public struct GGUFConversion {
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             // The cache holds 4 bytes a parameter (a Q4 file grows about 7×): fail now, not when the disk fills.
-            let weightBytes = try Self.mappedTensors(file, architecture: architecture).reduce(0) { $0 + 4 * $1.0.elementCount }
-            if let shortfall = FreeSpace.shortfall(weightBytes, at: temporary) {
+            let tensors = try Self.mappedTensors(file, architecture: architecture)
+            if let shortfall = FreeSpace.shortfall(tensors.reduce(0) { $0 + 4 * $1.0.elementCount }, at: temporary) {
                 throw CheckpointError(file: path, .cannotOpen(reason: "converting it into \(cacheFolder): \(shortfall)"))
             }
             let config = try GGUFModelConfig(file: file, architecture: architecture)
             try write(config.configJSON(), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
-            try writeWeights(file, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"), progress: progress)
+            try writeWeights(file, tensors, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"),
+                             progress: progress)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
@@ -141,9 +142,8 @@ public struct GGUFConversion {
     }
 
     /// Header first (every size is known: F32 × shape), then each tensor dequantized and appended.
-    private func writeWeights(_ file: GGUFFile, config: GGUFModelConfig, to target: String,
+    private func writeWeights(_ file: GGUFFile, _ tensors: [(GGUFTensor, String)], config: GGUFModelConfig, to target: String,
                               progress: (Progress) -> Void) throws {
-        let tensors = try Self.mappedTensors(file, architecture: config.architecture)
         var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "gguf"])
         for (tensor, name) in tensors { writer.reserve(name: name, dtype: .f32, shape: tensor.shape) }
         let total = tensors.reduce(0) { $0 + $1.0.elementCount * 4 }
