@@ -38,14 +38,15 @@ static inline int qtui_codeset_is_utf8(void) {
     return codeset && (codeset[0] == 'U' || codeset[0] == 'u') && (codeset[1] == 'T' || codeset[1] == 't');
 }
 
-/* SIGTERM and SIGHUP only set a flag; the event loop sees it and restores the terminal. */
-static volatile sig_atomic_t qtui_termination_requested = 0;
-static inline void qtui_on_termination(int signal_number) { (void)signal_number; qtui_termination_requested = 1; }
+/* SIGTERM and SIGHUP only record which arrived; the event loop sees it and restores the terminal. */
+static volatile sig_atomic_t qtui_termination_signal = 0;
+static inline void qtui_on_termination(int signal_number) { qtui_termination_signal = signal_number; }
 static inline void qtui_install_signal_handlers(void) {
     signal(SIGTERM, qtui_on_termination);
     signal(SIGHUP, qtui_on_termination);
 }
-static inline int qtui_termination_pending(void) { return qtui_termination_requested != 0; }
+/* The signal that asked the explorer to end, or 0. */
+static inline int qtui_pending_termination(void) { return qtui_termination_signal; }
 
 /* 1 when the terminal is gone (hang-up without SIGHUP reaching us: reads return end of file). */
 static inline int qtui_input_hung_up(void) {

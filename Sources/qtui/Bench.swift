@@ -53,17 +53,16 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: model)
-        if explorer { return try benchExplorer(checkpoint) }
-        if forward { return try benchForward(checkpoint) }
-        let analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads))
-        var parameters = 0
+        let opened = OpenedModel(try Checkpoint(path: model))
+        if explorer { return try benchExplorer(opened) }
+        if forward { return try benchForward(opened.checkpoint) }
+        let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize, threads: threads))
+        let parameters = analyzer.layers.reduce(0) { $0 + $1.parameterCount }
         var best = Double.infinity
         for run in 0...runs {
             let start = DispatchTime.now().uptimeNanoseconds
-            let report = try analyzer.run(checkpoint)
+            try analyzer.run(emit: { _ in })
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            parameters = report.layers.reduce(0) { $0 + $1.outFeatures * $1.inFeatures }
             if run > 0 { best = min(best, seconds) }
         }
         let line: [String: Any] = [
@@ -77,14 +76,10 @@ struct Bench: ParsableCommand {
 
 extension Bench {
     /// Median and worst time of (threshold step → reduce → render) over 400 frames.
-    func benchExplorer(_ checkpoint: Checkpoint) throws {
-        let plan = LinearLayerPlan(checkpoint: checkpoint)
-        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: blocksize, width: 120, height: 40)
-        let analyzer = WeightAnalyzer(blocksize: blocksize, threads: threads)
-        for (index, layer) in plan.linears.enumerated() {
-            state.apply(.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
-        }
-        state.apply(.finished(blocksize: blocksize, cancelled: false))
+    func benchExplorer(_ model: OpenedModel) throws {
+        var state = ExplorerState(model: model, threshold: 6, blocksize: blocksize, width: 120, height: 40)
+        let analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize, threads: threads))
+        try analyzer.run(emit: { _ = reduce(&state, .analysis($0)) })
         var times: [Double] = []
         var checksum = 0
         for step in 0..<400 {
@@ -96,7 +91,7 @@ extension Bench {
         }
         times.sort()
         let line: [String: Any] = [
-            "layers": plan.linears.count, "frames": times.count, "median_ms": times[times.count / 2],
+            "layers": model.plan.linears.count, "frames": times.count, "median_ms": times[times.count / 2],
             "p99_ms": times[times.count * 99 / 100], "worst_ms": times.last!, "screen": "120x40", "cells": checksum / times.count,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])

@@ -49,16 +49,28 @@ struct Explore: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try OpenModel.checkpoint(model)
-        let text = try calibration.text()
+        let opened = try OpenModel.opened(model)
+        let request = try calibrationRequest()
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw InputError(file: model, message: "the explorer needs a terminal; for a report use: qtui scan \(model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)
-        defer { terminal.end() }
-        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads,
-                    calibration: text.map { ($0.text, calibration.tokens) })
+        let reason = ExplorerApp(model: opened, threads: threads, calibration: request)
             .run(threshold: threshold, blocksize: blocksize, terminal: terminal)
+        terminal.end()
+        switch reason {
+        case .quit: return
+        case .interrupted: throw CancellationError()
+        case .terminated(let signal): Main.fail("ended by signal \(signal)", code: 128 + signal)
+        }
+    }
+
+    private func calibrationRequest() throws -> CalibrationRequest? {
+        guard let (text, source) = try calibration.text() else { return nil }
+        var request = CalibrationRequest(text: text, source: source)
+        request.calibration.tokenLimit = calibration.tokens
+        request.threshold = threshold
+        return request
     }
 }

@@ -5,6 +5,11 @@ import QuantKit
 /// first converted into a transformers folder in the cache (reused on later runs), with a progress
 /// bar on stderr, and that folder is opened.
 enum OpenModel {
+    /// The model as every command analyses it, remembering the path the user gave.
+    static func opened(_ path: String) throws -> OpenedModel {
+        OpenedModel(try checkpoint(path), sourcePath: path)
+    }
+
     static func checkpoint(_ path: String) throws -> Checkpoint {
         guard path.lowercased().hasSuffix(".gguf") else { return try Checkpoint(path: path) }
         let conversion = GGUFConversion(path: path)

@@ -9,12 +9,9 @@ enum OptionChecks {
         }
     }
 
-    /// The explorer's range, so a threshold `scan` accepts can also be explored.
+    /// One range for every command and the explorer, so a threshold `scan` accepts can also be explored.
     static func threshold(_ value: Float) throws {
-        let range = ExplorerState.thresholdRange
-        guard range.contains(value) else {
-            throw ValidationError("--threshold must be between \(Int(range.lowerBound)) and \(Int(range.upperBound))")
-        }
+        guard ThresholdRange.contains(value) else { throw ValidationError("--threshold must be from \(ThresholdRange.description)") }
     }
 
     static func threads(_ value: Int) throws {

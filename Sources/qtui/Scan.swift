@@ -58,26 +58,33 @@ struct Scan: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try OpenModel.checkpoint(model)
-        var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
-        analyzer.calibration = try calibrationRequest()
+        let opened = try OpenModel.opened(model)
+        let analyzer: ModelAnalyzer
+        do {
+            analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers,
+                                         calibration: try calibrationRequest())
+        } catch let error as AnalysisError {
+            throw ValidationError("--layers \(error)")
+        }
         let bar = ProgressBar(label: "analysing")
-        let report = try analyzer.run(checkpoint) { progress in
-            bar.update(done: Double(progress.parametersDone), total: Double(progress.parametersTotal),
-                       unit: progress.phase == "weights" ? "param" : "layer", detail: "\(progress.phase) \(progress.layerName)")
-        }
+        let report = try analyzer.report(onEvent: { event in
+            if case .progress(let progress) = event { bar.update(progress) }
+        })
         bar.finish()
-        if let reason = report.calibration?.unavailable {
-            FileHandle.standardError.write(Data("qtui: no activations (weight-only report): \(reason)\n".utf8))
-        }
+        if let reason = report.calibration?.unavailable { note("no activations (weight-only report): \(reason)") }
+        if let reason = report.calibration?.perplexityUnavailable { note("no perplexity: \(reason)") }
         print(try ReportFormatter.render(report, as: format), terminator: "")
+    }
+
+    private func note(_ line: String) {
+        FileHandle.standardError.write(Data("qtui: \(line)\n".utf8))
     }
 }
 
 extension Scan {
-    func calibrationRequest() throws -> ModelAnalyzer.CalibrationRequest? {
+    func calibrationRequest() throws -> CalibrationRequest? {
         guard let (text, source) = try calibration.text() else { return nil }
-        var request = ModelAnalyzer.CalibrationRequest(text: text, source: source)
+        var request = CalibrationRequest(text: text, source: source)
         request.calibration.tokenLimit = calibration.tokens
         request.threshold = threshold
         request.perplexity = perplexity

@@ -14,7 +14,7 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(Set(plan.linears.map(\.weight.name)), Set(expected["converted"]!.array!.map { $0.string! }),
                        "the same Linear layers as transformers converts")
 
-        let report = try ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: 64)).run(checkpoint)
+        let report = try ModelAnalyzer(OpenedModel(checkpoint), weights: WeightAnalyzer(blocksize: 64)).report()
         let names: [QuantMethod: String] = [.int8: "int8", .nf4: "nf4", .nf4DoubleQuant: "nf4_dq", .fp4: "fp4", .fp4DoubleQuant: "fp4_dq"]
         var compared = 0
         for layer in report.layers {

@@ -197,7 +197,7 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(threads.stderr.contains("--threads must be at least 1"), threads.stderr)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
-        XCTAssertTrue(try run(["scan", model, "--threshold", "101"]).stderr.contains("--threshold must be between 0 and 100"))
+        XCTAssertTrue(try run(["scan", model, "--threshold", "101"]).stderr.contains("--threshold must be from 0 to 100"))
     }
 
     func testHelpHasExamples() throws {

@@ -5,38 +5,6 @@ import QuantKit
 
 /// The explorer as data: key sequences into the state, frames out as text.
 final class ExplorerTests: XCTestCase {
-    static let modelFolder: String = {
-        let folder = NSTemporaryDirectory() + "qtui-explorer-model-\(getpid())"
-        var model = SyntheticModel()
-        model.layers = 3
-        try! model.write(to: folder)
-        return folder
-    }()
-
-    /// The state after opening the synthetic model and analysing it synchronously.
-    func openedState(width: Int = 80, height: Int = 24) throws -> ExplorerState {
-        let checkpoint = try Checkpoint(path: Self.modelFolder)
-        let plan = LinearLayerPlan(checkpoint: checkpoint)
-        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: width, height: height)
-        let analyzer = WeightAnalyzer(blocksize: 64, threads: 2)
-        for (index, layer) in plan.linears.enumerated() {
-            state.apply(AnalysisWorker.Event.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
-        }
-        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: false))
-        return state
-    }
-
-    @discardableResult
-    func send(_ keys: [Key], to state: inout ExplorerState) -> Reaction {
-        var last = Reaction.none
-        for key in keys {
-            if let action = KeyMap.action(for: key, in: state) { last = reduce(&state, action) }
-        }
-        return last
-    }
-
-    func typing(_ text: String) -> [Key] { text.map { Key.character($0) } }
-
     func testOpensAt80x24WithEveryPanelIntact() throws {
         let state = try openedState()
         let frame = render(state)
@@ -73,7 +41,11 @@ final class ExplorerTests: XCTestCase {
         // Out of range is refused with a message.
         send([.character("t")] + typing("500") + [.enter], to: &state)
         XCTAssertEqual(state.threshold, 0.05)
-        XCTAssertTrue(render(state).line(23).contains("threshold must be"))
+        XCTAssertTrue(render(state).line(23).contains("\"500\" is not a threshold"))
+        // Anything but a number is refused the same way, not read digit by digit.
+        send([.character("t")] + typing("1e1x") + [.enter], to: &state)
+        XCTAssertEqual(state.threshold, 0.05)
+        XCTAssertTrue(render(state).line(23).contains("\"1e1x\" is not a threshold: type a number from 0 to 100"), render(state).line(23))
     }
 
     func testSkipUpdatesTotalsAndPlanColumn() throws {
@@ -113,7 +85,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(frame.line(21).contains("plan nf4+dq"))
         XCTAssertEqual(state.planBytes, state.totalBytes(.nf4DoubleQuant))
         let bytesAt64 = state.totalBytes(.nf4)
-        XCTAssertEqual(send([.character("b")], to: &state), .reanalyse)
+        XCTAssertEqual(send([.character("b")], to: &state), [.analyse(blocksize: 128, reuseCalibration: false)])
         XCTAssertEqual(state.blocksize, 128)
         XCTAssertLessThan(state.totalBytes(.nf4), bytesAt64, "fewer absmax values at blocksize 128")
     }
@@ -141,8 +113,8 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(render(state).text.contains("qtui explorer — keys"))
         send([.character("x")], to: &state)
         XCTAssertEqual(state.overlay, .none)
-        XCTAssertEqual(send([.character("q")], to: &state), .quit)
-        XCTAssertEqual(send([.interrupt], to: &state), .quit)
+        XCTAssertEqual(send([.character("q")], to: &state), [.exit(.quit)])
+        XCTAssertEqual(send([.interrupt], to: &state), [.exit(.interrupted)])
     }
 
     func testResizeRelaysTheScreen() throws {
@@ -153,9 +125,11 @@ final class ExplorerTests: XCTestCase {
         let layout = Layout(width: 140, height: 40)
         XCTAssertTrue(layout.histogramBeside)
         XCTAssertEqual(wide[layout.table.maxX, 5].character, "│", wide.text)
-        XCTAssertTrue(wide.line(1).contains("|w| weights"), "the histogram title sits beside the table header")
+        XCTAssertTrue(wide.line(1).contains("|w| · log · ") && wide.line(1).contains("layers.0.self_attn.q_proj"),
+                      "the histogram title sits beside the table header, the layer's name before the wording: \(wide.line(1))")
         send([.resize(width: 40, height: 10)], to: &state)
-        XCTAssertTrue(render(state).text.contains("terminal too small"))
+        let small = render(state).text
+        XCTAssertTrue(small.contains("terminal too small") && small.contains("(40×10)") && small.contains("needs 60×14"), small)
     }
 
     func testASCIIFallbackDrawsOnlyASCII() throws {
@@ -169,69 +143,80 @@ final class ExplorerTests: XCTestCase {
     }
 
     func testBackgroundEventsAndCancellation() throws {
-        let checkpoint = try Checkpoint(path: Self.modelFolder)
-        let plan = LinearLayerPlan(checkpoint: checkpoint)
-        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: 80, height: 24)
+        let model = OpenedModel(try Checkpoint(path: explorerModelFolder))
+        var state = ExplorerState(model: model, threshold: 6, blocksize: 64, width: 80, height: 24)
+        XCTAssertEqual(startAnalysis(&state), [.analyse(blocksize: 64, reuseCalibration: false)])
         XCTAssertTrue(render(state).line(2).contains("…"), "rows show … until analysed")
-        state.apply(AnalysisWorker.Event.progress(WorkProgress(title: "analysing weights", done: 5, total: 10, unit: "param", rate: 1e6, secondsLeft: 3)))
+        XCTAssertTrue(render(state).line(22).contains("starting…"), "no rate or ETA before there is one: \(render(state).line(22))")
+        _ = reduce(&state, .progress(.analysis, WorkProgress(title: "analysing weights", done: 5, total: 10, unit: "param", rate: 1e6,
+                                                           secondsLeft: 3)))
         XCTAssertTrue(render(state).line(22).contains("50%"))
-        XCTAssertEqual(send([.escape], to: &state), .cancelWork)
-        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: true))
-        XCTAssertNil(state.progress)
-        XCTAssertTrue(render(state).line(23).contains("cancelled"))
+        XCTAssertEqual(send([.escape], to: &state), [.cancel(.analysis)])
+        _ = reduce(&state, .ended(.analysis, .cancelled))
+        XCTAssertNil(state.running[.analysis])
+        XCTAssertTrue(render(state).line(23).contains("analysis cancelled: 21 layers have no weight numbers"), render(state).line(23))
+        XCTAssertTrue(render(state).line(2).contains("—"), "a cancelled value is not pending: \(render(state).line(2))")
     }
 
     func testExportDialogFlow() throws {
         var state = try openedState()
         send([.character("m"), .character("d"), .character("s")], to: &state)
-        XCTAssertEqual(send([.character("e")], to: &state), .prepareExport)
         let plan = state.exportPlan
+        XCTAssertEqual(send([.character("e")], to: &state), [.planExport(plan)])
         XCTAssertEqual(plan.method, .nf4)
         XCTAssertTrue(plan.doubleQuant)
         XCTAssertEqual(plan.skipModules, ["model.layers.0.self_attn.q_proj"])
-        XCTAssertTrue(ExplorerApp.freePath(for: try Checkpoint(path: Self.modelFolder), plan: plan).hasSuffix("-nf4-dq"))
-        // What the app does on .prepareExport, then the user edits the path and confirms.
-        state.overlay = .export(ExportDialog(path: "/tmp/out", predictedBytes: 3_000_000, files: 1, converted: 20))
-        XCTAssertTrue(render(state).text.contains("3.0 MB of weights in 1 file (exact)"))
+        XCTAssertTrue(ExportDestination.freePath(for: OpenedModel(try Checkpoint(path: explorerModelFolder)), plan: plan).hasSuffix("-nf4-dq"))
+        // What the loop answers to .planExport, then the user edits the path and confirms.
+        _ = reduce(&state, .exportPlanned(ExportDialog(path: TextPrompt(.exportPath, text: "/tmp/out"), fileBytes: 3_000_500,
+                                                       tensorBytes: 3_000_000, weightFiles: 1, converted: 20)))
+        XCTAssertTrue(render(state).text.contains("3.0 MB of tensors, as planned (exact)"))
+        XCTAssertTrue(render(state).text.contains("1 weights file + config.json and the tokenizer's"))
         send([.backspace, .backspace, .backspace] + typing("x1"), to: &state)
         guard case .export(let editing) = state.overlay else { return XCTFail("dialog closed") }
-        XCTAssertEqual(editing.path, "/tmp/x1")
-        XCTAssertEqual(send([.enter], to: &state), .startExport)
-        XCTAssertEqual(send([.character("q")], to: &state), .none, "keys other than Esc wait while writing")
-        state.apply(ExportWorker.Event.finished("wrote /tmp/x1: 3.0 MB in 2 files, verified"))
+        XCTAssertEqual(editing.path.text, "/tmp/x1")
+        XCTAssertEqual(send([.enter], to: &state), [.export(path: "/tmp/x1")])
+        XCTAssertEqual(send([.character("q")], to: &state), [], "keys other than Esc wait while writing")
+        XCTAssertEqual(send([.escape], to: &state), [.cancel(.export)])
+        _ = reduce(&state, .exported("wrote /tmp/x1: 3.0 MB in 2 files, verified"))
+        _ = reduce(&state, .ended(.export, .completed))
         XCTAssertTrue(render(state).text.contains("wrote /tmp/x1"))
         send([.character("x")], to: &state)
         XCTAssertEqual(state.overlay, .none)
     }
 
-    /// The synthetic llama (outlier dimensions 7, 61, 62) with a BPE tokenizer, calibrated and measured
-    /// synchronously, as the background worker would.
-    func calibratedState() throws -> ExplorerState {
-        let folder = NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"
-        if !FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
-            try SyntheticModel.calibrationFixture.write(to: folder)
-            let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
-            try FileManager.default.copyItem(atPath: tokenizer.path, toPath: folder + "/tokenizer.json")
+    func testPromptsEditLikeReadline() throws {
+        var state = try openedState()
+        _ = reduce(&state, .exportPlanned(ExportDialog(path: TextPrompt(.exportPath, text: "/tmp/some/long/default"), fileBytes: 1,
+                                                       tensorBytes: 1, weightFiles: 1, converted: 1)))
+        func path() -> String {
+            guard case .export(let dialog) = state.overlay else { return "closed" }
+            return dialog.path.text
         }
-        let checkpoint = try Checkpoint(path: folder)
-        let plan = LinearLayerPlan(checkpoint: checkpoint)
-        var state = ExplorerState(checkpoint: checkpoint, plan: plan, threshold: 6, blocksize: 64, width: 100, height: 30)
-        let analyzer = WeightAnalyzer(blocksize: 64, threads: 2)
-        for (index, layer) in plan.linears.enumerated() {
-            state.apply(AnalysisWorker.Event.layer(index: index, report: try analyzer.analyze(layer, in: checkpoint)))
-        }
-        state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: false))
-        let calibration = Calibration(tokenLimit: 128)
-        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
-        let statistics = try calibration.run(try ModelRuntime(checkpoint: checkpoint), tokens: tokens)
-        state.apply(AnalysisWorker.Event.calibrated(tokens: tokens.count, statistics: statistics))
-        for (index, layer) in plan.linears.enumerated() {
-            let seen = try XCTUnwrap(statistics[layer.name])
-            state.apply(AnalysisWorker.Event.outputErrors(index: index, errors: ActivationErrors.measure(
-                layer, in: checkpoint, sample: seen.sample, rows: seen.sampleRows)))
-        }
-        return state
+        send([.control("w")], to: &state)
+        XCTAssertEqual(path(), "", "one word: the path has no blanks")
+        send(typing("/a/b c"), to: &state)
+        send([.control("w")], to: &state)
+        XCTAssertEqual(path(), "/a/b ")
+        send([.control("a")] + typing("x") + [.end] + typing("y"), to: &state)
+        XCTAssertEqual(path(), "x/a/b y")
+        send([.left, .left, .control("k")], to: &state)
+        XCTAssertEqual(path(), "x/a/b")
+        send([.home, .right, .control("u")], to: &state)
+        XCTAssertEqual(path(), "/a/b")
+        send([.home, .delete, .control("e"), .backspace], to: &state)
+        XCTAssertEqual(path(), "a/")
+        send([.control("x"), .control("g")], to: &state)
+        XCTAssertEqual(path(), "a/", "control keys without an edit insert nothing")
+        // Tab completes from the file system: a unique folder gets its slash.
+        let folder = NSTemporaryDirectory() + "qtui-completion-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder + "/models-one", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        send([.control("u")] + typing(folder + "/mod"), to: &state)
+        XCTAssertEqual(send([.tab], to: &state), [.completePath(folder + "/mod")])
+        XCTAssertEqual(PathCompletion.complete(folder + "/mod"), folder + "/models-one/")
+        try FileManager.default.createDirectory(atPath: folder + "/models-two", withIntermediateDirectories: true)
+        XCTAssertEqual(PathCompletion.complete(folder + "/mod"), folder + "/models-", "two matches: their common part")
     }
 
     func testActivationsDriveOutlierColumnsErrorsAndHistogram() throws {
@@ -260,7 +245,7 @@ final class ExplorerTests: XCTestCase {
         let linear = LinearLayerPlan(checkpoint: checkpoint).linears[index]
         let seen = try XCTUnwrap(layer.activations)
         let exact = ActivationErrors.int8Error(linear, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, threshold: 6.3)
-        state.apply(RefineWorker.Event.refined(index: index, threshold: 6.3, value: exact))
+        _ = reduce(&state, .analysis(.int8Refined(index: index, threshold: 6.3, value: exact)))
         XCTAssertEqual(state.layers[index].int8Error(at: 6.3)?.exact, true)
         XCTAssertEqual(ActivationErrors.int8Error(linear, in: checkpoint, sample: seen.sample, rows: seen.sampleRows, threshold: 6),
                        layer.outputErrors!.int8Error(at: 6).value, accuracy: 1e-12)
@@ -275,20 +260,86 @@ final class ExplorerTests: XCTestCase {
 
     func testPerplexityIsRequestedAndShown() throws {
         var state = try calibratedState()
-        XCTAssertEqual(send([.character("p")], to: &state), .startPerplexity)
+        XCTAssertEqual(send([.character("p")], to: &state), [.measurePerplexity(threshold: 6, blocksize: 64, skipModules: [])])
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"))
         let tokens = Array(1...40)
         let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64)
-        state.apply(PerplexityWorker.Event.finished(report, threshold: 6))
+        _ = reduce(&state, .analysis(.perplexity(report, threshold: 6)))
+        _ = reduce(&state, .ended(.perplexity, .completed))
         let quality = render(state).line(28)
         XCTAssertTrue(quality.contains("perplexity fp32"), quality)
         let suggested = try XCTUnwrap(report.suggestedThreshold, "the 40 tokens keep KL below ln 1.01 somewhere")
         let divergence = try XCTUnwrap(report.int8Curve.first { $0.threshold == suggested }?.klDivergence)
         XCTAssertLessThanOrEqual(divergence, log(1.01))
         XCTAssertTrue(quality.contains(String(format: "suggested threshold %g (KL %.3g, ", suggested, divergence)), "second, so it fits: \(quality)")
-        XCTAssertEqual(QualityView.perplexityParts((report, 6), state: state)[2],
+        let measured = try XCTUnwrap(state.perplexity)
+        XCTAssertEqual(QualityView.perplexityParts(measured, state: state)[2],
                        String(format: "int8@6 %.2f KL %.3g", report.int8, report.klDivergence.int8))
+        // Moved to another grid threshold, int8 is read off the measured curve, not left at 6.
+        send([.right, .right, .right, .right], to: &state)
+        let point = try XCTUnwrap(report.int8Curve.first { $0.threshold == 8 })
+        XCTAssertEqual(QualityView.perplexityParts(measured, state: state)[2],
+                       String(format: "int8@8 %.2f KL %.3g", point.perplexity, point.klDivergence))
+        // A skip since the measurement marks the numbers stale.
+        send([.character("s")], to: &state)
+        XCTAssertTrue(QualityView.perplexityParts(measured, state: state)[0].hasPrefix("stale"))
         XCTAssertEqual(report.int8Curve.count, PerplexityReport.searchGrid.count)
         XCTAssertGreaterThan(report.fp32, 1)
+    }
+}
+
+/// What the screen shows at every size: nothing cut without an ellipsis, nothing mixed or stale.
+final class ExplorerScreenTests: XCTestCase {
+    func testColumnHeadersStaySeparateForEveryMethod() throws {
+        var state = try openedState(width: 120, height: 36)
+        for width in [80, 100, 120] {
+            state.width = width
+            for keys in [[Key](), [.character("m")], [.character("d")], [.character("m")], [.character("d")]] {
+                send(keys, to: &state)
+                let header = render(state).line(1)
+                XCTAssertTrue(header.contains("int8 err ") && header.contains(" \(state.fourBitMethod.rawValue) err"),
+                              "\(width) columns: \(header)")
+            }
+        }
+    }
+
+    /// From the minimum size up, every line fits, and a line that could not show all of its text ends
+    /// in an ellipsis (the help box says how many lines it could not show).
+    func testEveryPanelFitsOrElidesVisiblyAtEverySize() throws {
+        var state = try calibratedState()
+        let report = try PerplexityReport.measure(try ModelRuntime(checkpoint: try Checkpoint(
+            path: NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())")), tokens: Array(1...20), threshold: 6, blocksize: 64)
+        _ = reduce(&state, .analysis(.perplexity(report, threshold: 6)))
+        let perplexityParts = QualityView.perplexityParts(try XCTUnwrap(state.perplexity), state: state)
+        for width in stride(from: Layout.minimumWidth, through: 160, by: 7) {
+            for height in [Layout.minimumHeight, 18, 24, 30, 40] {
+                state.width = width
+                state.height = height
+                state.overlay = .none
+                var frame = render(state)
+                let lines = frame.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                XCTAssertEqual(lines.count, height)
+                for line in lines { XCTAssertLessThanOrEqual(line.count, width) }
+                let quality = lines[height - 2]
+                XCTAssertTrue(perplexityParts.allSatisfy { quality.contains($0) } || quality.hasSuffix("…"), "\(width)×\(height): \(quality)")
+                let header = lines[0]
+                XCTAssertTrue(header.contains(Format.bytes(state.summary.fileBytes)) || header.contains("…"), "\(width)×\(height): \(header)")
+                state.overlay = .help
+                frame = render(state)
+                XCTAssertTrue(frame.text.contains("any key closes this help") || frame.text.contains("more lines: a taller terminal"),
+                              "\(width)×\(height):\n\(frame.text)")
+            }
+        }
+    }
+
+    /// A new blocksize re-measures the 4-bit errors only: int8's stay on screen (they do not depend on it).
+    func testBlocksizeChangeKeepsInt8OutputErrors() throws {
+        var state = try calibratedState()
+        let row = render(state).line(2)
+        XCTAssertEqual(send([.character("b")], to: &state), [.analyse(blocksize: 128, reuseCalibration: true)])
+        let during = render(state).line(2)
+        XCTAssertEqual(during.split(separator: " ").dropLast(2).last, row.split(separator: " ").dropLast(2).last,
+                       "int8 column unchanged: \(row) → \(during)")
+        XCTAssertTrue(during.contains("…"), "the 4-bit column waits for its new value: \(during)")
     }
 }

@@ -91,14 +91,36 @@ final class TerminalSmokeTests: XCTestCase {
                        "the terminal left the alternate screen")
     }
 
-    func testSIGTERMRestoresTheTerminal() throws {
-        start()
-        _ = waitFor("the explorer") { $0.contains("Layer") }
-        let pids = tmux(["list-panes", "-t", session, "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = system("/usr/bin/pkill -TERM -P \(pids) -f qtui")
-        _ = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
-        XCTAssertEqual(exitStatus(), "qtui-exit=0")
-        XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    /// SIGTERM and SIGHUP end the explorer in every state — analysis running, help open, a prompt open,
+    /// the export dialog open, an export running — with the terminal restored and 128 + the signal.
+    func testTerminationSignalsEndTheExplorerInEveryState() throws {
+        let states: [(name: String, keys: [String], signal: String, code: Int)] = [
+            ("analysis running", [], "TERM", 143),
+            ("help open", ["?"], "TERM", 143),
+            ("filter prompt open", ["/", "mlp"], "HUP", 129),
+            ("export dialog open", ["e"], "TERM", 143),
+            ("export running", ["e", "Enter"], "TERM", 143),
+        ]
+        for state in states {
+            tearDown()
+            try setUpWithError()
+            start()
+            if state.keys.isEmpty {
+                _ = waitFor("the explorer") { $0.contains("Layer") }
+            } else {
+                _ = waitFor("the analysed table") { $0.contains("weight error int8") && !$0.contains("…") }
+                for key in state.keys { tmux(["send-keys", "-t", session, key]) }
+                if state.keys.first == "e" { _ = waitFor("the export dialog") { $0.contains("Export the plan") } }
+            }
+            let pids = tmux(["list-panes", "-t", session, "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = system("/usr/bin/pkill -\(state.signal) -P \(pids) -f qtui")
+            _ = waitFor("qtui to exit (\(state.name))", timeout: 10) { $0.contains("QTUI-DONE") }
+            XCTAssertEqual(exitStatus(), "qtui-exit=\(state.code)", state.name)
+            XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines),
+                           "0", state.name)
+            let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.contains("partial") } ?? []
+            XCTAssertEqual(leftovers, [], "an interrupted export leaves nothing (\(state.name))")
+        }
     }
 
     /// A crash (here a SIGSEGV sent from outside; a Swift trap arrives the same way) still gives the

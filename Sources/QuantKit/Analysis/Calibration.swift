@@ -32,7 +32,7 @@ public struct Calibration: Sendable {
 
     public func run(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
                     isCancelled: () -> Bool = { false }) throws -> [String: ActivationStatistics] {
-        let layerCount = LinearLayerPlan(checkpoint: runtime.checkpoint).linears.count
+        let layerCount = runtime.plan.linears.count
         let stride = max(1, tokens.count / max(sampleLimit, 1))
         var statistics: [String: ActivationStatistics] = [:]
         var seen = Set<String>()

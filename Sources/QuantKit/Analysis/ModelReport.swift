@@ -48,6 +48,8 @@ public struct ModelReport: Sendable, Codable, Equatable {
         public let unavailable: String?
         /// Perplexities per method, when asked for.
         public var perplexity: PerplexityReport?
+        /// Why perplexity, though asked for, is missing (an encoder predicts no next token).
+        public var perplexityUnavailable: String?
     }
 
     /// "weights" or "weights+activations": what this report measures.

@@ -16,6 +16,8 @@ import Foundation
 ///     try runtime.run(tokens: ids) { input in … input.values … }   // every converted Linear's input
 public final class ModelRuntime {
     public let checkpoint: Checkpoint
+    /// The Linears transformers converts: the ones observed and the ones a simulation quantizes.
+    public let plan: LinearLayerPlan
     /// The architecture as read from config.json.
     public let model: ModelDescription
     /// Tokens per chunk; clamped to 1…model.maxPositions.
@@ -27,10 +29,12 @@ public final class ModelRuntime {
 
     /// Reads config.json and checks that every tensor the forward pass needs is there with the right
     /// shape and a float dtype. Throws `ModelError` (one line) for unsupported architectures or features.
-    public init(checkpoint: Checkpoint) throws {
+    /// `plan` is the checkpoint's layer plan when the caller has it already.
+    public init(checkpoint: Checkpoint, plan: LinearLayerPlan? = nil) throws {
         guard let config = checkpoint.config else { throw ModelError(file: checkpoint.path, .noConfig) }
         BLAS.useSingleThreaded
         self.checkpoint = checkpoint
+        self.plan = plan ?? LinearLayerPlan(checkpoint: checkpoint)
         model = try ModelDescription(config: config)
         switch model.family {
         case .llama: pass = LlamaForward(model, checkpoint: checkpoint)
@@ -117,7 +121,7 @@ public final class ModelRuntime {
     /// quantizes it; nil `plan` is the fp32 model.
     private func simulating<Result>(_ plan: ExportPlan?, _ body: () throws -> Result) rethrows -> Result {
         if let plan {
-            let converted = LinearLayerPlan(checkpoint: checkpoint).linears.filter { !plan.isSkipped($0.name) }
+            let converted = self.plan.linears.filter { !plan.isSkipped($0.name) }
             store.simulation = (plan, Dictionary(uniqueKeysWithValues: converted.map { ($0.weight.name, $0) }))
         }
         defer { store.simulation = nil }

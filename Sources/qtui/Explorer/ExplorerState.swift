@@ -2,7 +2,7 @@ import Foundation
 import QuantKit
 
 /// One Linear layer as the explorer knows it: always its shape and stored size; its weight report
-/// once analysed; activation statistics once calibration provides them (nil: weights only).
+/// once analysed; activation statistics and output errors once calibration provides them.
 struct LayerEntry {
     let name: String
     let outFeatures: Int
@@ -10,25 +10,29 @@ struct LayerEntry {
     let dtype: DType
     let storedBytes: Int
     var weights: LayerReport?
-    /// What calibration saw at the input (nil: weights only).
+    /// What calibration saw at the input (nil: not yet, or weights only).
     var activations: ActivationStatistics?
-    /// Output errors on the sampled activations (computed after calibration).
+    /// Output errors on the sampled activations. Their int8 part holds at any blocksize; the 4-bit
+    /// part only at `outputErrorsBlocksize`.
     var outputErrors: ActivationErrors?
+    var outputErrorsBlocksize: Int?
     /// The int8 output error measured exactly at a threshold off the grid (refined in the background).
     var refined: (threshold: Float, value: Double)?
 
     var parameterCount: Int { outFeatures * inFeatures }
 
-    /// The int8 error the table shows: on activations at the threshold when known (exact on the grid,
-    /// else the grid point below), else of the weight.
+    /// The int8 error the table shows: on activations at the threshold when known (exact on the grid or
+    /// once refined, else the grid point below), else of the weight.
     func int8Error(at threshold: Float) -> (value: Double, exact: Bool)? {
         if let refined, refined.threshold == threshold { return (refined.value, true) }
         if let outputErrors { return outputErrors.int8Error(at: threshold) }
         return weights?.result(for: .int8).map { ($0.relativeError, true) }
     }
 
-    func error(of method: QuantMethod) -> Double? {
-        outputErrors?.fourBit[method] ?? weights?.result(for: method)?.relativeError
+    /// A 4-bit method's error on the output at `blocksize` once measured; before calibration, of the weight.
+    func error(of method: QuantMethod, blocksize: Int, calibrated: Bool) -> Double? {
+        if let outputErrors, outputErrorsBlocksize == blocksize { return outputErrors.fourBit[method] }
+        return calibrated ? nil : weights?.result(for: method)?.relativeError
     }
 }
 
@@ -41,8 +45,7 @@ enum HistogramSource { case activations, weights }
 enum Overlay: Equatable {
     case none
     case help
-    case filter(String)
-    case threshold(String)
+    case prompt(TextPrompt)
     case export(ExportDialog)
 }
 
@@ -54,38 +57,34 @@ struct ExportDialog: Equatable {
         case failed(String)
     }
 
-    var path: String
+    var path: TextPrompt
     var stage: Stage = .editing
-    var predictedBytes: Int
-    var files: Int
+    /// What the files will hold on disk (headers included) and the tensor data alone (the plan's figure).
+    var fileBytes: Int
+    var tensorBytes: Int
+    /// Safetensors files; config.json and the tokenizer's files come beside them.
+    var weightFiles: Int
     var converted: Int
 }
 
-/// Work running in the background, as the screen shows it.
-struct WorkProgress: Equatable {
-    var title: String
-    var done: Double
-    var total: Double
-    var unit: String
-    var rate: Double
-    var secondsLeft: Double
+/// Background work the explorer runs; at most one of each at a time.
+enum Job: Hashable, CaseIterable {
+    case analysis, refinement, perplexity, export
 }
 
-/// Everything the explorer shows, as a value: keys change it through `reduce`, views draw it.
-struct ExplorerState {
-    struct Model {
-        var name: String
-        var architecture: String
-        var parameterCount: Int
-        var dtype: String
-        var fileBytes: Int
-        /// Tensor data bytes of everything that is not a converted Linear weight (kept as stored).
-        var keptBytes: Int
-        /// The whole model with every float tensor in fp16 (what `torch_dtype=float16` loads).
-        var fp16Bytes: Int
-    }
+/// Perplexity per method as measured on request (`p`), with the plan it was measured for.
+struct MeasuredPerplexity {
+    let report: PerplexityReport
+    let threshold: Float
+    let blocksize: Int
+    let skipped: Set<String>
+}
 
-    var model: Model
+/// Everything the explorer shows, as a value: keys and background events change it through `reduce`,
+/// views draw it.
+struct ExplorerState {
+    let summary: ModelReport.Model
+    let sizes: ModelSizes
     var layers: [LayerEntry]
     var threshold: Float = 6
     var method: ExportMethod = .int8
@@ -94,37 +93,50 @@ struct ExplorerState {
     var skipped: Set<String> = []
     var filter = ""
     var sort: SortKey = .file
-    var histogramSource: HistogramSource = .activations
-    var logCounts = true
     var selection = 0
     var scroll = 0
     var overlay: Overlay = .none
-    var progress: WorkProgress?
-    /// Blocksize the weight errors were computed with (they are redone in the background on change).
-    var analysedBlocksize = 64
+    var histogramSource: HistogramSource = .activations
+    var logCounts = true
+    /// The blocksize the current weight reports were computed at (nil: none finished yet).
+    var analysedBlocksize: Int?
+    /// Work running in the background and how far it is.
+    var running: [Job: WorkProgress] = [:]
     var message: String?
     var width = 80
     var height = 24
+    /// Calibration tokens, or why there are no activations.
+    var calibrationTokens = 0
+    var activationsUnavailable: String?
+    var perplexity: MeasuredPerplexity?
+    /// The off-grid threshold whose exact int8 errors were asked for last.
+    var refinementThreshold: Float?
 
-    static let thresholdRange: ClosedRange<Float> = 0...100
+    init(model: OpenedModel, threshold: Float, blocksize: Int, width: Int, height: Int) {
+        summary = model.summary
+        sizes = model.sizes
+        layers = model.plan.linears.map {
+            LayerEntry(name: $0.name, outFeatures: $0.outFeatures, inFeatures: $0.inFeatures, dtype: $0.weight.dtype,
+                       storedBytes: $0.weight.byteCount)
+        }
+        self.threshold = threshold
+        self.blocksize = blocksize
+        self.width = width
+        self.height = height
+    }
 
     /// Indices into `layers` that pass the filter, in the chosen order.
     var visibleRows: [Int] {
         var rows = Array(layers.indices)
         if !filter.isEmpty { rows = rows.filter { Self.matches(layers[$0].name, filter) } }
+        func descending(_ key: (LayerEntry) -> Double?) { rows.sort { (key(layers[$0]) ?? -1) > (key(layers[$1]) ?? -1) } }
         switch sort {
         case .file: break
         case .name: rows.sort { layers[$0].name < layers[$1].name }
-        case .outliers:
-            let t = threshold
-            rows.sort { (layers[$0].activations?.outlierColumns(atLeast: t) ?? -1) > (layers[$1].activations?.outlierColumns(atLeast: t) ?? -1) }
-        case .int8Error:
-            let t = threshold
-            rows.sort { (layers[$0].int8Error(at: t)?.value ?? -1) > (layers[$1].int8Error(at: t)?.value ?? -1) }
-        case .fourBitError:
-            let method = fourBitMethod
-            rows.sort { (layers[$0].error(of: method) ?? -1) > (layers[$1].error(of: method) ?? -1) }
-        case .size: rows.sort { layers[$0].parameterCount > layers[$1].parameterCount }
+        case .outliers: descending { $0.activations.map { Double($0.outlierColumns(atLeast: threshold)) } }
+        case .int8Error: descending { $0.int8Error(at: threshold)?.value }
+        case .fourBitError: descending { fourBitError(of: $0) }
+        case .size: descending { Double($0.parameterCount) }
         }
         return rows
     }
@@ -139,12 +151,13 @@ struct ExplorerState {
         (method == .fp4 ? ExportMethod.fp4 : ExportMethod.nf4).quantMethod(doubleQuant: doubleQuant)
     }
 
+    func fourBitError(of layer: LayerEntry) -> Double? {
+        layer.error(of: fourBitMethod, blocksize: blocksize, calibrated: hasActivations)
+    }
+
     var hasActivations: Bool { layers.contains { $0.activations != nil } }
-    /// Calibration tokens, or why there are no activations.
-    var calibrationTokens = 0
-    var activationsUnavailable: String?
-    /// Perplexity per method, measured on request (`p`), at `perplexity.threshold`.
-    var perplexity: (report: PerplexityReport, threshold: Float)?
+    var isAnalysing: Bool { running[.analysis] != nil }
+    var weightsAnalysed: Bool { analysedBlocksize == blocksize && layers.allSatisfy { $0.weights != nil } }
 
     /// Share of all converted layers' input columns that reach the threshold (what LLM.int8 runs in fp16).
     var outlierColumnShare: Double? { outlierColumnShare(at: threshold) }
@@ -154,16 +167,10 @@ struct ExplorerState {
         return ModelAnalyzer.fp16ColumnShare(layers.compactMap(\.activations), at: threshold)
     }
 
-    /// Mean output error over the layers with output errors, per method (int8 at the threshold).
-    func meanOutputError(_ method: QuantMethod?, honourSkips: Bool = false) -> Double? {
-        let measured = layers.filter { $0.outputErrors != nil }
-        guard !measured.isEmpty else { return nil }
-        let total = measured.reduce(0.0) { sum, layer in
-            if honourSkips && skipped.contains(layer.name) { return sum }
-            guard let method else { return sum + layer.outputErrors!.int8Error(at: threshold).value }
-            return sum + (method == .int8 ? layer.outputErrors!.int8Pure : layer.outputErrors!.fourBit[method] ?? 0)
-        }
-        return total / Double(measured.count)
+    /// The statistics calibration produced, for reuse when only the blocksize changes.
+    var calibrationStatistics: [String: ActivationStatistics]? {
+        let known = layers.compactMap { layer in layer.activations.map { (layer.name, $0) } }
+        return known.isEmpty ? nil : Dictionary(uniqueKeysWithValues: known)
     }
 
     /// A regular expression when the text is one, else a case-insensitive substring.
@@ -174,40 +181,13 @@ struct ExplorerState {
         return name.localizedCaseInsensitiveContains(pattern)
     }
 
-    // MARK: sizes
-
-    /// Bytes of one layer's weight in a method (exact when analysed at the current blocksize).
-    func bytes(of layer: LayerEntry, in method: QuantMethod) -> Int {
-        if analysedBlocksize == blocksize, let result = layer.weights?.result(for: method) { return result.bytes }
-        return method.serializedBytes(outFeatures: layer.outFeatures, inFeatures: layer.inFeatures, blocksize: blocksize,
-                                      dtype: layer.dtype.torchName)
-    }
-
-    /// The whole model with every converted Linear in `method` (kept tensors as stored).
-    func totalBytes(_ method: QuantMethod) -> Int {
-        model.keptBytes + layers.reduce(0) { $0 + bytes(of: $1, in: method) }
-    }
-
-    /// The plan: skipped layers as stored, the rest in the chosen method.
-    var planBytes: Int {
-        let method = method.quantMethod(doubleQuant: doubleQuant)
-        return model.keptBytes + layers.reduce(0) { sum, layer in
-            sum + (skipped.contains(layer.name) ? layer.storedBytes : bytes(of: layer, in: method))
-        }
-    }
-
-    // MARK: quality
-
-    /// Relative error of all converted weights together, ‖W_q − W‖/‖W‖ over the model; nil before
-    /// any layer is analysed. Skipped layers count as exact when `honourSkips`.
-    func combinedError(_ method: QuantMethod, honourSkips: Bool = false) -> Double? {
-        var error = 0.0, norm = 0.0
-        for layer in layers {
-            guard let report = layer.weights, let result = report.result(for: method) else { continue }
-            let squares = report.statistics.sumOfSquares
-            norm += squares
-            if !(honourSkips && skipped.contains(layer.name)) { error += result.relativeError * result.relativeError * squares }
-        }
-        return norm > 0 ? (error / norm).squareRoot() : nil
+    /// The plan as an export would write it.
+    var exportPlan: ExportPlan {
+        var plan = ExportPlan(method: method)
+        plan.doubleQuant = doubleQuant && method != .int8
+        plan.blocksize = blocksize
+        plan.threshold = (Double(threshold) * 100).rounded() / 100
+        plan.skipModules = layers.map(\.name).filter { skipped.contains($0) }
+        return plan
     }
 }

@@ -13,19 +13,23 @@ enum ExportDialogView {
         } else {
             method += String(format: ", llm_int8_threshold %.2f", plan.threshold)
         }
+        let files = "\(dialog.weightFiles) weights file\(dialog.weightFiles == 1 ? "" : "s") + config.json and the tokenizer's"
         var lines = [
             "Export the plan",
             "",
             "method   \(method)",
             "layers   \(dialog.converted) converted, \(plan.skipModules.count) skipped (kept as stored)",
-            "size     \(Format.bytes(dialog.predictedBytes)) of weights in \(dialog.files) file\(dialog.files == 1 ? "" : "s") (exact)",
+            "size     \(Format.bytes(dialog.tensorBytes)) of tensors, as planned (exact)",
+            "files    \(files), \(Format.bytes(dialog.fileBytes)) on disk",
             "",
         ]
+        let boxText = max(40, min(frame.width - 6, 90))
         switch dialog.stage {
         case .editing:
-            lines += ["path     \(dialog.path)_", "", "type to edit the path · Enter writes · Esc cancels"]
+            lines += ["path     " + dialog.path.visible(width: boxText - 9, ellipsis: glyphs.ellipsis), "",
+                      "Enter writes · Esc cancels · Tab completes · ←/→ ^A/^E ^U/^K/^W edit"]
         case .running:
-            lines += ["path     \(dialog.path)", "", "writing … (progress below) · Esc cancels"]
+            lines += ["path     \(dialog.path.text)", "", "writing … (progress below) · Esc cancels"]
         case .finished(let summary):
             lines += [summary, "", "loads with AutoModelForCausalLM.from_pretrained(path) · any key closes"]
         case .failed(let reason):

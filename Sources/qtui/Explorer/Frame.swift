@@ -26,14 +26,18 @@ struct Frame: Equatable {
         set { if x >= 0, y >= 0, x < width, y < height { cells[y * width + x] = newValue } }
     }
 
-    /// Writes `text` from (x, y), clipped to `limit` columns (and to the grid). Returns columns written.
+    /// Writes `text` from (x, y), clipped to `limit` columns (and to the grid). Text that does not fit
+    /// ends in an ellipsis, so a cut is always visible. Returns columns written.
     @discardableResult
     mutating func put(_ text: String, x: Int, y: Int, role: Role = .normal, limit: Int = .max) -> Int {
         guard y >= 0, y < height else { return 0 }
         var column = x
         let end = limit >= width - x ? width : min(width, x + max(limit, 0))
         for character in text {
-            if column >= end { break }
+            if column >= end {
+                if column - 1 >= max(x, 0) { cells[y * width + column - 1] = Cell(character: "…", role: role) }
+                break
+            }
             if column >= 0 { cells[y * width + column] = Cell(character: character, role: role) }
             column += 1
         }
@@ -62,21 +66,26 @@ struct Frame: Equatable {
         }.joined(separator: "\n")
     }
 
-    /// A framed box of text lines centred on the screen (help, dialogs); lines longer than the box show
-    /// their end. `role` picks each line's colour.
+    /// A framed box of text lines centred on the screen (help, dialogs); long lines end in an ellipsis,
+    /// and when the screen is too short the last row says how many lines are not shown. `role` picks
+    /// each line's colour.
     mutating func drawBox(_ lines: [String], minimumWidth: Int = 0, glyphs: Glyphs, role: (Int, String) -> Role) {
         let boxWidth = min(width - 2, max(minimumWidth, (lines.map(\.count).max() ?? 0) + 4))
         let boxHeight = min(height - 2, lines.count + 2)
+        guard boxWidth >= 5, boxHeight >= 3 else { return }
         let box = Rect(x: (width - boxWidth) / 2, y: max(0, (height - boxHeight) / 2), width: boxWidth, height: boxHeight)
         fill(box, role: .normal)
         let horizontal = String(repeating: glyphs.horizontal, count: max(0, boxWidth - 2))
         put("\(glyphs.corners[0])\(horizontal)\(glyphs.corners[1])", x: box.x, y: box.y, role: .dim)
         put("\(glyphs.corners[2])\(horizontal)\(glyphs.corners[3])", x: box.x, y: box.maxY - 1, role: .dim)
-        for (index, line) in lines.prefix(boxHeight - 2).enumerated() {
+        var shown = Array(lines.prefix(boxHeight - 2))
+        if shown.count < lines.count {
+            shown[shown.count - 1] = "\(glyphs.ellipsis) \(lines.count - shown.count + 1) more lines: a taller terminal shows them"
+        }
+        for (index, line) in shown.enumerated() {
             let y = box.y + 1 + index
             put(String(glyphs.vertical), x: box.x, y: y, role: .dim)
-            let text = line.count > boxWidth - 4 ? Format.fit(line, boxWidth - 4, glyphs) : line
-            put(text, x: box.x + 2, y: y, role: role(index, line), limit: boxWidth - 4)
+            put(line, x: box.x + 2, y: y, role: role(index, line), limit: boxWidth - 4)
             put(String(glyphs.vertical), x: box.maxX - 1, y: y, role: .dim)
         }
     }

@@ -13,8 +13,10 @@ enum HistogramView {
             return
         }
         let scale = state.logCounts ? "log" : "linear"
-        // What is shown first, then as much of the layer name as fits (its distinctive end).
-        let title = " \(source.title) · \(scale) · "
+        // What is shown, then the layer's name: the title gives way before the name's distinctive end does.
+        let titles = [" \(source.title) · \(scale) · ", " \(source.symbol) · \(scale) · ", " \(source.symbol) · "]
+        let wanted = min(layer.name.count, 28)
+        let title = titles.first { rect.width - 3 - $0.count >= wanted } ?? titles[titles.count - 1]
         let room = max(0, rect.width - 3 - title.count)
         let name = layer.name.count <= room ? layer.name : Format.fit(layer.name, room, glyphs)
         frame.put(title + name + " ", x: rect.x + 1, y: rect.y, role: .header, limit: rect.width - 2)
@@ -24,7 +26,7 @@ enum HistogramView {
         let columns = columnCounts(source.histogram, bins: bins, columns: plot.width)
         drawBars(&frame, plot, columns: columns, bins: bins, state: state, glyphs: glyphs)
         drawAxis(&frame, Rect(x: plot.x, y: plot.maxY, width: plot.width, height: 1), bins: bins)
-        drawSummary(&frame, Rect(x: rect.x + 1, y: rect.maxY - 1, width: rect.width - 2, height: 1), source, layer, state)
+        drawSummary(&frame, Rect(x: rect.x + 1, y: rect.maxY - 1, width: rect.width - 2, height: 1), source, layer, state, glyphs)
     }
 
     /// The histogram to draw: the layer's activations when known and chosen, else its weights.
@@ -130,18 +132,22 @@ enum HistogramView {
     }
 
     private static func drawSummary(_ frame: inout Frame, _ rect: Rect, _ source: Source, _ layer: LayerEntry,
-                                    _ state: ExplorerState) {
+                                    _ state: ExplorerState, _ glyphs: Glyphs) {
         let above = source.histogram.count(atLeast: state.threshold)
         let exact = LogHistogram.lowerEdge(of: LogHistogram.bin(of: state.threshold)) == state.threshold
         let fraction = Double(above) / Double(max(source.count, 1))
-        var text = String(format: "max \(source.symbol) %.4g · \(source.symbol) ≥ %.2f: ", source.largest, state.threshold)
-            + (exact ? "" : "≈") + "\(above)" + String(format: " (%.4f%%)", fraction * 100)
+        let outliers: String
         if let seen = layer.activations {
             let columns = seen.outlierColumns(atLeast: state.threshold)
-            text += " · outlier cols \(columns)" + String(format: " (%.1f%%)", Double(columns) / Double(max(seen.features, 1)) * 100)
+            outliers = "outlier cols \(columns)" + String(format: " (%.1f%%)", Double(columns) / Double(max(seen.features, 1)) * 100)
         } else {
-            text += " · outlier cols: " + (state.activationsUnavailable == nil ? "calibrating…" : "no activations")
+            outliers = "outlier cols: " + (state.activationsUnavailable == nil && state.isAnalysing ? "calibrating…" : "no activations")
         }
-        frame.put(text, x: rect.x, y: rect.y, role: above > 0 ? .warn : .dim, limit: rect.width)
+        // The outlier columns are what the threshold is about: they come before the value count.
+        let parts = [String(format: "max \(source.symbol) %.4g", source.largest), outliers,
+                     String(format: "\(source.symbol) ≥ %.2f: ", state.threshold) + (exact ? "" : "≈") + "\(above)"
+                        + String(format: " (%.4f%%)", fraction * 100)]
+        frame.put(Format.parts(parts, width: rect.width, separator: " · ", glyphs: glyphs), x: rect.x, y: rect.y,
+                  role: above > 0 ? .warn : .dim, limit: rect.width)
     }
 }

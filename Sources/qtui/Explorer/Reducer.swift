@@ -1,114 +1,47 @@
-/// Applies an action to the state and says what the loop must do next. Pure: no I/O.
-func reduce(_ state: inout ExplorerState, _ action: Action) -> Reaction {
-    let rowCount = state.visibleRows.count
-    let pageSize = max(1, Layout(width: state.width, height: state.height).table.height - 1)
-    state.message = nil
+import QuantKit
+
+/// Applies an action to the state and returns the effects the loop must run. Pure: no I/O, no clock.
+/// Keys and background reports both come through here, so every consequence of a change — a threshold
+/// between grid points asking for exact errors, say — follows from the state, whatever caused it.
+func reduce(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
+    var effects: [Effect]
     switch action {
-    case .move(let delta): state.selection += delta
-    case .page(let delta): state.selection += delta * pageSize
-    case .home: state.selection = 0
-    case .end: state.selection = rowCount - 1
-    case .scroll(let delta):
-        state.scroll += delta * 3
-        state.selection += delta * 3
-    case .thresholdStep(let step):
-        state.threshold = clampThreshold(((state.threshold + step) * 10).rounded() / 10)
-    case .setThreshold(let value):
-        state.threshold = clampThreshold(value)
-    case .cycleSort:
-        state.sort = next(state.sort)
-        state.message = "sorted by \(state.sort.rawValue)"
-    case .toggleHistogramSource:
-        state.histogramSource = state.histogramSource == .activations ? .weights : .activations
-        if !state.hasActivations && state.histogramSource == .activations {
-            state.message = "no activation statistics for this model: showing weights"
-        }
-    case .toggleCountScale: state.logCounts.toggle()
-    case .cycleMethod: state.method = next(state.method)
-    case .toggleDoubleQuant: state.doubleQuant.toggle()
-    case .cycleBlocksize:
-        let sizes = [32, 64, 128, 256, 512, 1024, 2048, 4096]
-        state.blocksize = sizes[((sizes.firstIndex(of: state.blocksize) ?? 1) + 1) % sizes.count]
-        clampSelection(&state)
-        return .reanalyse
-    case .toggleSkip:
-        guard let layer = state.selectedLayer else { break }
-        if state.skipped.remove(layer.name) == nil { state.skipped.insert(layer.name) }
-    case .openFilter: state.overlay = .filter(state.filter)
-    case .openThresholdPrompt: state.overlay = .threshold("")
-    case .toggleHelp: state.overlay = state.overlay == .help ? .none : .help
-    case .closeOverlay: state.overlay = .none
-    case .measurePerplexity:
-        guard state.progress == nil else {
-            state.message = "perplexity can start when the background work is done"
-            return .redraw
-        }
-        guard state.hasActivations else {
-            state.message = "perplexity needs a model qtui can run (this one is weight-only)"
-            return .redraw
-        }
-        return .startPerplexity
-    case .openExport:
-        guard state.layers.allSatisfy({ $0.weights != nil }) else {
-            state.message = "export can start once the weights are analysed"
-            return .redraw
-        }
-        return .prepareExport
-    case .type(let character):
-        if case .filter(let text) = state.overlay {
-            state.overlay = .filter(text + String(character))
-            state.filter = text + String(character)
-            state.selection = 0
-        } else if case .threshold(let text) = state.overlay, character.isNumber || character == "." {
-            state.overlay = .threshold(text + String(character))
-        } else if case .export(var dialog) = state.overlay {
-            dialog.path.append(character)
-            state.overlay = .export(dialog)
-        }
-    case .erase:
-        if case .filter(let text) = state.overlay {
-            state.overlay = .filter(String(text.dropLast()))
-            state.filter = String(text.dropLast())
-        } else if case .threshold(let text) = state.overlay {
-            state.overlay = .threshold(String(text.dropLast()))
-        } else if case .export(var dialog) = state.overlay {
-            dialog.path.removeLast(dialog.path.isEmpty ? 0 : 1)
-            state.overlay = .export(dialog)
-        }
-    case .submit:
-        if case .export(var dialog) = state.overlay {
-            guard !dialog.path.isEmpty else { return .redraw }
-            dialog.stage = .running
-            state.overlay = .export(dialog)
-            return .startExport
-        }
-        if case .threshold(let text) = state.overlay {
-            if let value = Float(text), ExplorerState.thresholdRange.contains(value) {
-                state.threshold = value
-            } else {
-                state.message = "threshold must be a number from 0 to 100"
-            }
-        }
-        state.overlay = .none
-    case .select(let x, let y):
-        let table = Layout(width: state.width, height: state.height).table
-        if x >= table.x, x < table.maxX, y > table.y, y < table.maxY {
-            state.selection = state.scroll + (y - table.y - 1)
-        }
-    case .resize(let width, let height):
-        state.width = width
-        state.height = height
-    case .cancelWork:
-        return state.progress == nil ? .redraw : .cancelWork
-    case .quit:
-        return .quit
+    case .move, .page, .home, .end, .scroll, .select, .resize:
+        state.message = nil
+        reduceNavigation(&state, action)
+        effects = []
+    case .thresholdStep, .cycleSort, .toggleHistogramSource, .toggleCountScale, .cycleMethod, .toggleDoubleQuant, .cycleBlocksize,
+         .toggleSkip:
+        state.message = nil
+        effects = reducePlan(&state, action)
+    case .openFilter, .openThresholdPrompt, .toggleHelp, .closeOverlay, .edit, .completePath, .submit:
+        state.message = nil
+        effects = reducePrompt(&state, action)
+    case .openExport, .measurePerplexity, .cancelWork, .quit, .interrupt:
+        state.message = nil
+        effects = reduceWorkRequest(&state, action)
+    case .progress, .analysis, .exportPlanned, .exported, .ended:
+        effects = reduceWorkReport(&state, action)
     }
     clampSelection(&state)
-    return .redraw
+    return effects + refinement(&state)
 }
 
-private func clampThreshold(_ value: Float) -> Float {
-    min(max(value, ExplorerState.thresholdRange.lowerBound), ExplorerState.thresholdRange.upperBound)
+/// Between grid points the int8 errors are measured exactly in the background once the analysis is
+/// done; the table marks them ≈ until they arrive. On the grid nothing needs refining.
+private func refinement(_ state: inout ExplorerState) -> [Effect] {
+    guard state.hasActivations, !state.isAnalysing else { return [] }
+    let threshold = state.threshold
+    let offGrid = threshold > 0 && !ActivationErrors.defaultGrid.contains(threshold)
+    guard offGrid else {
+        state.refinementThreshold = nil
+        return state.running[.refinement] == nil ? [] : [.cancel(.refinement)]
+    }
+    guard state.refinementThreshold != threshold else { return [] }
+    state.refinementThreshold = threshold
+    state.running[.refinement] = WorkProgress(title: AnalysisPhase.refinement.title, done: 0, total: Double(state.layers.count),
+                                              unit: "layer")
+    return [.refine(threshold: threshold)]
 }
 
 /// Keeps the selection on a row and the scroll so that the selection is visible.
@@ -121,7 +54,7 @@ func clampSelection(_ state: inout ExplorerState) {
     state.scroll = max(0, min(state.scroll, max(0, rowCount - visible)))
 }
 
-private func next<T: CaseIterable & Equatable>(_ value: T) -> T {
+func next<T: CaseIterable & Equatable>(_ value: T) -> T {
     let all = Array(T.allCases)
-    return all[(all.firstIndex(of: value)! + 1) % all.count]
+    return all[((all.firstIndex(of: value) ?? 0) + 1) % all.count]
 }

@@ -3,7 +3,7 @@ import CTerminalRescue
 import Foundation
 
 /// The only file that talks to ncurses: set up, read keys, show frames (changed cells only), restore.
-final class Terminal {
+final class Terminal: TerminalBackend {
     private(set) var width: Int
     private(set) var height: Int
     let glyphs: Glyphs
@@ -88,11 +88,13 @@ final class Terminal {
         case KEY_NPAGE: return .pageDown
         case KEY_HOME: return .home
         case KEY_END: return .end
+        case KEY_DC: return .delete
         case KEY_ENTER, 10, 13: return .enter
         case KEY_BACKSPACE, 127, 8: return .backspace
         case 9: return .tab
         case 3: return .interrupt
         case 27: return .escape
+        case 1...26: return .control(Character(Unicode.Scalar(UInt8(code) + 0x60)))
         case KEY_MOUSE:
             var x: Int32 = 0, y: Int32 = 0
             switch qtui_mouse(&x, &y) {
@@ -127,5 +129,9 @@ final class Terminal {
     /// Set when the terminal went away; the loop ends as on SIGHUP.
     private var inputLost = false
 
-    var terminationRequested: Bool { inputLost || qtui_termination_pending() != 0 }
+    var terminationSignal: Int32? {
+        let signal = qtui_pending_termination()
+        if signal != 0 { return signal }
+        return inputLost ? SIGHUP : nil
+    }
 }

@@ -1,11 +1,10 @@
 import Foundation
 
-/// Events from a background thread to the event loop, and a cancel flag the other way. The loop
-/// drains it between keys, so the keyboard never waits for background work.
+/// Reports from background threads to the event loop, which drains them between keys, so the keyboard
+/// never waits for background work.
 final class Mailbox<Event>: @unchecked Sendable {
     private let lock = NSLock()
     private var events: [Event] = []
-    private var cancelled = false
 
     func post(_ event: Event) {
         lock.lock()
@@ -19,18 +18,6 @@ final class Mailbox<Event>: @unchecked Sendable {
         let drained = events
         events.removeAll()
         return drained
-    }
-
-    func cancel() {
-        lock.lock()
-        cancelled = true
-        lock.unlock()
-    }
-
-    var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
     }
 }
 

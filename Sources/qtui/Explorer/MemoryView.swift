@@ -1,0 +1,18 @@
+/// Totals in bytes, exact to the serialized checkpoint.
+enum MemoryView {
+    static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
+        let plan = state.planBytes
+        let fp16 = state.sizes.fp16Bytes
+        let planText = "plan \(state.method.quantMethod(doubleQuant: state.doubleQuant).rawValue) \(glyphs.right) \(Format.bytes(plan))"
+            + String(format: " (%.0f%% of fp16)", Double(plan) / Double(max(fp16, 1)) * 100)
+        let parts = [
+            "memory  fp16 \(Format.bytes(fp16))",
+            "int8 \(Format.bytes(state.totalBytes(.int8)))",
+            "nf4 \(Format.bytes(state.totalBytes(.nf4)))",
+            "nf4+dq \(Format.bytes(state.totalBytes(.nf4DoubleQuant)))",
+        ]
+        let text = Format.parts(parts, width: max(0, rect.width - planText.count - 4), separator: " \(glyphs.vertical) ", glyphs: glyphs)
+        frame.put(" " + text, x: rect.x, y: rect.y, limit: rect.width)
+        frame.put(planText, x: max(rect.x, rect.maxX - planText.count - 1), y: rect.y, role: .good, limit: rect.width)
+    }
+}
