@@ -22,18 +22,10 @@ struct Explore: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file of a llama, qwen2 or qwen3 model (converted once into ~/.cache/qtui/gguf).")
-    var model: String
-
-    @Option(help: "LLM.int8 outlier threshold to start with.")
-    var threshold: Float = 6
-
-    @Option(help: "4-bit blocksize to start with: 32, 64, 128, 256, 512, 1024, 2048 or 4096.")
-    var blocksize: Int = 64
-
-    @Option(help: "Worker threads for the analysis (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
+    @OptionGroup var model: ModelArgument
+    @OptionGroup var threshold: ThresholdOption
+    @OptionGroup var blocksize: BlocksizeOption
+    @OptionGroup var threads: ThreadsOption
     @OptionGroup var calibration: CalibrationOptions
 
     @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).")
@@ -42,23 +34,17 @@ struct Explore: ParsableCommand {
     @Flag(help: "No colours (also when NO_COLOR is set).")
     var noColor = false
 
-    func validate() throws {
-        try OptionChecks.blocksize(blocksize)
-        try OptionChecks.threshold(threshold)
-        try OptionChecks.threads(threads)
-    }
-
     func run() throws {
-        let checkpoint = try OpenModel.checkpoint(model)
-        let text = try calibration.text()
+        let checkpoint = try OpenModel.checkpoint(model.model)
+        let text = try calibration.text(for: checkpoint)
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            throw InputError(file: model, message: "the explorer needs a terminal; for a report use: qtui scan \(model)")
+            throw InputError(file: model.model, message: "the explorer needs a terminal; for a report use: qtui scan \(model.model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)
         defer { terminal.end() }
-        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads,
+        ExplorerApp(checkpoint: checkpoint, plan: LinearLayerPlan(checkpoint: checkpoint), threads: threads.count,
                     calibration: text.map { ($0.text, calibration.tokens) })
-            .run(threshold: threshold, blocksize: blocksize, terminal: terminal)
+            .run(threshold: threshold.threshold, blocksize: blocksize.blocksize, terminal: terminal)
     }
 }

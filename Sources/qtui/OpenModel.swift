@@ -5,8 +5,10 @@ import QuantKit
 /// first converted into a transformers folder in the cache (reused on later runs), with a progress
 /// bar on stderr, and that folder is opened.
 enum OpenModel {
+    static func isGGUF(_ path: String) -> Bool { path.lowercased().hasSuffix(".gguf") }
+
     static func checkpoint(_ path: String) throws -> Checkpoint {
-        guard path.lowercased().hasSuffix(".gguf") else { return try Checkpoint(path: path) }
+        guard isGGUF(path) else { return try Checkpoint(path: path) }
         let conversion = GGUFConversion(path: path)
         let bar = ProgressBar(label: "converting GGUF")
         let result = try conversion.run { progress in

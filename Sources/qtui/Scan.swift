@@ -23,44 +23,37 @@ struct Scan: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file of a llama, qwen2 or qwen3 model (converted once into ~/.cache/qtui/gguf).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     @Option(help: "Output format: table, json, csv or markdown.")
     var format: ReportFormat = .table
 
-    @Option(help: "4-bit blocksize: 32, 64, 128, 256, 512, 1024, 2048 or 4096.")
-    var blocksize: Int = 64
-
     @Option(help: "Analyse only layers whose module name matches this regular expression.")
     var layers: String?
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
+    @OptionGroup var threshold: ThresholdOption
+    @OptionGroup var blocksize: BlocksizeOption
+    @OptionGroup var threads: ThreadsOption
     @OptionGroup var calibration: CalibrationOptions
-
-    @Option(help: "LLM.int8 outlier threshold for the per-layer counts and errors.")
-    var threshold: Float = 6
 
     @Flag(help: "Also measure perplexity and the KL divergence from fp32 on the calibration tokens for every method (one forward pass each) and suggest a threshold.")
     var perplexity = false
 
-    @Option(help: "For the suggested threshold, in percent: int8's mean KL divergence from fp32 may be at most ln(1 + tolerance/100) nats, i.e. on text the fp32 model would write, int8's perplexity at most this much above fp32's.")
+    @Option(parsing: .unconditional, help: "For the suggested threshold, in percent: int8's mean KL divergence from fp32 may be at most ln(1 + tolerance/100) nats, i.e. on text the fp32 model would write, int8's perplexity at most this much above fp32's.")
     var tolerance: Double = 1
 
     func validate() throws {
-        try OptionChecks.blocksize(blocksize)
-        try OptionChecks.threads(threads)
-        try OptionChecks.threshold(threshold)
+        if let layers, (try? NSRegularExpression(pattern: layers)) == nil {
+            throw ValidationError("--layers \(layers): not a valid regular expression")
+        }
         if calibration.noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
     }
 
     func run() throws {
-        let checkpoint = try OpenModel.checkpoint(model)
-        var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize, threads: threads), layerFilter: layers)
-        analyzer.calibration = try calibrationRequest()
+        let checkpoint = try OpenModel.checkpoint(model.model)
+        var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count), layerFilter: layers)
+        analyzer.calibration = try calibrationRequest(for: checkpoint)
         let bar = ProgressBar(label: "analysing")
         let report = try analyzer.run(checkpoint) { progress in
             bar.update(done: Double(progress.parametersDone), total: Double(progress.parametersTotal),
@@ -75,11 +68,11 @@ struct Scan: ParsableCommand {
 }
 
 extension Scan {
-    func calibrationRequest() throws -> ModelAnalyzer.CalibrationRequest? {
-        guard let (text, source) = try calibration.text() else { return nil }
+    func calibrationRequest(for checkpoint: Checkpoint) throws -> ModelAnalyzer.CalibrationRequest? {
+        guard let (text, source) = try calibration.text(for: checkpoint) else { return nil }
         var request = ModelAnalyzer.CalibrationRequest(text: text, source: source)
         request.calibration.tokenLimit = calibration.tokens
-        request.threshold = threshold
+        request.threshold = threshold.threshold
         request.perplexity = perplexity
         request.perplexityTolerance = tolerance / 100
         return request
