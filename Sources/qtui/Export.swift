@@ -34,8 +34,7 @@ struct Export: ParsableCommand {
     @Option(help: "4-bit compute dtype: float16, bfloat16 or float32.")
     var computeDtype = "float16"
 
-    @Option(help: "dtype of everything not quantized (embeddings, norms, head, skipped layers), as torch_dtype: float16, bfloat16 or float32 (default: as stored; float16 for a .gguf).")
-    var dtype: KeptDType?
+    @OptionGroup var dtype: KeptDTypeOption
 
     @Option(name: .customLong("skip"), help: "Module to keep unconverted (llm_int8_skip_modules); repeatable; must match a Linear layer.")
     var skipModules: [String] = []
@@ -89,7 +88,7 @@ struct Export: ParsableCommand {
         plan.computeDType = computeDtype
         plan.skipModules = skipModules
         plan.maxShardSize = ByteSize.parse(maxShardSize)!
-        plan.keptDType = (dtype ?? (OpenModel.isGGUF(model.model) ? .float16 : nil))?.dtype
+        plan.keptDType = dtype.dtype(for: model.model)
         return plan
     }
 
@@ -106,19 +105,6 @@ struct Export: ParsableCommand {
             case .failed:
                 throw error
             }
-        }
-    }
-}
-
-/// `--dtype`'s values, named as torch names them.
-enum KeptDType: String, ExpressibleByArgument, CaseIterable {
-    case float16, bfloat16, float32
-
-    var dtype: DType {
-        switch self {
-        case .float16: return .f16
-        case .bfloat16: return .bf16
-        case .float32: return .f32
         }
     }
 }

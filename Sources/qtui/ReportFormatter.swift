@@ -110,7 +110,8 @@ enum ReportFormatter {
         if let p = report.calibration?.perplexity { out += perplexityLines(p, threshold: report.calibration?.threshold ?? 6) }
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
-        out += "\(report.kept.count) tensors kept as they are (\(formatBytes(t.keptBytes))).\n\n"
+        let keptDTypes = Set(report.kept.map(\.dtype).filter(\.isDecodableFloat)).map(\.torchName).sorted().joined(separator: ", ")
+        out += "\(report.kept.count) tensors kept unquantized (\(formatBytes(t.keptBytes))\(keptDTypes.isEmpty ? "" : " in " + keptDTypes)).\n\n"
         let totalRows = [["original", formatBytes(t.originalBytes), "100.0%"]] + t.methods.map { total in
             [total.method.rawValue, formatBytes(total.bytes), String(format: "%.1f%%", Double(total.bytes) / Double(max(t.originalBytes, 1)) * 100)]
         }

@@ -12,7 +12,8 @@ struct Scan: ParsableCommand {
         activations. Architectures qtui cannot run (or --no-calib) get the weight-only analysis: \
         statistics of every converted weight and the relative error, RMSE, max error, SNR and exact \
         serialized bytes of int8, nf4, nf4+dq, fp4 and fp4+dq. Model totals include the tensors that \
-        stay unquantized. Progress goes to stderr when it is a terminal.
+        stay unquantized, in --dtype (as an export with it writes them). A .gguf's original size is its \
+        file's. Progress goes to stderr when it is a terminal.
 
         Examples:
           qtui scan ./all-MiniLM-L6-v2
@@ -35,6 +36,7 @@ struct Scan: ParsableCommand {
     @OptionGroup var blocksize: BlocksizeOption
     @OptionGroup var threads: ThreadsOption
     @OptionGroup var calibration: CalibrationOptions
+    @OptionGroup var dtype: KeptDTypeOption
 
     @Flag(help: "Also measure perplexity and the KL divergence from fp32 on the calibration tokens for every method (one forward pass each) and suggest a threshold.")
     var perplexity = false
@@ -55,11 +57,15 @@ struct Scan: ParsableCommand {
         var analyzer = ModelAnalyzer(analyzer: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count), layerFilter: layers)
         analyzer.calibration = try calibrationRequest(for: checkpoint)
         let bar = ProgressBar(label: "analysing")
-        let report = try analyzer.run(checkpoint) { progress in
+        var report = try analyzer.run(checkpoint) { progress in
             bar.update(done: Double(progress.parametersDone), total: Double(progress.parametersTotal),
                        unit: progress.phase == "weights" ? "param" : "layer", detail: "\(progress.phase) \(progress.layerName)")
         }
         bar.finish()
+        if let keptDType = dtype.dtype(for: model.model) { report = report.counting(keptAs: keptDType) }
+        if OpenModel.isGGUF(model.model), let size = try? FileManager.default.attributesOfItem(atPath: model.model)[.size] as? Int {
+            report = report.original(fileBytes: size)
+        }
         if let reason = report.calibration?.unavailable {
             FileHandle.standardError.write(Data("qtui: no activations (weight-only report): \(reason)\n".utf8))
         }

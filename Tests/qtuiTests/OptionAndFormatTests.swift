@@ -132,4 +132,34 @@ final class OptionAndFormatTests: XCTestCase {
             XCTAssertEqual(Set(rows.dropFirst().map { $0[column] }), [measuredAt], threshold)
         }
     }
+
+    /// A GGUF's original is its own file (not the F32 cache folder), and totals count the kept tensors in
+    /// the dtype an export writes them in: float16 by default for a GGUF, else --dtype.
+    func testScanSizesAGGUFByItsFileAndKeptTensorsByDType() throws {
+        let gguf = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/gguf/tiny-llama/tiny-llama.gguf").path
+        let fileBytes = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: gguf)[.size] as? Int)
+        var reports: [ModelReport] = []
+        for extra in [[], ["--dtype", "float32"]] {
+            let result = try CommandLineTests.run(["scan", gguf, "--no-calib", "--format", "json"] + extra, environment: ["QTUI_CACHE": folder + "/cache"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            reports.append(try decoder.decode(ModelReport.self, from: Data(result.stdout.utf8)))
+        }
+        let (half, single) = (reports[0], reports[1])
+        XCTAssertEqual(half.model.fileBytes, fileBytes)
+        XCTAssertEqual(half.totals.originalBytes, fileBytes)
+        XCTAssertEqual(Set(half.kept.map(\.dtype)), [.f16])
+        XCTAssertEqual(Set(single.kept.map(\.dtype)), [.f32])
+        XCTAssertEqual(single.totals.keptBytes, 2 * half.totals.keptBytes)
+        for (a, b) in zip(half.totals.methods, single.totals.methods) {
+            XCTAssertEqual(b.bytes - a.bytes, half.totals.keptBytes, "\(a.method): only the kept tensors change")
+        }
+        let exported = try CommandLineTests.run(["export", gguf, "--method", "nf4", "--out", folder + "/nf4"], environment: ["QTUI_CACHE": folder + "/cache"])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        let tensorBytes = try Checkpoint(path: folder + "/nf4").tensors.reduce(0) { $0 + $1.byteCount }
+        let predicted = try XCTUnwrap(half.totals.methods.first { $0.method == .nf4 }?.bytes)
+        XCTAssertEqual(tensorBytes, predicted, "the scan's nf4 total is the export's tensor bytes")
+    }
 }

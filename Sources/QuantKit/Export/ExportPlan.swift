@@ -46,10 +46,7 @@ public struct ExportPlan: Sendable, Equatable {
 
     /// The dtype a tensor stored as `dtype` is written (kept) or quantized from (converted) in: the
     /// plan's float dtype for F32/F16/BF16, anything else as it is.
-    public func dtype(for dtype: DType) -> DType {
-        guard let keptDType, dtype.isDecodableFloat else { return dtype }
-        return keptDType
-    }
+    public func dtype(for dtype: DType) -> DType { dtype.kept(as: keptDType) }
 
     /// transformers' `should_convert_module`: a key matches a module when, read as a regular
     /// expression, it matches from the start of the name up to a module boundary, or when the name
