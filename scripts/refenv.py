@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 
-def check_reference_versions() -> dict:
+def check_reference_versions(newer: tuple = ()) -> dict:
+    """Exit unless the pins are installed. Packages named in `newer` may be at a later version: a checker
+    (not a fixture generator) then warns on stderr and runs, since its verdict does not depend on the pin."""
     from importlib.metadata import PackageNotFoundError, version
 
     req = Path(__file__).resolve().with_name("requirements-ref.txt")
@@ -32,7 +34,9 @@ def check_reference_versions() -> dict:
             have = None
         found[name] = have
         # a local build tag such as 2.15.0+cpu counts as 2.15.0
-        if have is None or have.split("+", 1)[0] != want:
+        if have is not None and name in newer and _release(have) > _release(want):
+            print(f"warning: {name} {have} is newer than the pinned {want}; running anyway", file=sys.stderr)
+        elif have is None or have.split("+", 1)[0] != want:
             problems.append(f"{name} {have or 'not installed'} (need {want})")
     if problems:
         sys.exit(
@@ -41,6 +45,17 @@ def check_reference_versions() -> dict:
             + f"\n  install the pins with: ~/refenv/bin/pip install -r {req}\n  and run it with ~/refenv/bin/python"
         )
     return {name: found[name] for name in pins}
+
+
+def _release(text: str) -> tuple:
+    """(5, 25, 0) from "5.25.0" or "5.25.0.dev1+cpu": the numeric release, for ordering."""
+    parts = []
+    for piece in text.split("+", 1)[0].split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 def quiet_reference_libraries() -> None:

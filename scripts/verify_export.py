@@ -6,7 +6,8 @@
 1. Reads EXPORT_DIR/config.json's quantization_config and turns it into the BitsAndBytesConfig arguments
    (the 4-bit blocksize, which BitsAndBytesConfig does not have, is read from the export's quant_state blobs;
    a non-64 blocksize is applied to the reference by patching bitsandbytes.nn.Params4bit's default).
-2. Reference: AutoModelForCausalLM.from_pretrained(SOURCE_DIR, quantization_config=..., device_map="cpu"),
+2. Reference: AutoModelForCausalLM.from_pretrained(SOURCE_DIR, quantization_config=..., device_map="cpu"[, dtype=
+   the export's config dtype, as qtui export --dtype wrote it]),
    saved with save_pretrained into a temporary folder BEFORE any forward pass.
 3. Export: AutoModelForCausalLM.from_pretrained(EXPORT_DIR, device_map="cpu") -- no extra arguments.
 4. Compares the two checkpoints tensor by tensor (names, dtypes, shapes, bytes), config.json and the raw files.
@@ -15,12 +16,13 @@
    whose codes are all exactly the exact-nearest ones (recomputed here from the source with bitsandbytes'
    pure-torch default kernel). Usually one code step; near code 127 (|value| < ~3e-5 of the nested absmax, where
    the dynamic map is finer than the CPU kernel's lookup table) up to 3 steps were seen.
-5. Runs both models on fixed token ids and prints max |delta logits| and the argmax agreement.
+5. Runs both models on fixed token ids and prints max |delta logits| and the argmax agreement, then lets both
+   `generate` 8 tokens greedily from the first ids (they must load, run and agree).
    When the export holds such exact-nearest nested codes, a second reference is built: transformers' own
    checkpoint with exactly those codes replaced by the exact-nearest ones (loaded the same plain way); the
    pass/fail decision uses that one, and the delta against the unpatched reference is printed for information.
 
-Exit 0 when max |delta logits| <= --atol (default 0) and every argmax agrees; 1 otherwise (with --strict also
+Exit 0 when max |delta logits| <= --atol (default 0), every argmax agrees and generate gives the same tokens; 1 otherwise (with --strict also
 when a tensor differs beyond the allowed nested codes or config.json differs as JSON); 2 on a usage error.
 
 Why the default tolerance is 0: both models are bitsandbytes Linear4bit / Linear8bitLt modules built from the same
@@ -51,7 +53,9 @@ from pathlib import Path
 from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
 
 
-VERSIONS = check_reference_versions()
+# transformers and accelerate newer than the pins only warn: the check compares an export with what the
+# installed transformers itself does, so it stays meaningful (and users run the latest transformers).
+VERSIONS = check_reference_versions(newer=("transformers", "accelerate"))
 
 quiet_reference_libraries()
 
@@ -211,17 +215,23 @@ def main() -> int:
     four = bool(args.get("load_in_4bit"))
     dq = four and bool(args.get("bnb_4bit_use_double_quant"))
     qt = args.get("bnb_4bit_quant_type") if four else None
-    print(f"source  {a.source}\nexport  {a.export}")
+    export_dtype = exp_cfg.get("dtype") or exp_cfg.get("torch_dtype")
+    print(f"source  {a.source}\nexport  {a.export}" + (f"\ndtype   {export_dtype}" if export_dtype else ""))
     print(f"BitsAndBytesConfig({', '.join(f'{k}={v!r}' for k, v in args.items())})" + (f"  [blocksize {blocksize}]" if four else ""))
 
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
         with patched_params4bit_blocksize(blocksize if four else None):
-            ref_model = AutoModelForCausalLM.from_pretrained(a.source, quantization_config=BitsAndBytesConfig(**args), device_map="cpu")
+            # The dtype the export says it holds (qtui export --dtype): transformers loads the source in it
+            # and quantizes from there, as a user passing dtype=... does.
+            ref_model = AutoModelForCausalLM.from_pretrained(a.source, quantization_config=BitsAndBytesConfig(**args), device_map="cpu",
+                                                             **({"dtype": export_dtype} if export_dtype else {}))
         ref_dir = td / "reference"
         ref_model.save_pretrained(ref_dir)  # before any forward pass
         ref_tensors = load_file(str(ref_dir / "model.safetensors"))
         source = load_file(str(a.source / "model.safetensors"))
+        if export_dtype:  # the values transformers quantized: the source rounded to the export's dtype
+            source = {k: v.to(getattr(torch, export_dtype)) if v.is_floating_point() else v for k, v in source.items()}
 
         # ---- checkpoint comparison
         problems, allowed, allowed_count, allowed_dist = compare_tensors(exp_tensors, ref_tensors, ref_model, source, blocksize, qt, dq)
@@ -279,7 +289,18 @@ def main() -> int:
               f"logits range [{target.min().item():.4g}, {target.max().item():.4g}], tokens {a.batch}x{a.seq_len} seed {a.seed}, "
               f"threads {torch.get_num_threads()}" + (f", 4-bit CPU path {'bitsandbytes default' if a.bnb_cpu_packed else 'plain dequantize (no AVX512-BF16 repack)'}" if four else ""))
 
-    ok = delta <= a.atol and agree == ids.numel()
+        # ---- generate: what a user runs first (a tied head quantized by mistake fails here, not in forward)
+        prompt = ids[:1, : min(8, a.seq_len)]
+        try:
+            gen_exp = exp_model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)[0, prompt.shape[1]:].tolist()
+            gen_ref = (pmodel if allowed else ref_model).generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)[0, prompt.shape[1]:].tolist()
+            generated = gen_exp == gen_ref
+            print(f"generate (greedy, 8 new tokens): export {gen_exp}, reference {gen_ref}: {'same' if generated else 'DIFFERENT'}")
+        except Exception as e:  # noqa: BLE001  (any failure to generate is the finding)
+            generated = False
+            print(f"generate FAILED: {type(e).__name__}: {e}")
+
+    ok = delta <= a.atol and agree == ids.numel() and generated
     if a.strict and (problems or not cfg_json_same):
         ok = False
         print("strict: checkpoint differs beyond the allowed nested codes" if problems else "strict: config.json differs")

@@ -16,24 +16,22 @@ struct Bench: ParsableCommand {
         With --forward it measures the model runtime: the fp32 forward pass (logits) of --tokens tokens,
         token i = (i × 7919 + 13) mod vocab, as scripts/bench_peer_runtime.py feeds transformers.
 
-        Examples:
-          swift build -c release && .build/release/qtui bench /tmp/qtui-bench/w4096x11008.safetensors
-          qtui synthesize --out /tmp/llama32 --layers 32 && qtui bench /tmp/llama32 --explorer
-          qtui bench /tmp/qtui-bench/llama-135m --forward --tokens 512 --repeat 3
+        Examples (each writes its input first):
+          swift build -c release && .build/release/qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
+            && .build/release/qtui bench /tmp/qtui-llama8
+          qtui synthesize --out /tmp/qtui-llama32 --layers 32 && qtui bench /tmp/qtui-llama32 --explorer
+          qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 && qtui bench /tmp/qtui-llama8 --forward --tokens 512 --repeat 3
+          scripts/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
         """
     )
 
-    @Argument(help: "A .safetensors file or a model folder.")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
-    @Option(name: .customLong("repeat"), help: "Timed runs; the best is reported.")
+    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Timed runs; the best is reported.")
     var runs: Int = 5
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "4-bit blocksize.")
-    var blocksize: Int = 64
+    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var blocksize: BlocksizeOption
 
     @Flag(help: "Measure threshold change → finished frame in the explorer instead of the analysis.")
     var explorer = false
@@ -41,22 +39,20 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the model runtime's forward pass (tokens/s) instead of the analysis.")
     var forward = false
 
-    @Option(help: "Tokens of the --forward input.")
+    @Option(parsing: .unconditional, help: "Tokens of the --forward input.")
     var tokens: Int = 512
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
-        try OptionChecks.threads(threads)
-        try OptionChecks.blocksize(blocksize)
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
         guard !(explorer && forward) else { throw ValidationError("--explorer and --forward measure different things; pick one") }
     }
 
     func run() throws {
-        let opened = OpenedModel(try Checkpoint(path: model))
+        let opened = try OpenModel.opened(model.model, keptDType: nil)
         if explorer { return try benchExplorer(opened) }
         if forward { return try benchForward(opened.checkpoint) }
-        let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize, threads: threads))
+        let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
         let parameters = analyzer.layers.reduce(0) { $0 + $1.parameterCount }
         var best = Double.infinity
         for run in 0...runs {
@@ -67,7 +63,7 @@ struct Bench: ParsableCommand {
         }
         let line: [String: Any] = [
             "parameters": parameters, "best_seconds": best, "mparam_per_s": Double(parameters) / best / 1e6,
-            "threads": threads, "runs": runs, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
+            "threads": threads.count, "runs": runs, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
@@ -77,8 +73,8 @@ struct Bench: ParsableCommand {
 extension Bench {
     /// Median and worst time of (threshold step → reduce → render) over 400 frames.
     func benchExplorer(_ model: OpenedModel) throws {
-        var state = ExplorerState(model: model, threshold: 6, blocksize: blocksize, width: 120, height: 40)
-        let analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize, threads: threads))
+        var state = ExplorerState(model: model, threshold: 6, blocksize: blocksize.blocksize, width: 120, height: 40)
+        let analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
         try analyzer.run(emit: { _ = reduce(&state, .analysis($0)) })
         var times: [Double] = []
         var checksum = 0

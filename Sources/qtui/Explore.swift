@@ -22,19 +22,12 @@ struct Explore: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file of a llama, qwen2 or qwen3 model (converted once into ~/.cache/qtui/gguf).")
-    var model: String
-
-    @Option(help: "LLM.int8 outlier threshold to start with.")
-    var threshold: Float = 6
-
-    @Option(help: "4-bit blocksize to start with: 32, 64, 128, 256, 512, 1024, 2048 or 4096.")
-    var blocksize: Int = 64
-
-    @Option(help: "Worker threads for the analysis (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
+    @OptionGroup var model: ModelArgument
+    @OptionGroup var threshold: ThresholdOption
+    @OptionGroup var blocksize: BlocksizeOption
+    @OptionGroup var threads: ThreadsOption
     @OptionGroup var calibration: CalibrationOptions
+    @OptionGroup var dtype: KeptDTypeOption
 
     @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).")
     var ascii = false
@@ -42,35 +35,22 @@ struct Explore: ParsableCommand {
     @Flag(help: "No colours (also when NO_COLOR is set).")
     var noColor = false
 
-    func validate() throws {
-        try OptionChecks.blocksize(blocksize)
-        try OptionChecks.threshold(threshold)
-        try OptionChecks.threads(threads)
-    }
-
     func run() throws {
-        let opened = try OpenModel.opened(model)
-        let request = try calibrationRequest()
+        let opened = try OpenModel.opened(model.model, keptDType: dtype.dtype(for: model.model))
+        var request = try calibration.request(for: opened.checkpoint)
+        request?.threshold = threshold.threshold
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            throw InputError(file: model, message: "the explorer needs a terminal; for a report use: qtui scan \(model)")
+            throw InputError(file: model.model, message: "the explorer needs a terminal; for a report use: qtui scan \(model.model)")
         }
         let noColorEnvironment = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let terminal = Terminal(noColor: noColor || noColorEnvironment, asciiOnly: ascii)
-        let reason = ExplorerApp(model: opened, threads: threads, calibration: request)
-            .run(threshold: threshold, blocksize: blocksize, terminal: terminal)
+        let reason = ExplorerApp(model: opened, threads: threads.count, calibration: request)
+            .run(threshold: threshold.threshold, blocksize: blocksize.blocksize, terminal: terminal)
         terminal.end()
         switch reason {
         case .quit: return
         case .interrupted: throw CancellationError()
         case .terminated(let signal): Main.fail("ended by signal \(signal)", code: 128 + signal)
         }
-    }
-
-    private func calibrationRequest() throws -> CalibrationRequest? {
-        guard let (text, source) = try calibration.text() else { return nil }
-        var request = CalibrationRequest(text: text, source: source)
-        request.calibration.tokenLimit = calibration.tokens
-        request.threshold = threshold
-        return request
     }
 }

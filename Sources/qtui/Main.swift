@@ -16,7 +16,8 @@ enum Main {
         } catch let error as AnalysisError {
             fail("\(error)", code: 1)
         } catch is CancellationError {
-            fail("cancelled", code: 130)
+            guard let signal = Interruption.signalNumber else { fail("cancelled", code: 130) }
+            fail("interrupted by \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); nothing was written", code: 128 + signal)
         } catch {
             let code = Qtui.exitCode(for: error)
             if code == .success || code == .validationFailure {

@@ -5,13 +5,15 @@ import QuantKit
 /// first converted into a transformers folder in the cache (reused on later runs), with a progress
 /// bar on stderr, and that folder is opened.
 enum OpenModel {
-    /// The model as every command analyses it, remembering the path the user gave.
-    static func opened(_ path: String) throws -> OpenedModel {
-        OpenedModel(try checkpoint(path), sourcePath: path)
+    static func isGGUF(_ path: String) -> Bool { path.lowercased().hasSuffix(".gguf") }
+    /// The model as every command analyses it, remembering the path the user gave; kept tensors counted
+    /// in `keptDType` (nil: as stored).
+    static func opened(_ path: String, keptDType: DType?) throws -> OpenedModel {
+        OpenedModel(try checkpoint(path), sourcePath: path, keptDType: keptDType)
     }
 
     static func checkpoint(_ path: String) throws -> Checkpoint {
-        guard path.lowercased().hasSuffix(".gguf") else { return try Checkpoint(path: path) }
+        guard isGGUF(path) else { return try Checkpoint(path: path) }
         let conversion = GGUFConversion(path: path)
         let bar = ProgressBar(label: "converting GGUF")
         let result = try conversion.run { progress in

@@ -29,7 +29,7 @@ enum ReportFormatter {
             header += ["rel_err", "rmse", "max_abs_err", "snr_db", "bytes"].map { "\(method.rawValue)_\($0)" }
         }
         let threshold = report.calibration?.threshold ?? 6
-        header += ["calib_tokens", "max_abs_x", "outlier_cols_at_threshold", "out_err_int8_at_threshold", "out_err_int8",
+        header += ["calib_tokens", "max_abs_x", "outlier_cols_at_threshold", "out_err_int8_at_threshold", "out_err_int8_measured_at", "out_err_int8",
                    "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq"]
         var lines = [header.joined(separator: ",")]
         for layer in report.layers {
@@ -44,11 +44,12 @@ enum ReportFormatter {
             if let a = layer.activations {
                 let e = a.outputErrors
                 fields += ["\(a.tokens)", "\(a.maxAbs)", a.outlierColumns(at: threshold).map { "\($0)" } ?? "",
-                           e.map { "\(int8Error($0, at: threshold).value)" } ?? "", e.map { "\($0.int8Pure)" } ?? "",
+                           e.map { "\(int8Error($0, at: threshold).value)" } ?? "", e.map { "\(int8Error($0, at: threshold).measuredAt)" } ?? "",
+                           e.map { "\($0.int8Pure)" } ?? "",
                            e.map { "\($0.nf4)" } ?? "", e.map { "\($0.nf4DoubleQuant)" } ?? "", e.map { "\($0.fp4)" } ?? "",
                            e.map { "\($0.fp4DoubleQuant)" } ?? ""]
             } else {
-                fields += Array(repeating: "", count: 9)
+                fields += Array(repeating: "", count: 10)
             }
             lines.append(fields.map(csvField).joined(separator: ","))
         }
@@ -60,11 +61,11 @@ enum ReportFormatter {
     }
 
     /// The int8 output error at a threshold from the grid: exact on a grid point, else the nearest
-    /// point below (not exact).
-    static func int8Error(_ errors: LayerActivationReport.OutputErrors, at threshold: Float) -> (value: Double, exact: Bool) {
-        guard threshold > 0 else { return (errors.int8Pure, true) }
-        guard let index = errors.thresholds.lastIndex(where: { $0 <= threshold }) else { return (errors.int8[0], false) }
-        return (errors.int8[index], errors.thresholds[index] == threshold)
+    /// point below (not exact), with the threshold it was measured at so that CSV readers see which.
+    static func int8Error(_ errors: LayerActivationReport.OutputErrors, at threshold: Float) -> (value: Double, exact: Bool, measuredAt: Float) {
+        guard threshold > 0 else { return (errors.int8Pure, true, 0) }
+        guard let index = errors.thresholds.lastIndex(where: { $0 <= threshold }) else { return (errors.int8[0], false, errors.thresholds[0]) }
+        return (errors.int8[index], errors.thresholds[index] == threshold, errors.thresholds[index])
     }
 
     private static func percent(_ value: Double) -> String { String(format: "%.3f%%", value * 100) }
@@ -109,7 +110,8 @@ enum ReportFormatter {
         if let p = report.calibration?.perplexity { out += perplexityLines(p, threshold: report.calibration?.threshold ?? 6) }
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
-        out += "\(report.kept.count) tensors kept as they are (\(formatBytes(t.keptBytes))).\n\n"
+        let keptDTypes = Set(report.kept.map(\.dtype).filter(\.isDecodableFloat)).map(\.torchName).sorted().joined(separator: ", ")
+        out += "\(report.kept.count) tensors kept unquantized (\(formatBytes(t.keptBytes))\(keptDTypes.isEmpty ? "" : " in " + keptDTypes)).\n\n"
         let totalRows = [["original", formatBytes(t.originalBytes), "100.0%"]] + t.methods.map { total in
             [total.method.rawValue, formatBytes(total.bytes), String(format: "%.1f%%", Double(total.bytes) / Double(max(t.originalBytes, 1)) * 100)]
         }
@@ -136,6 +138,9 @@ enum ReportFormatter {
     }
 
     private static func grid(header: [String], rows: [[String]], markdown: Bool, rightAligned: Set<Int>) -> String {
+        // In Markdown a `|` inside a cell (max|x|) would end the cell: GitHub reads `\|` as the character.
+        let header = markdown ? header.map(escapePipes) : header
+        let rows = markdown ? rows.map { $0.map(escapePipes) } : rows
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
@@ -156,6 +161,8 @@ enum ReportFormatter {
         lines += rows.map(line)
         return lines.joined(separator: "\n") + "\n"
     }
+
+    private static func escapePipes(_ cell: String) -> String { cell.replacingOccurrences(of: "|", with: "\\|") }
 
     static func formatBytes(_ bytes: Int) -> String {
         let value = Double(bytes)

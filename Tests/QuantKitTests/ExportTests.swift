@@ -105,6 +105,84 @@ final class ExportTests: XCTestCase {
         XCTAssertNotNil(output.tensor(named: "model.layers.1.self_attn.q_proj.weight.absmax"))
     }
 
+    /// An explicit skip list replaces transformers' default one, so the head must be in it whether it is
+    /// stored (llama fixture, untied) or tied to the embedding and absent from the file (qwen2 and gpt2
+    /// fixtures): otherwise the loader quantizes the tied head and `generate` fails.
+    func testSkipListNamesTheOutputHeadTiedOrNot() throws {
+        let cases = [("llama", "model.layers.0.mlp.down_proj"), ("qwen2", "model.layers.0.mlp.down_proj"), ("gpt2", "h.0.mlp.c_fc")]
+        for (model, key) in cases {
+            let checkpoint = try Checkpoint(path: fixturesFolder + "/export/\(model)/source")
+            XCTAssertEqual(LinearLayerPlan(checkpoint: checkpoint).headModules, ["lm_head"], model)
+            var plan = ExportPlan(method: .nf4)
+            XCTAssertEqual(try ExportLayout(checkpoint: checkpoint, plan: plan) { _ in 0 }.skipModulesForConfig, [],
+                           "\(model): no skips, transformers' default applies (null in the config)")
+            plan.skipModules = [key]
+            XCTAssertEqual(try ExportLayout(checkpoint: checkpoint, plan: plan) { _ in 0 }.skipModulesForConfig, [key, "lm_head"], model)
+            plan.skipModules = [key, "lm_head"]
+            XCTAssertEqual(try ExportLayout(checkpoint: checkpoint, plan: plan) { _ in 0 }.skipModulesForConfig, [key, "lm_head"],
+                           "\(model): a head already named is not named twice")
+        }
+    }
+
+    func testTiedHeadFollowsTheModelClass() {
+        XCTAssertEqual(LinearLayerPlan.tiedHead(architectures: ["Qwen2ForCausalLM"]), "lm_head")
+        XCTAssertEqual(LinearLayerPlan.tiedHead(architectures: ["GPT2LMHeadModel"]), "lm_head")
+        XCTAssertEqual(LinearLayerPlan.tiedHead(architectures: ["BertForMaskedLM"]), "cls.predictions.decoder")
+        XCTAssertEqual(LinearLayerPlan.tiedHead(architectures: ["GPTNeoXForCausalLM"]), "embed_out")
+        XCTAssertNil(LinearLayerPlan.tiedHead(architectures: ["BertModel"]), "a base model has no head")
+        XCTAssertNil(LinearLayerPlan.tiedHead(architectures: []))
+    }
+
+    func testASkipKeyMatchingNoLayerIsAnError() throws {
+        var plan = ExportPlan(method: .int8)
+        plan.skipModules = ["model.layers.1.mlp", "does.not.exist"]
+        let checkpoint = try Checkpoint(path: source)
+        XCTAssertThrowsError(try Exporter(checkpoint: checkpoint, plan: plan).layout()) { error in
+            XCTAssertEqual(error as? ExportError, ExportError(file: checkpoint.path, .skipMatchesNothing(key: "does.not.exist")))
+        }
+        plan.skipModules = ["model.layers.1.mlp", "lm_head"]
+        XCTAssertNoThrow(try Exporter(checkpoint: checkpoint, plan: plan).layout(), "the head is a module a key may name")
+    }
+
+    /// --dtype: kept tensors stored in the plan's dtype, converted weights quantized from values rounded
+    /// to it (as transformers quantizes after loading with torch_dtype), the config's dtype updated.
+    func testKeptDTypeConvertsKeptTensorsAndRoundsWeightsBeforeQuantizing() throws {
+        var plan = ExportPlan(method: .nf4)
+        plan.keptDType = .bf16
+        plan.skipModules = ["model.layers.1.mlp"]
+        let (result, output) = try export(plan)
+        let input = try Checkpoint(path: source)
+        let embedding = try XCTUnwrap(input.tensor(named: "model.embed_tokens.weight"))
+        XCTAssertEqual(embedding.dtype, .f16)
+        XCTAssertEqual(output.tensor(named: "model.embed_tokens.weight")?.dtype, .bf16)
+        XCTAssertEqual(output.tensor(named: "model.layers.1.mlp.up_proj.weight")?.dtype, .bf16, "a skipped layer is kept, so cast")
+        let expected = try floats(input, "model.embed_tokens.weight").map { Float(bitPattern: UInt32(FloatCast.bfloat16Bits($0)) << 16) }
+        XCTAssertEqual(try floats(output, "model.embed_tokens.weight").map(\.bitPattern), expected.map(\.bitPattern))
+        let layer = try XCTUnwrap(LinearLayerPlan(checkpoint: input).linears.first)
+        var rounded = try floats(input, layer.weight.name)
+        rounded.withUnsafeMutableBufferPointer { FloatCast.round($0, to: .bf16) }
+        let reference = FourBitQuantized.quantizeReference(rounded, type: .nf4, blocksize: 64)
+        XCTAssertEqual(try bytes(output, layer.name + ".weight"), reference.packed)
+        XCTAssertEqual(try floats(output, layer.name + ".weight.absmax").map(\.bitPattern), reference.absmax.map(\.bitPattern))
+        let json = String(decoding: try bytes(output, layer.name + ".weight.quant_state.bitsandbytes__nf4"), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"dtype\": \"bfloat16\""), json)
+        let config = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: result.directory + "/config.json")))
+        XCTAssertEqual(config["dtype"] ?? config["torch_dtype"], .string("bfloat16"))
+        XCTAssertEqual(output.fileBytes, result.weightBytes, "the size is the predicted size")
+    }
+
+    func testFloatCastRoundsAsTorchDoes() {
+        // Ties to even: 1 + 2⁻⁸ lies halfway between two bfloat16 values and goes to the even one (1).
+        XCTAssertEqual(FloatCast.bfloat16Bits(1 + 1.0 / 256), 0x3F80)
+        XCTAssertEqual(FloatCast.bfloat16Bits(1 + 3.0 / 256), 0x3F82)
+        XCTAssertEqual(FloatCast.bfloat16Bits(.nan), 0x7FC0)
+        XCTAssertEqual(FloatCast.bfloat16Bits(.infinity), 0x7F80)
+        let values: [Float] = [0.1, -65520, 70000, 1e-8]
+        let bytes = values.withUnsafeBytes { FloatCast.bytes($0, from: .f32, to: .f16, count: values.count) }
+        let halves = stride(from: 0, to: bytes.count, by: 2).map { Float16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+        XCTAssertEqual(halves, [Float16(0.1), -.infinity, .infinity, Float16(1e-8)])
+    }
+
     func testSkipKeysMatchAsTransformersDoes() {
         var plan = ExportPlan(method: .int8)
         plan.skipModules = ["lm_head", "model.layers.1.mlp", "down_proj"]
@@ -166,7 +244,7 @@ final class ExportTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: occupied, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: occupied + "/keep.txt", contents: Data("mine".utf8))
         XCTAssertThrowsError(try exporter.write(layout, to: occupied, force: false)) { error in
-            XCTAssertTrue("\(error)".contains("--force"), "\(error)")
+            XCTAssertEqual((error as? ExportError)?.problem, .targetNotEmpty, "\(error)")
         }
         XCTAssertEqual(try String(contentsOfFile: occupied + "/keep.txt", encoding: .utf8), "mine")
         // A parent that is a file: the export fails and no temporary folder is left anywhere.

@@ -134,6 +134,31 @@ final class SafetensorsTests: XCTestCase {
         }
     }
 
+    /// A file cut short names the first tensor (in file order) that lies past the end, on every run:
+    /// the header's dictionary order, which changes between runs, must not decide.
+    func testTruncatedFileNamesTheFirstTensorCut() {
+        var builder = SafetensorsBuilder()
+        for index in 0..<24 { builder.add("t\(index)", floats: [1, 2, 3, 4], shape: [4]) }
+        let bytes = builder.bytes()
+        let folder = TemporaryFolder()
+        let path = folder.write("m.safetensors", Array(bytes.dropLast(16 * 20 + 3)))
+        for _ in 0..<8 {
+            XCTAssertThrowsCheckpointError(try SafetensorsFile(path: path), file: path) {
+                $0 == .offsetsOutsideData(tensor: "t3", end: 64, dataSize: 61)
+            }
+        }
+    }
+
+    /// A text file named .safetensors: its first 8 bytes read as an absurd header length, but the
+    /// problem to report is that it is no safetensors file at all.
+    func testATextFileIsNotASafetensorsFile() {
+        let folder = TemporaryFolder()
+        let path = folder.write("notes.safetensors", Array("hello, this is plain text and not tensors\n".utf8))
+        XCTAssertThrowsCheckpointError(try SafetensorsFile(path: path), file: path) {
+            $0 == .unsupportedFormat("not a safetensors file: no JSON header after the 8-byte header length")
+        }
+    }
+
     func testOverlappingTensors() {
         let header = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
             + " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}"

@@ -18,13 +18,15 @@ final class CommandLineTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }()
 
-    func run(_ arguments: [String]) throws -> Run { try Self.run(arguments) }
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run { try Self.run(arguments, environment: environment) }
 
-    /// The binary with these arguments, its exit status and both outputs.
-    static func run(_ arguments: [String]) throws -> Run {
+    /// The binary with these arguments (and these variables added to the environment), its exit status
+    /// and both outputs.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -197,7 +199,7 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(threads.stderr.contains("--threads must be at least 1"), threads.stderr)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
-        XCTAssertTrue(try run(["scan", model, "--threshold", "101"]).stderr.contains("--threshold must be from 0 to 100"))
+        XCTAssertTrue(try run(["scan", model, "--threshold", "101"]).stderr.contains("--threshold must be between 0 and 100"))
     }
 
     func testHelpHasExamples() throws {

@@ -13,8 +13,8 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(lines[0].contains("qtui-explorer-model") && lines[0].hasSuffix("◀ 6.00 ▶"), lines[0])
         XCTAssertTrue(lines[1].contains("Layer 1/21") && lines[1].hasSuffix("plan"), lines[1])
         XCTAssertTrue(lines[2].hasPrefix("▶model.layers.0.self_attn.q_proj") && lines[2].hasSuffix("int8"), lines[2])
-        XCTAssertTrue(lines.contains { $0.contains("|w| weights") })
-        XCTAssertTrue(lines[21].contains("fp16") && lines[21].contains("plan int8 ▶"), lines[21])
+        XCTAssertTrue(lines.contains { $0.contains("|w| weights") || $0.contains("|w| · log · ") })
+        XCTAssertTrue(lines[21].contains("memory  F16") && lines[21].contains("plan int8 ▶") && lines[21].hasSuffix("% of F16)"), lines[21])
         XCTAssertTrue(lines[22].contains("weight error int8"), lines[22])
         XCTAssertTrue(lines[23].contains("q quit") || lines[23].contains("filter"), lines[23])
         for line in lines { XCTAssertLessThanOrEqual(line.count, 80) }

@@ -12,9 +12,9 @@ public struct CalibrationRequest: Sendable {
     public var perplexity = false
     public var perplexityTolerance = 0.01
 
-    /// Fewer tokens say nothing about activations: one position has no next token to score, and a
-    /// handful of tokens show few of the outlier dimensions a real text brings out.
-    public static let minimumTokens = 2
+    /// Fewer tokens say nothing about a layer's activations: a handful shows few of the outlier
+    /// dimensions a real text brings out (and an empty file still gives the tokenizer's special tokens).
+    public static let minimumTokens = 16
 
     public init(text: String, source: String) {
         self.text = text

@@ -42,7 +42,7 @@ public struct ModelAnalyzer: Sendable {
                 statistics = try calibrate(prepared, request: request, emit: emit, isCancelled: isCancelled)
             }
         }
-        try measureOutputErrors(statistics, emit: emit, isCancelled: isCancelled)
+        try measureOutputErrors(statistics, threshold: request.threshold, emit: emit, isCancelled: isCancelled)
         if request.perplexity, let session {
             try measurePerplexity(session, threshold: request.threshold, tolerance: request.perplexityTolerance,
                                   emit: emit, isCancelled: isCancelled)
@@ -71,14 +71,16 @@ public struct ModelAnalyzer: Sendable {
         return statistics
     }
 
-    private func measureOutputErrors(_ statistics: [String: ActivationStatistics], emit: (AnalysisEvent) -> Void,
+    /// The int8 errors are measured on the grid and at the report's `threshold` (so it is exact too).
+    private func measureOutputErrors(_ statistics: [String: ActivationStatistics], threshold: Float, emit: (AnalysisEvent) -> Void,
                                      isCancelled: () -> Bool) throws {
+        let grid = Set(ActivationErrors.defaultGrid + (threshold > 0 ? [threshold] : [])).sorted()
         for (index, layer) in layers.enumerated() {
             if isCancelled() { throw CancellationError() }
             emit(.progress(AnalysisProgress(phase: .outputErrors, done: index, total: layers.count, unit: "layer", detail: layer.name)))
             guard let seen = statistics[layer.name], seen.sampleRows > 0 else { continue }
             let errors = ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
-                                                  blocksize: weights.blocksize)
+                                                  blocksize: weights.blocksize, grid: grid)
             emit(.outputErrors(index: index, errors: errors))
         }
         emit(.progress(AnalysisProgress(phase: .outputErrors, done: layers.count, total: layers.count, unit: "layer")))

@@ -62,3 +62,31 @@ public struct ModelReport: Sendable, Codable, Equatable {
     public let kept: [Kept]
     public let totals: Totals
 }
+
+extension ModelReport {
+    /// This report with the kept float tensors counted in `dtype` (what an export with that dtype
+    /// writes and what `from_pretrained(torch_dtype=…)` holds), so method totals compare with exports.
+    public func counting(keptAs dtype: DType) -> ModelReport {
+        let converted = kept.map { Kept(name: $0.name, dtype: $0.dtype.kept(as: dtype), shape: $0.shape,
+                                        bytes: $0.shape.reduce(1, *) * $0.dtype.kept(as: dtype).byteSize, reason: $0.reason) }
+        let t = totals
+        let keptBytes = converted.reduce(0) { $0 + $1.bytes }
+        let methods = t.methods.map { MethodTotal(method: $0.method, bytes: $0.bytes - t.keptBytes + keptBytes) }
+        return ModelReport(analysis: analysis, model: model, blocksize: blocksize, calibration: calibration, layers: layers,
+                           kept: converted,
+                           totals: Totals(originalBytes: t.originalBytes, linearCount: t.linearCount, linearParameters: t.linearParameters,
+                                          keptBytes: keptBytes, methods: methods))
+    }
+
+    /// This report with a different original: the file the user gave (a GGUF) rather than the folder
+    /// it was converted into, for the model's size and the totals' 100 %.
+    public func original(fileBytes: Int) -> ModelReport {
+        let (m, t) = (model, totals)
+        return ModelReport(analysis: analysis,
+                           model: Model(name: m.name, path: m.path, modelType: m.modelType, architectures: m.architectures, dtype: m.dtype,
+                                        fileBytes: fileBytes, tensorCount: m.tensorCount, parameterCount: m.parameterCount, metadata: m.metadata),
+                           blocksize: blocksize, calibration: calibration, layers: layers, kept: kept,
+                           totals: Totals(originalBytes: fileBytes, linearCount: t.linearCount, linearParameters: t.linearParameters,
+                                          keptBytes: t.keptBytes, methods: t.methods))
+    }
+}

@@ -53,11 +53,7 @@ public struct ModelReportBuilder: Sendable {
         let model = analyzer.model
         return ModelReport(analysis: calibration != nil && unavailable == nil ? "weights+activations" : "weights",
                            model: model.summary, blocksize: analyzer.blocksize, calibration: calibration, layers: layers,
-                           kept: model.plan.kept.map {
-                               ModelReport.Kept(name: $0.tensor.name, dtype: $0.tensor.dtype, shape: $0.tensor.shape,
-                                                bytes: $0.tensor.byteCount, reason: $0.reason)
-                           },
-                           totals: totals(layers))
+                           kept: model.kept, totals: totals(layers))
     }
 
     /// Bytes need no analysis, so totals cover every Linear even when a filter narrowed the layers.
@@ -67,7 +63,7 @@ public struct ModelReportBuilder: Sendable {
         for report in analysed { byName[report.name] = report }
         let methods = QuantMethod.allCases.map { method in
             ModelReport.MethodTotal(method: method, bytes: model.sizes.keptBytes + model.plan.linears.reduce(0) { sum, layer in
-                sum + ModelSizes.layerBytes(layer, in: method, blocksize: analyzer.blocksize, analysis: byName[layer.name],
+                sum + ModelSizes.layerBytes(layer, in: method, keptDType: model.keptDType, blocksize: analyzer.blocksize, analysis: byName[layer.name],
                                             analysedBlocksize: analyzer.blocksize)
             })
         }

@@ -35,6 +35,10 @@ public struct KeptTensor: Sendable, Hashable {
 public struct LinearLayerPlan: Sendable {
     public let linears: [LinearLayer]
     public let kept: [KeptTensor]
+    /// The output head modules transformers leaves unconverted by default — stored in the file, or tied
+    /// to the input embedding and so absent from it (`get_output_embeddings()` still returns it). An
+    /// explicit skip list replaces that default, so an export must name these in it.
+    public let headModules: [String]
 
     public init(checkpoint: Checkpoint) {
         let isGPT2 = checkpoint.config?.modelType == "gpt2"
@@ -70,6 +74,23 @@ public struct LinearLayerPlan: Sendable {
         }
         self.linears = Self.inModelOrder(linears)
         self.kept = kept
+        let stored = kept.filter { $0.reason == .outputHead }.map { String($0.tensor.name.dropLast(".weight".count)) }
+        headModules = stored.isEmpty ? Self.tiedHead(architectures: checkpoint.config?.architectures ?? []).map { [$0] } ?? [] : stored
+    }
+
+    /// The module `get_output_embeddings()` returns for a model class whose head is tied (not stored):
+    /// `lm_head` for every class that has one (PreTrainedModel's default), the classes that name it
+    /// otherwise, nil for base models (LlamaModel, BertModel…), which have no head.
+    static func tiedHead(architectures: [String]) -> String? {
+        guard let name = architectures.first else { return nil }
+        if name == "GPTNeoXForCausalLM" { return "embed_out" }
+        if name.hasPrefix("Bert") && ["ForMaskedLM", "ForPreTraining", "LMHeadModel"].contains(where: name.hasSuffix) {
+            return "cls.predictions.decoder"
+        }
+        if ["Roberta", "XLMRoberta"].contains(where: name.hasPrefix) && ["ForMaskedLM", "ForCausalLM"].contains(where: name.hasSuffix) {
+            return "lm_head.decoder"
+        }
+        return ["ForCausalLM", "LMHeadModel", "ForConditionalGeneration"].contains(where: name.hasSuffix) ? "lm_head" : nil
     }
 
     /// Block order: by the numbers in the name (layers.2 before layers.10, which files sorted by name

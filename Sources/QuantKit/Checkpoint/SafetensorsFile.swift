@@ -25,6 +25,11 @@ public final class SafetensorsFile: Sendable {
         mapped = try MappedFile(path: path)
         var cursor = ByteCursor(mapped.bytes, file: path)
         let declared = try cursor.readUInt64()
+        // The header is a JSON object, so byte 8 is `{` (the reference implementation checks the same):
+        // anything else is another kind of file, whatever its first 8 bytes read as a length.
+        guard mapped.bytes.count <= 8 || mapped.bytes[8] == UInt8(ascii: "{") else {
+            throw CheckpointError(file: path, .unsupportedFormat("not a safetensors file: no JSON header after the 8-byte header length"))
+        }
         guard declared <= UInt64(Self.headerLimit) else {
             throw CheckpointError(file: path, .headerTooLarge(bytes: declared, limit: Self.headerLimit))
         }
@@ -35,17 +40,16 @@ public final class SafetensorsFile: Sendable {
 
         let header = try Self.parseHeader(headerBytes, path: path)
         metadata = try Self.parseMetadata(header["__metadata__"], path: path)
-        var parsed: [TensorInfo] = []
-        parsed.reserveCapacity(header.count)
-        for (name, value) in header where name != "__metadata__" {
-            let entry = try TensorEntry(name: name, json: value, path: path)
+        var entries = try header.filter { $0.key != "__metadata__" }.map { (name: $0.key, entry: try TensorEntry(name: $0.key, json: $0.value, path: path)) }
+        // In file order, so that a truncated file names the same tensor (the first cut) on every run.
+        entries.sort { ($0.entry.begin, $0.name) < ($1.entry.begin, $1.name) }
+        let parsed = try entries.map { name, entry in
             guard entry.end <= dataSize else {
                 throw CheckpointError(file: path, .offsetsOutsideData(tensor: name, end: entry.end, dataSize: dataSize))
             }
-            parsed.append(TensorInfo(name: name, dtype: entry.dtype, shape: entry.shape, shardIndex: shardIndex,
-                                     dataOffset: dataStart + entry.begin, byteCount: entry.end - entry.begin))
+            return TensorInfo(name: name, dtype: entry.dtype, shape: entry.shape, shardIndex: shardIndex,
+                              dataOffset: dataStart + entry.begin, byteCount: entry.end - entry.begin)
         }
-        parsed.sort { ($0.dataOffset, $0.name) < ($1.dataOffset, $1.name) }
         try Self.checkNoOverlap(parsed, path: path)
         tensors = parsed
     }

@@ -11,10 +11,13 @@ import Foundation
 ///     4-bit+dq  P.weight.absmax uint8 [blocks] · P.weight.nested_absmax float32 [ceil(blocks/256)]
 ///             · P.weight.nested_quant_map float32 [256] in addition
 ///
-/// Everything else (embeddings, norms, head, biases, skipped layers) is copied bit for bit.
+/// Everything else (embeddings, norms, head, biases, skipped layers) is copied bit for bit, or with a
+/// plan dtype converted to it (float tensors only).
 public struct ExportLayout: Sendable {
     public enum Content: Sendable, Equatable {
         case copy(TensorInfo)
+        /// A float tensor stored in the plan's dtype instead of its own.
+        case cast(TensorInfo)
         case int8Codes(layer: Int)
         case int8Scale(layer: Int)
         case weightFormat
@@ -47,9 +50,10 @@ public struct ExportLayout: Sendable {
     public let plan: ExportPlan
     /// The Linear layers that are converted (skipped ones are not here).
     public let converted: [LinearLayer]
-    /// llm_int8_skip_modules as written to config.json: the plan's keys plus the output head. A
-    /// non-empty list replaces transformers' default one (which keeps the head unconverted), so the
-    /// head must be named for the loader to expect it as it is stored.
+    /// llm_int8_skip_modules as written to config.json: the plan's keys plus the output head, stored or
+    /// tied. A non-empty list replaces transformers' default one (which keeps the head unconverted), so
+    /// the head must be named for the loader to build it as a plain Linear: a tied head quantized by the
+    /// loader breaks `generate` (bitsandbytes finds no quant state / no `CB` on the shared weight).
     public let skipModulesForConfig: [String]
     public let shards: [Shard]
 
@@ -70,15 +74,19 @@ public struct ExportLayout: Sendable {
                                                            offset: plan.doubleQuant && plan.method != .int8 ? nestedOffset(layer) : nil)
         }
         self.converted = converted
-        let heads = linearPlan.kept.filter { $0.reason == .outputHead }.map { String($0.tensor.name.dropLast(".weight".count)) }
-        skipModulesForConfig = plan.skipModules.isEmpty ? [] : plan.skipModules + heads.filter { !plan.skipModules.contains($0) }
+        let modules = linearPlan.linears.map(\.name) + linearPlan.headModules
+        if let key = plan.skipModules.first(where: { key in !modules.contains { ExportPlan.matches($0, key: key) } }) {
+            throw ExportError(file: checkpoint.path, .skipMatchesNothing(key: key))
+        }
+        skipModulesForConfig = plan.skipModules.isEmpty ? [] : plan.skipModules + linearPlan.headModules.filter { !plan.isSkipped($0) }
         // Source order, each converted weight replaced by its quantized tensors.
         var ordered: [Tensor] = []
         for tensor in checkpoint.tensors {
             if let replacement = produced[tensor.name] {
                 ordered += replacement
             } else {
-                ordered.append(Tensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, content: .copy(tensor)))
+                let dtype = plan.dtype(for: tensor.dtype)
+                ordered.append(Tensor(name: tensor.name, dtype: dtype, shape: tensor.shape, content: dtype == tensor.dtype ? .copy(tensor) : .cast(tensor)))
             }
         }
         shards = Self.shard(ordered, maxBytes: plan.maxShardSize)
@@ -95,7 +103,7 @@ public struct ExportLayout: Sendable {
             ]
         }
         let blocks = (n + plan.blocksize - 1) / plan.blocksize
-        let json = QuantStateJSON.text(type: type, blocksize: plan.blocksize, dtype: layer.weight.dtype.torchName,
+        let json = QuantStateJSON.text(type: type, blocksize: plan.blocksize, dtype: plan.dtype(for: layer.weight.dtype).torchName,
                                        shape: [layer.outFeatures, layer.inFeatures], nestedOffset: offset)
         var tensors = [Tensor(name: prefix + ".weight", dtype: .u8, shape: [(n + 1) / 2, 1], content: .packed(layer: index))]
         if offset != nil {

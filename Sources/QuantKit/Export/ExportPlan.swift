@@ -34,6 +34,9 @@ public struct ExportPlan: Sendable, Equatable {
     public var skipModules: [String] = []
     /// Shards above this many bytes (transformers' default "5GB" = 5·10⁹).
     public var maxShardSize = 5_000_000_000
+    /// The float dtype everything is loaded in before quantizing (`torch_dtype`): kept tensors are
+    /// stored in it and converted weights quantized from values rounded to it. nil: as stored.
+    public var keptDType: DType?
 
     public static let computeDTypes = ["float16", "bfloat16", "float32"]
 
@@ -41,14 +44,20 @@ public struct ExportPlan: Sendable, Equatable {
 
     public var quantMethod: QuantMethod { method.quantMethod(doubleQuant: doubleQuant) }
 
+    /// The dtype a tensor stored as `dtype` is written (kept) or quantized from (converted) in: the
+    /// plan's float dtype for F32/F16/BF16, anything else as it is.
+    public func dtype(for dtype: DType) -> DType { dtype.kept(as: keptDType) }
+
     /// transformers' `should_convert_module`: a key matches a module when, read as a regular
     /// expression, it matches from the start of the name up to a module boundary, or when the name
     /// ends with it.
     public func isSkipped(_ module: String) -> Bool {
-        skipModules.contains { key in
-            if module.hasSuffix(key) { return true }
-            guard let regex = try? NSRegularExpression(pattern: "^(?:\(key))(?:(?<=\\.)|(?=\\.|$))") else { return false }
-            return regex.firstMatch(in: module, range: NSRange(module.startIndex..., in: module)) != nil
-        }
+        skipModules.contains { Self.matches(module, key: $0) }
+    }
+
+    static func matches(_ module: String, key: String) -> Bool {
+        if module.hasSuffix(key) { return true }
+        guard let regex = try? NSRegularExpression(pattern: "^(?:\(key))(?:(?<=\\.)|(?=\\.|$))") else { return false }
+        return regex.firstMatch(in: module, range: NSRange(module.startIndex..., in: module)) != nil
     }
 }

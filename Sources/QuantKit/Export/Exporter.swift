@@ -1,11 +1,5 @@
 import Foundation
 
-/// A problem writing an export, naming the file or folder concerned.
-public struct ExportError: Error, Equatable {
-    public let file: String
-    public let message: String
-}
-
 public struct ExportProgress: Sendable {
     public let phase: String
     public let done: Int
@@ -26,8 +20,9 @@ public struct ExportResult: Sendable {
 ///
 /// Safe by construction: everything is written into a temporary folder beside the target, synced,
 /// verified (re-opened, every tensor checked against a checksum taken while writing, sizes against the
-/// prediction) and only then renamed into place; on any failure the temporary folder is removed and
-/// the input is never touched. Files are laid out from `ExportLayout` first and filled in place, so
+/// prediction) and only then renamed into place; on any failure or cancellation the temporary folder is
+/// removed, and one left by a killed process is removed by the next export to the same target. The
+/// input is never touched. Files are laid out from `ExportLayout` first and filled in place, so
 /// layers are quantized one at a time (two at once on two threads) and memory stays bounded.
 public struct Exporter: Sendable {
     public let checkpoint: Checkpoint
@@ -41,10 +36,12 @@ public struct Exporter: Sendable {
     }
 
     /// The layout, measuring double-quant offsets first when the plan needs them (`known` offsets,
-    /// e.g. from the analysis at the same blocksize, are used instead of reading the weights again).
+    /// e.g. from the analysis at the same blocksize, are used instead of reading the weights again,
+    /// unless the plan's dtype rounds the weights differently from the analysis).
     public func layout(knownOffsets known: [String: Float] = [:]) throws -> ExportLayout {
         try ExportLayout(checkpoint: checkpoint, plan: plan) {
-            known[$0.name] ?? QuantizedLayer.nestedOffset($0, in: checkpoint, blocksize: plan.blocksize)
+            (plan.dtype(for: $0.weight.dtype) == $0.weight.dtype ? known[$0.name] : nil)
+                ?? QuantizedLayer.nestedOffset($0, in: checkpoint, plan: plan)
         }
     }
 
@@ -54,13 +51,14 @@ public struct Exporter: Sendable {
         let target = URL(fileURLWithPath: output).standardizedFileURL.path
         try checkTarget(target, force: force)
         let parent = (target as NSString).deletingLastPathComponent
-        let temporary = (parent as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).qtui-partial-\(getpid())")
+        let temporary = (parent as NSString).appendingPathComponent(PartialFolder.name(for: target, pid: getpid()))
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
             throw ExportError(file: parent, message: "cannot create the output folder: \(error.localizedDescription)")
         }
         if let shortfall = FreeSpace.shortfall(layout.totalBytes, at: parent) { throw ExportError(file: target, message: shortfall) }
+        PartialFolder.removeStale(for: target)
         do {
             try? FileManager.default.removeItem(atPath: temporary)
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
@@ -72,6 +70,8 @@ public struct Exporter: Sendable {
             try writer.fill(progress: progress, isCancelled: isCancelled)
             let extra = try writeSideFiles(layout, into: temporary)
             try writer.verify()
+            // The last moment a cancellation can still leave the target as it was.
+            if isCancelled() { throw CancellationError() }
             try replace(target, with: temporary, force: force)
             return ExportResult(directory: target, files: layout.shards.map(\.fileName) + extra.written, weightBytes: layout.totalBytes,
                                 tensorCount: layout.shards.reduce(0) { $0 + $1.tensors.count }, copiedFiles: extra.copied,
@@ -96,7 +96,7 @@ public struct Exporter: Sendable {
         guard isDirectory.boolValue else { throw ExportError(file: target, message: "exists and is not a folder") }
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []
         if !contents.isEmpty && !force {
-            throw ExportError(file: target, message: "exists and is not empty (use --force to replace it)")
+            throw ExportError(file: target, .targetNotEmpty)
         }
     }
 

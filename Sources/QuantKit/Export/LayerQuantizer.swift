@@ -10,7 +10,7 @@ struct QuantizedLayer {
 
     /// Quantizes with the fast kernels (quantize.c), which tests hold to the Swift references.
     init(_ layer: LinearLayer, in checkpoint: Checkpoint, plan: ExportPlan) {
-        withLayerValues(layer, in: checkpoint) { data, dtype in
+        withLayerValues(layer, in: checkpoint, as: plan.dtype(for: layer.weight.dtype)) { data, dtype in
             let n = layer.parameterCount
             if let type = plan.method.fourBitType {
                 let blocks = (n + plan.blocksize - 1) / plan.blocksize
@@ -38,9 +38,10 @@ struct QuantizedLayer {
     }
 
     /// The double-quant offset alone (block absmax → torch's float32 mean), before anything is written.
-    static func nestedOffset(_ layer: LinearLayer, in checkpoint: Checkpoint, blocksize: Int) -> Float {
+    static func nestedOffset(_ layer: LinearLayer, in checkpoint: Checkpoint, plan: ExportPlan) -> Float {
+        let blocksize = plan.blocksize
         var absmax = [Float](repeating: 0, count: (layer.parameterCount + blocksize - 1) / blocksize)
-        withLayerValues(layer, in: checkpoint) { data, dtype in
+        withLayerValues(layer, in: checkpoint, as: plan.dtype(for: layer.weight.dtype)) { data, dtype in
             absmax.withUnsafeMutableBufferPointer {
                 qk_block_absmax(data, dtype, Int64(layer.parameterCount), Int64(blocksize), $0.baseAddress)
             }
@@ -50,22 +51,25 @@ struct QuantizedLayer {
         return torchMeanFloat32(absmax)
     }
 
-    /// The layer's values as [out × in] row-major: straight from the mapping, or (GPT-2 Conv1D, stored
-    /// transposed) gathered into a Float buffer first.
-    private static func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, _ body: (UnsafeRawPointer, Int32) -> Void) {
+    /// The layer's values as [out × in] row-major in `dtype`: straight from the mapping, or (GPT-2
+    /// Conv1D, stored transposed; another dtype than stored) gathered into a Float buffer first.
+    private static func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, as dtype: DType,
+                                        _ body: (UnsafeRawPointer, Int32) -> Void) {
         let bytes = checkpoint.bytes(of: layer.weight)
-        guard layer.isTransposedInFile else {
+        guard layer.isTransposedInFile || dtype != layer.weight.dtype else {
             body(bytes.baseAddress!, layer.weight.dtype.kernelCode)
             return
         }
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: layer.parameterCount)
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: layer.parameterCount)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: layer.outFeatures)
         defer { values.deallocate(); scratch.deallocate() }
-        TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: 0, rowCount: layer.outFeatures, into: values, scratch: scratch)
-        body(UnsafeRawPointer(values), Int32(QK_F32))
+        TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: 0, rowCount: layer.outFeatures, into: values.baseAddress!, scratch: scratch)
+        FloatCast.round(values, to: dtype)
+        body(UnsafeRawPointer(values.baseAddress!), Int32(QK_F32))
     }
 
-    private func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, _ body: (UnsafeRawPointer, Int32) -> Void) {
-        Self.withLayerValues(layer, in: checkpoint, body)
+    private func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, as dtype: DType,
+                                 _ body: (UnsafeRawPointer, Int32) -> Void) {
+        Self.withLayerValues(layer, in: checkpoint, as: dtype, body)
     }
 }

@@ -24,6 +24,11 @@ public enum QuantizationConfig {
     public static func configJSON(_ config: ModelConfig, layout: ExportLayout) throws -> String {
         guard case .object(var fields) = try JSONValue.parse(config.rawJSON) else { return "{}\n" }
         fields["quantization_config"] = .object(dictionary(layout.plan, skipModules: layout.skipModulesForConfig))
+        if let dtype = layout.plan.keptDType {
+            // The dtype from_pretrained(dir) loads in by default; transformers 5 names it "dtype",
+            // older configs "torch_dtype" (that key is kept so nothing else changes).
+            fields[fields["dtype"] == nil && fields["torch_dtype"] != nil ? "torch_dtype" : "dtype"] = .string(dtype.torchName)
+        }
         return PythonJSON.text(.object(fields)) + "\n"
     }
 }

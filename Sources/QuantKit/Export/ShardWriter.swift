@@ -121,6 +121,9 @@ final class ShardWriter: @unchecked Sendable {
         case .copy(let source):
             try emit(tensor, checkpoint.bytes(of: source))
             checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
+        case .cast(let source):
+            try emit(tensor, FloatCast.bytes(checkpoint.bytes(of: source), from: source.dtype, to: tensor.dtype, count: source.elementCount))
+            checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
         case .weightFormat: try emit(tensor, [UInt8(0)])
         case .quantMap(let type): try emit(tensor, type.code)
         case .nestedQuantMap: try emit(tensor, DynamicMap.values)

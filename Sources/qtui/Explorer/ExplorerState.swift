@@ -8,6 +8,7 @@ struct LayerEntry {
     let outFeatures: Int
     let inFeatures: Int
     let dtype: DType
+    /// The weight unquantized, in the dtype kept tensors are counted in (a skipped layer's size).
     let storedBytes: Int
     var weights: LayerReport?
     /// What calibration saw at the input (nil: not yet, or weights only).
@@ -85,6 +86,8 @@ struct MeasuredPerplexity {
 struct ExplorerState {
     let summary: ModelReport.Model
     let sizes: ModelSizes
+    /// The dtype the export writes kept tensors in (nil: as stored).
+    let keptDType: DType?
     var layers: [LayerEntry]
     var threshold: Float = 6
     var method: ExportMethod = .int8
@@ -115,9 +118,11 @@ struct ExplorerState {
     init(model: OpenedModel, threshold: Float, blocksize: Int, width: Int, height: Int) {
         summary = model.summary
         sizes = model.sizes
+        keptDType = model.keptDType
         layers = model.plan.linears.map {
-            LayerEntry(name: $0.name, outFeatures: $0.outFeatures, inFeatures: $0.inFeatures, dtype: $0.weight.dtype,
-                       storedBytes: $0.weight.byteCount)
+            let dtype = $0.weight.dtype.kept(as: model.keptDType)
+            return LayerEntry(name: $0.name, outFeatures: $0.outFeatures, inFeatures: $0.inFeatures, dtype: dtype,
+                              storedBytes: $0.weight.elementCount * dtype.byteSize)
         }
         self.threshold = threshold
         self.blocksize = blocksize
@@ -186,8 +191,9 @@ struct ExplorerState {
         var plan = ExportPlan(method: method)
         plan.doubleQuant = doubleQuant && method != .int8
         plan.blocksize = blocksize
-        plan.threshold = (Double(threshold) * 100).rounded() / 100
+        plan.threshold = OutlierThreshold.decimal(threshold)
         plan.skipModules = layers.map(\.name).filter { skipped.contains($0) }
+        plan.keptDType = keptDType
         return plan
     }
 }

@@ -17,7 +17,7 @@ enum FooterView {
         if case .prompt(let prompt) = state.overlay {
             let (label, keys) = prompt.purpose == .filter
                 ? (" / filter (text or regex): ", "   Enter keeps, Esc closes")
-                : (" threshold (\(ThresholdRange.description)): ", "   Enter sets, Esc cancels")
+                : (" threshold (\(OutlierThreshold.rangeDescription)): ", "   Enter sets, Esc cancels")
             let room = rect.width - label.count - (rect.width >= 60 ? keys.count : 0)
             let line = label + prompt.visible(width: max(room, 4), ellipsis: glyphs.ellipsis) + (rect.width >= 60 ? keys : "")
             frame.put(line, x: rect.x, y: rect.y, role: .input, limit: rect.width)

@@ -2,11 +2,12 @@
 enum MemoryView {
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
         let plan = state.planBytes
-        let fp16 = state.sizes.fp16Bytes
+        let whole = state.sizes.unquantizedBytes
+        let label = state.sizes.unquantizedLabel
         let planText = "plan \(state.method.quantMethod(doubleQuant: state.doubleQuant).rawValue) \(glyphs.right) \(Format.bytes(plan))"
-            + String(format: " (%.0f%% of fp16)", Double(plan) / Double(max(fp16, 1)) * 100)
+            + String(format: " (%.0f%% of %@)", Double(plan) / Double(max(whole, 1)) * 100, label)
         let parts = [
-            "memory  fp16 \(Format.bytes(fp16))",
+            "memory  \(label) \(Format.bytes(whole))",
             "int8 \(Format.bytes(state.totalBytes(.int8)))",
             "nf4 \(Format.bytes(state.totalBytes(.nf4)))",
             "nf4+dq \(Format.bytes(state.totalBytes(.nf4DoubleQuant)))",

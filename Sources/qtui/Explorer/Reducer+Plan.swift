@@ -4,7 +4,7 @@ import QuantKit
 func reducePlan(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
     switch action {
     case .thresholdStep(let step):
-        state.threshold = ThresholdRange.clamp(((state.threshold + step) * 10).rounded() / 10)
+        state.threshold = OutlierThreshold.clamp(((state.threshold + step) * 10).rounded() / 10)
     case .cycleSort:
         state.sort = next(state.sort)
         state.message = "sorted by \(state.sort.rawValue)"

@@ -47,10 +47,10 @@ private func submit(_ state: inout ExplorerState) -> [Effect] {
         return [.export(path: (path as NSString).expandingTildeInPath)]
     case .prompt(let prompt) where prompt.purpose == .threshold:
         let text = prompt.text.trimmingCharacters(in: .whitespaces)
-        if let value = Float(text), value.isFinite, ThresholdRange.contains(value) {
+        if let value = Float(text), value.isFinite, OutlierThreshold.range.contains(value) {
             state.threshold = value
         } else {
-            state.message = "\"\(text)\" is not a threshold: type a number from \(ThresholdRange.description)"
+            state.message = "\"\(text)\" is not a threshold: type a number from \(OutlierThreshold.rangeDescription)"
         }
     default: break
     }
