@@ -171,7 +171,7 @@ final class ExplorerTests: XCTestCase {
         _ = reduce(&state, .exportPlanned(ExportDialog(path: TextPrompt(.exportPath, text: "/tmp/out"), fileBytes: 3_000_500,
                                                        tensorBytes: 3_000_000, weightFiles: 1, converted: 20)))
         XCTAssertTrue(render(state).text.contains("3.0 MB of tensors, as planned (exact)"))
-        XCTAssertTrue(render(state).text.contains("1 weights file + config.json and the tokenizer's"))
+        XCTAssertTrue(render(state).text.contains("1 weights file + config.json and the small files beside it"))
         send([.backspace, .backspace, .backspace] + typing("x1"), to: &state)
         guard case .export(let editing) = state.overlay else { return XCTFail("dialog closed") }
         XCTAssertEqual(editing.path.text, "/tmp/x1")

@@ -163,3 +163,28 @@ final class OptionAndFormatTests: XCTestCase {
         XCTAssertEqual(tensorBytes, predicted, "the scan's nf4 total is the export's tensor bytes")
     }
 }
+
+/// `--perplexity` on a model that predicts no next token says why instead of printing the same report.
+final class EncoderPerplexityTests: XCTestCase {
+    func testScanOfAnEncoderSaysWhyThereIsNoPerplexity() throws {
+        let folder = NSTemporaryDirectory() + "qtui-encoder-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        try FileManager.default.copyItem(atPath: fixtures.appendingPathComponent("runtime/bert-f32").path, toPath: folder)
+        // The fixture's 256-entry vocabulary: BERT's tokenizer cut to the ids it has ([UNK] included).
+        let tokenizer = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tokenizers/bert.tokenizer.json")))
+        var json = try XCTUnwrap(tokenizer as? [String: Any])
+        var model = try XCTUnwrap(json["model"] as? [String: Any])
+        model["vocab"] = try XCTUnwrap(model["vocab"] as? [String: Int]).filter { $0.value < 256 }
+        json["model"] = model
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: folder + "/tokenizer.json"))
+
+        let result = try CommandLineTests.run(["scan", folder, "--perplexity", "--tokens", "64", "--format", "json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("qtui: no perplexity: bert has no language-model head"), result.stderr)
+        let report = try JSONDecoder().decode(ModelReport.self, from: Data(result.stdout.utf8))
+        XCTAssertNil(report.calibration?.unavailable, "the encoder itself runs: its activations are there")
+        XCTAssertNil(report.calibration?.perplexity)
+        XCTAssertEqual(report.calibration?.perplexityUnavailable, "bert has no language-model head (an encoder predicts no next token)")
+    }
+}

@@ -52,12 +52,12 @@ final class TerminalSmokeTests: XCTestCase {
         return text
     }
 
-    private func start(environment: String = "") {
+    private func start(environment: String = "", width: Int = 100, height: Int = 30) {
         let binary = CommandLineTests.binary.path
         let status = folder + "/status"
         // The shell keeps the pane alive after qtui exits, so the restored terminal can be read.
         let command = "LANG=C.UTF-8 TERM=xterm-256color \(environment) \(binary) \(folder)/model; echo \"qtui-exit=$?\" > \(status); echo QTUI-DONE; sleep 60"
-        tmux(["new-session", "-d", "-s", session, "-x", "100", "-y", "30", command])
+        tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
     }
 
     private func exitStatus() -> String? {
@@ -135,5 +135,44 @@ final class TerminalSmokeTests: XCTestCase {
         XCTAssertTrue(text.contains("qtui: crashed; the terminal was restored"), text)
         XCTAssertEqual(exitStatus(), "qtui-exit=139", "ended by SIGSEGV (128 + 11)")
         XCTAssertEqual(tmux(["display-message", "-p", "-t", session, "#{alternate_on}"]).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
+    /// The export path edits like a shell line: Ctrl-U clears the proposed path (no literal ^U), typing
+    /// and ←/Ctrl-A/Ctrl-E move and insert, and Enter writes there.
+    func testExportPathEditsLikeReadline() throws {
+        start()
+        _ = waitFor("the analysed table") { $0.contains("weight error int8") && !$0.contains("…") }
+        tmux(["send-keys", "-t", session, "e"])
+        _ = waitFor("the export dialog") { $0.contains("Export the plan") }
+        tmux(["send-keys", "-t", session, "C-u"])
+        let cleared = waitFor("an empty path") { $0.contains("path     _") }
+        XCTAssertFalse(cleared.contains("path     ^"), cleared)
+        tmux(["send-keys", "-t", session, "-l", "out-x"])
+        tmux(["send-keys", "-t", session, "C-a"])
+        tmux(["send-keys", "-t", session, "-l", folder + "/"])
+        tmux(["send-keys", "-t", session, "C-e"])
+        tmux(["send-keys", "-t", session, "-l", "yz"])
+        tmux(["send-keys", "-t", session, "Left", "BSpace"])
+        _ = waitFor("the edited path, the cursor (_) before z") { $0.contains("path     \(self.folder)/out-x_z") }
+        tmux(["send-keys", "-t", session, "Enter"])
+        _ = waitFor("the export to finish") { $0.contains("wrote ") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/out-xz/model.safetensors"))
+        tmux(["send-keys", "-t", session, "x", "q"])
+        _ = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
+    }
+
+    /// On the smallest screen every line fits and cut text ends in an ellipsis; below it, the full
+    /// size and the minimum are said.
+    func testSmallTerminalsElideVisibly() throws {
+        start(width: 60, height: 14)
+        let screen = waitFor("the analysed table") { $0.contains("weight error int8") || $0.contains("weight error…") }
+        for line in screen.split(separator: "\n") { XCTAssertLessThanOrEqual(line.count, 60, String(line)) }
+        XCTAssertTrue(screen.contains("…"), screen)
+        tmux(["resize-window", "-t", session, "-x", "40", "-y", "10"])
+        let small = waitFor("the too-small notice") { $0.contains("terminal too small") }
+        XCTAssertTrue(small.contains("(40×10)") && small.contains("needs 60×14"), small)
+        tmux(["send-keys", "-t", session, "q"])
+        _ = waitFor("qtui to exit") { $0.contains("QTUI-DONE") }
+        XCTAssertEqual(exitStatus(), "qtui-exit=0")
     }
 }

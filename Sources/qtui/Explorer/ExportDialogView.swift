@@ -13,7 +13,7 @@ enum ExportDialogView {
         } else {
             method += String(format: ", llm_int8_threshold %.2f", plan.threshold)
         }
-        let files = "\(dialog.weightFiles) weights file\(dialog.weightFiles == 1 ? "" : "s") + config.json and the tokenizer's"
+        let files = "\(dialog.weightFiles) weights file\(dialog.weightFiles == 1 ? "" : "s") + config.json and the small files beside it"
         var lines = [
             "Export the plan",
             "",
