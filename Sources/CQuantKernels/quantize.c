@@ -24,6 +24,15 @@ static inline int count_below15(const float *midpoints, float x) {
  * picks one. Tests compare both with the Swift references. */
 #define INLINE static inline __attribute__((always_inline))
 
+/* Element k of an F16, BF16 or F32 tensor as float (unaligned reads through memcpy). */
+INLINE float load_element(const unsigned char *bytes, int dtype, int64_t k) {
+    float x;
+    if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
+    else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
+    else memcpy(&x, bytes + 4 * k, 4);
+    return x;
+}
+
 INLINE void quantize_4bit_body(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                                const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
     const unsigned char *bytes = data;
@@ -38,9 +47,7 @@ INLINE void quantize_4bit_body(const void *data, int dtype, int64_t count, int64
         int64_t length = start + blocksize < count ? blocksize : count - start;
         for (int64_t i = 0; i < length; i++) {
             int64_t k = start + i;
-            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); values[i] = (float)h; }
-            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(values + i, &u, 4); }
-            else memcpy(values + i, bytes + 4 * k, 4);
+            values[i] = load_element(bytes, dtype, k);
         }
         float largest = 0;
         for (int64_t i = 0; i < length; i++) largest = fmaxf(largest, fabsf(values[i]));
@@ -67,10 +74,7 @@ INLINE void quantize_int8_rows_body(const void *data, int dtype, int64_t rows, i
         float largest = 0;
         for (int64_t c = 0; c < columns; c++) {
             int64_t k = r * columns + c;
-            float x;
-            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
-            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
-            else memcpy(&x, bytes + 4 * k, 4);
+            float x = load_element(bytes, dtype, k);
             codes[k] = 0;
             largest = fmaxf(largest, fabsf((float)(_Float16)x));
         }
@@ -78,10 +82,7 @@ INLINE void quantize_int8_rows_body(const void *data, int dtype, int64_t rows, i
         float factor = largest > 0 ? (1.0f / largest) * 127.0f : 0.0f;
         for (int64_t c = 0; c < columns; c++) {
             int64_t k = r * columns + c;
-            float x;
-            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
-            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
-            else memcpy(&x, bytes + 4 * k, 4);
+            float x = load_element(bytes, dtype, k);
             codes[k] = (int8_t)nearbyintf((float)(_Float16)x * factor);
         }
     }
@@ -93,10 +94,7 @@ INLINE void block_absmax_body(const void *data, int dtype, int64_t count, int64_
         int64_t end = start + blocksize < count ? start + blocksize : count;
         float largest = 0;
         for (int64_t k = start; k < end; k++) {
-            float x;
-            if (dtype == QK_F16) { _Float16 h; memcpy(&h, bytes + 2 * k, 2); x = (float)h; }
-            else if (dtype == QK_BF16) { uint16_t t; memcpy(&t, bytes + 2 * k, 2); uint32_t u = (uint32_t)t << 16; memcpy(&x, &u, 4); }
-            else memcpy(&x, bytes + 4 * k, 4);
+            float x = load_element(bytes, dtype, k);
             largest = fmaxf(largest, fabsf(x));
         }
         absmax[b] = largest;
@@ -189,4 +187,7 @@ AVX2 static void block_absmax_avx2(const void *data, int dtype, int64_t count, i
 }
 void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
     (qk_has_avx2() ? block_absmax_avx2 : block_absmax_portable)(data, dtype, count, blocksize, absmax);
+}
+void qk_block_absmax_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax) {
+    block_absmax_portable(data, dtype, count, blocksize, absmax);
 }

@@ -232,4 +232,40 @@ final class QuantizeKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Block absmax (the exporter's first 4-bit step) against a plain Swift maximum, both builds, every
+    /// source dtype, lengths that end mid-block.
+    func testBlockAbsmaxMatchesItsScalarTwinAndSwift() {
+        for count in [1, 3, 17, 63, 65, 4097] {
+            for blocksize in [32, 64, 4096] {
+                let values: [Float] = (0..<count).map { index in
+                    let wave = Float(sin(Double(index) * 1.7))
+                    let scale: Float = index % 11 == 0 ? 100 : Float(1 + index % 5)
+                    return wave * scale
+                }
+                let halves = values.map { Float16($0) }
+                let brains = values.map { UInt16($0.bitPattern >> 16) }
+                let sources: [(Int32, [Float], (UnsafeMutableRawPointer) -> Void)] = [
+                    (Int32(QK_F32), values, { pointer in values.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }),
+                    (Int32(QK_F16), halves.map(Float.init), { pointer in halves.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }),
+                    (Int32(QK_BF16), brains.map { Float(bitPattern: UInt32($0) << 16) },
+                     { pointer in brains.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }),
+                ]
+                for (dtype, decoded, fill) in sources {
+                    let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 16)
+                    defer { buffer.deallocate() }
+                    fill(buffer)
+                    let blocks = (count + blocksize - 1) / blocksize
+                    let expected = (0..<blocks).map { block in
+                        decoded[(block * blocksize)..<min(count, (block + 1) * blocksize)].map { abs($0) }.max()!
+                    }
+                    for build in [qk_block_absmax, qk_block_absmax_scalar] {
+                        var absmax = [Float](repeating: -1, count: blocks)
+                        build(buffer, dtype, Int64(count), Int64(blocksize), &absmax)
+                        XCTAssertEqual(absmax.map(\.bitPattern), expected.map(\.bitPattern), "dtype \(dtype), \(count) values, blocksize \(blocksize)")
+                    }
+                }
+            }
+        }
+    }
 }

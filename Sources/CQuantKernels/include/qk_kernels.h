@@ -103,6 +103,7 @@ void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t
 void qk_quantize_int8_rows_scalar(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
 /* Raw block absmax only (no clamp), for the double-quant offset before anything is written. */
 void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
+void qk_block_absmax_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
 
 /* ---- LLM.int8's int8 × int8 → int32 product, exact (int8_product.c) ----
  * C[i][j] = Σ_k A[i][k] · B[j][k] for rows i < m and columns first_column ≤ j < first_column + columns,

@@ -2,7 +2,7 @@ import CBLAS
 
 /// Row-major single-precision matrix products through OpenBLAS `cblas_sgemm`.
 ///
-/// OpenBLAS runs single-threaded here (`useSingleThreadedBLAS`); the runtime spreads the work over the
+/// OpenBLAS runs single-threaded here (`BLAS.useSingleThreaded`); the runtime spreads the work over the
 /// cores itself: a large product is cut into column blocks, one sgemm each, run in parallel
 /// (`matrixMultiplyParallel`), and attention runs its heads in parallel. With OpenBLAS's own threads
 /// on top, its idle workers spin in sched_yield against the runtime's element-wise work — measured as a
