@@ -14,6 +14,9 @@
 
 The layers are ones where qtui's float32 runtime and torch agree on every threshold; deeper down_proj
 inputs have columns within rounding of a threshold, where the two differ by one column.
+3. "readme_layer": the layer the README shows (layers.29.mlp.down_proj, most of whose inputs are
+   outliers) at LLM.int8's default threshold 6 only, where the two agree; `qtui scan` on the real GGUF is
+   held to it (Tests/qtuiTests/RealModelCommandTests.swift).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from activation_reference import read_text  # noqa: E402
 
+README_LAYER, README_THRESHOLD = "model.layers.29.mlp.down_proj", "6"
 LAYERS = ["model.layers.0.mlp.down_proj", "model.layers.3.mlp.down_proj", "model.layers.15.self_attn.q_proj",
           "model.layers.29.self_attn.q_proj"]
 
@@ -54,6 +58,8 @@ def main() -> None:
         "gguf": gguf.name,
         "tokens": tokens,
         "outlier_columns": {name: activations["layers"][name]["outlier_columns"] for name in LAYERS},
+        "readme_layer": {"name": README_LAYER, "threshold": float(README_THRESHOLD),
+                         "columns": activations["layers"][README_LAYER]["outlier_columns"][README_THRESHOLD]},
         "versions": {k: VERSIONS[k] for k in ("transformers", "tokenizers", "gguf", "torch") if k in VERSIONS},
     }
     Path(args.out).write_text(json.dumps(out, separators=(",", ":")) + "\n")

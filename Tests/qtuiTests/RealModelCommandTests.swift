@@ -19,15 +19,22 @@ final class RealModelCommandTests: XCTestCase {
                 throw XCTSkip(message)
             }
         }
-        let result = try CommandLineTests.run(["scan", model, "--layers", "layers\\.29\\.mlp\\.down_proj", "--format", "json"])
+        // What transformers' forward hooks count on the same tokens (scripts/make_gguf_smollm2_expected.py).
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/gguf/smollm2-conversion.json")
+        let expected = try XCTUnwrap(try JSONValue.parse(Data(contentsOf: fixture)).object?["readme_layer"]?.object)
+        let name = try XCTUnwrap(expected["name"]?.string)
+        let result = try CommandLineTests.run(["scan", model, "--layers", NSRegularExpression.escapedPattern(for: name), "--format", "json"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let report = try decoder.decode(ModelReport.self, from: Data(result.stdout.utf8))
         XCTAssertEqual(report.analysis, "weights+activations")
         XCTAssertEqual(report.calibration?.tokens, 512)
+        XCTAssertEqual(report.layers.map(\.name), [name])
         let down = try XCTUnwrap(report.layers.first?.activations)
-        XCTAssertEqual(down.outlierColumns(at: 6), 677, "as transformers' hooks see on the same tokens")
+        let threshold = Float(try XCTUnwrap(expected["threshold"]?.integer))
+        XCTAssertEqual(down.outlierColumns(at: threshold), try XCTUnwrap(expected["columns"]?.integer), "as transformers' hooks see on the same tokens")
         XCTAssertEqual(report.totals.linearCount, 210)
     }
 }
