@@ -17,7 +17,7 @@ demo: release
 	scripts/demo.sh
 
 bench: release
-	scripts/bench.sh
+	scripts/bench/bench.sh
 
 bench-runtime: release
-	scripts/bench_runtime.sh
+	scripts/bench/bench_runtime.sh

@@ -39,7 +39,9 @@ let package = Package(
         .target(
             name: "QuantKit",
             dependencies: ["CQuantKernels", "CBLAS"],
-            path: "Sources/QuantKit"
+            path: "Sources/QuantKit",
+            // The built-in calibration text, compiled into the binary (no bundle to find at run time).
+            resources: [.embedInCode("Resources/calibration.txt")]
         ),
         .executableTarget(
             name: "qtui",

@@ -4,7 +4,7 @@ import QuantKit
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the weight analysis throughput on a checkpoint (used by scripts/bench.sh).",
+        abstract: "Measure the weight analysis throughput on a checkpoint (used by scripts/bench/bench.sh).",
         discussion: """
         Runs the full per-layer analysis (histogram, statistics, int8, nf4, nf4+dq, fp4, fp4+dq errors) \
         --repeat times after one warm-up run, and prints one JSON line with the best time and Mparam/s. \
@@ -14,14 +14,14 @@ struct Bench: ParsableCommand {
         finished frame (reduce + render at 120×40), over every layer of the model.
 
         With --forward it measures the model runtime: the fp32 forward pass (logits) of --tokens tokens,
-        token i = (i × 7919 + 13) mod vocab, as scripts/bench_peer_runtime.py feeds transformers.
+        token i = (i × 7919 + 13) mod vocab, as scripts/bench/bench_peer_runtime.py feeds transformers.
 
         Examples (each writes its input first):
           swift build -c release && .build/release/qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
             && .build/release/qtui bench /tmp/qtui-llama8
           qtui synthesize --out /tmp/qtui-llama32 --layers 32 && qtui bench /tmp/qtui-llama32 --explorer
           qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 && qtui bench /tmp/qtui-llama8 --forward --tokens 512 --repeat 3
-          scripts/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
+          scripts/bench/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
         """
     )
 

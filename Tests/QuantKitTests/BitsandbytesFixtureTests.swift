@@ -4,7 +4,7 @@ import XCTest
 @testable import QuantKit
 
 /// The quantizers against golden outputs that bitsandbytes 0.50.2 itself produced
-/// (scripts/make_quant_fixtures.py → Tests/Fixtures/bnb). Bytes and bit patterns must be identical.
+/// (scripts/fixtures/make_quant_fixtures.py → Tests/Fixtures/bnb). Bytes and bit patterns must be identical.
 final class BitsandbytesFixtureTests: XCTestCase {
     static let folder = fixturesFolder + "/bnb"
     static let manifest: [String: JSONValue] = {

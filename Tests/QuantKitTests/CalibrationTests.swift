@@ -4,7 +4,7 @@ import XCTest
 
 /// Calibration against transformers: the same tokens, the same column maxima at every Linear input,
 /// the same outlier columns, the same fp32 perplexity (Tests/Fixtures/calibration, made by
-/// scripts/make_calibration_fixture.sh with transformers' forward hooks).
+/// scripts/fixtures/make_calibration_fixture.sh with transformers' forward hooks).
 final class CalibrationTests: XCTestCase {
     func testActivationsEqualTransformersHooks() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200.json")))

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// qtui's exports against what transformers + bitsandbytes themselves saved for the same sources
-/// (scripts/make_export_fixtures.py → Tests/Fixtures/export): identical tensor bytes, identical files
+/// (scripts/fixtures/make_export_fixtures.py → Tests/Fixtures/export): identical tensor bytes, identical files
 /// where the quantization is deterministic, the same config.json.
 final class ExportFixtureTests: XCTestCase {
     static let folder = fixturesFolder + "/export"

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// GGUF architectures beyond llama. Tests/Fixtures/gguf/tiny-qwen2 and tiny-qwen3
-/// (scripts/make_gguf_qwen_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
+/// (scripts/fixtures/make_gguf_qwen_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
 /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16 and F32 tensors, q/k not permuted),
 /// and what transformers 5.24's own GGUF loading makes of the file: state dict, config, tokenizer.json,
 /// ids, logits.

@@ -3,11 +3,11 @@ import XCTest
 @testable import QuantKit
 
 /// GGUF → transformers folder. The real file is SmolLM2-135M-Instruct (GGUFRealModelTests fetches it);
-/// its expectations (Tests/Fixtures/gguf/smollm2-conversion.json, scripts/make_gguf_smollm2_expected.py)
+/// its expectations (Tests/Fixtures/gguf/smollm2-conversion.json, scripts/fixtures/make_gguf_smollm2_expected.py)
 /// are transformers' GGUF tokenizer's ids for the calibration text and torch's outlier column counts
 /// for a few layers of the model transformers loads from the same file.
 final class GGUFConversionTests: XCTestCase {
-    /// Tests/Fixtures/gguf/tiny-llama (scripts/make_gguf_llama_fixture.py): a seeded llama written as
+    /// Tests/Fixtures/gguf/tiny-llama (scripts/fixtures/make_gguf_llama_fixture.py): a seeded llama written as
     /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, F16 and F32 tensors, q/k permuted).
     func testTinyLlamaConvertsBackToItsTransformersWeightsConfigTokensAndLogits() throws {
         let fixture = fixturesFolder + "/gguf/tiny-llama"

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// tokenizer.ggml.pre → the pre-tokenizer of a byte-level GGUF tokenizer. Tests/Fixtures/gguf/pre-tokenizers
-/// (scripts/make_gguf_pretokenizer_fixtures.py): transformers 5.24's table itself (table.json), and for
+/// (scripts/fixtures/make_gguf_pretokenizer_fixtures.py): transformers 5.24's table itself (table.json), and for
 /// each distinct regex in it (and one name it does not know) a tokenizer-only GGUF sharing one vocabulary
 /// whose merges cross every split boundary, with the tokenizer.json transformers builds from it and its
 /// ids for texts that tell the regexes apart.

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// GGUF's "llama" tokenizer model (SentencePiece BPE) → tokenizer.json. Tests/Fixtures/gguf/sentencepiece
-/// (scripts/make_gguf_sentencepiece_fixture.py): three GGUF files, for each the tokenizer.json
+/// (scripts/fixtures/make_gguf_sentencepiece_fixture.py): three GGUF files, for each the tokenizer.json
 /// transformers' own GGUF tokenizer builds from it and that tokenizer's ids for awkward texts.
 final class GGUFSentencePieceTests: XCTestCase {
     static let fixture = fixturesFolder + "/gguf/sentencepiece"

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// The GGUF reader and dequantizers against files and values made by the gguf package itself
-/// (scripts/make_gguf_fixtures.py → Tests/Fixtures/gguf): metadata read back as written, shapes and
+/// (scripts/fixtures/make_gguf_fixtures.py → Tests/Fixtures/gguf): metadata read back as written, shapes and
 /// offsets as gguf.GGUFReader sees them, every type's Float values bit for bit as
 /// gguf.quants.dequantize gives them, and one line naming the file for each broken file.
 final class GGUFTests: XCTestCase {

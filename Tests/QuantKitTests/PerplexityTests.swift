@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// Perplexity with simulated bitsandbytes quantization against transformers + bitsandbytes on the CPU
-/// (scripts/make_perplexity_fixture.py): the same model, the same 200 tokens, fp32 compute.
+/// (scripts/fixtures/make_perplexity_fixture.py): the same model, the same 200 tokens, fp32 compute.
 final class PerplexityTests: XCTestCase {
     /// Holds the fixture model's files while a test runs.
     private var modelFolder: TemporaryFolder?
@@ -117,7 +117,7 @@ final class PerplexityTests: XCTestCase {
         XCTAssertEqual(offGrid.klDivergence.int8, direct.meanKLDivergence)
     }
 
-    /// Mean KL(p_fp32 ‖ p_quantized) against transformers + bitsandbytes (scripts/make_kl_fixture.py): the
+    /// Mean KL(p_fp32 ‖ p_quantized) against transformers + bitsandbytes (scripts/fixtures/make_kl_fixture.py): the
     /// same model and 200 tokens, the fp32 reference from transformers' own fp32 pass.
     func testDivergenceMatchesBitsandbytes() throws {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/synthetic-llama-200-kl.json")))

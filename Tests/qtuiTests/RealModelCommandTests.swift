@@ -19,7 +19,7 @@ final class RealModelCommandTests: XCTestCase {
                 throw XCTSkip(message)
             }
         }
-        // What transformers' forward hooks count on the same tokens (scripts/make_gguf_smollm2_expected.py).
+        // What transformers' forward hooks count on the same tokens (scripts/fixtures/make_gguf_smollm2_expected.py).
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/gguf/smollm2-conversion.json")
         let expected = try XCTUnwrap(try JSONValue.parse(Data(contentsOf: fixture)).object?["readme_layer"]?.object)

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The suggestion rests on the mean KL divergence KL(p_fp32 ‖ p_int8) of the next-token distributions,
 /// not on perplexity: on a real model a last-bit change of the activations moves int8 perplexity by
-/// 1–2% (scripts/int8_sensitivity.py), as much as neighbouring thresholds differ, while the KL moves less
+/// 1–2% (scripts/tools/int8_sensitivity.py), as much as neighbouring thresholds differ, while the KL moves less
 /// than the gap between neighbouring thresholds (SmolLM2, thresholds 0–8: docs/BENCHMARKS.md). KL also
 /// measures what quantization changes, the whole distribution against fp32's, where perplexity sees only
 /// the probability of the text's next token, whose errors partly cancel.

@@ -33,7 +33,7 @@
 ///   Pass `threadCount` equal to torch's intra-op thread count. The default of 1 reproduces
 ///   `torch.set_num_threads(1)`, and every `n < 32768` is independent of `T`.
 ///
-/// `scripts/torch_mean_emulation.py` holds the same algorithm in numpy, together with its self-check
+/// `scripts/tools/torch_mean_emulation.py` holds the same algorithm in numpy, together with its self-check
 /// against torch.
 public func torchMeanFloat32(_ values: UnsafeBufferPointer<Float>, threadCount: Int = 1) -> Float {
     let sum = torchSumFloat32(values, threadCount: threadCount)

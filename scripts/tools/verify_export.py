@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a bitsandbytes checkpoint exported by qtui against transformers' own quantization of the same source.
 
-    ~/refenv/bin/python scripts/verify_export.py SOURCE_DIR EXPORT_DIR [--atol 0] [--strict]
+    ~/refenv/bin/python scripts/tools/verify_export.py SOURCE_DIR EXPORT_DIR [--atol 0] [--strict]
 
 1. Reads EXPORT_DIR/config.json's quantization_config and turns it into the BitsAndBytesConfig arguments
    (the 4-bit blocksize, which BitsAndBytesConfig does not have, is read from the export's quant_state blobs;
@@ -50,6 +50,7 @@ import tempfile
 from pathlib import Path
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
 from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
 
 

@@ -16,13 +16,13 @@ both models' most likely next token is the same). Both are means over the n-1 po
 over. The fp32 log-probabilities are kept in float32 ((n-1) x vocabulary: 100 MB for SmolLM2 at 512 tokens).
 
 Run with the reference venv (pins in scripts/requirements-ref.txt) from the repository root, e.g. on the
-SmolLM2 copy made by scripts/convert_smollm2.py and its 512 calibration tokens:
+SmolLM2 copy made by scripts/tools/convert_smollm2.py and its 512 calibration tokens:
 
-    ~/refenv/bin/python scripts/int8_sensitivity.py --model /tmp/smollm2-135m-hf --tokens-fixture TOKENS.json \
+    ~/refenv/bin/python scripts/tools/int8_sensitivity.py --model /tmp/smollm2-135m-hf --tokens-fixture TOKENS.json \
         --thresholds 0 2 6 --seeds 5 [--json runs.json]
 
 TOKENS.json: {"tokens": [...]} (the format of Tests/Fixtures/calibration/*.json). Perplexity is the rule of
-scripts/make_perplexity_fixture.py: exp(mean NLL of tokens 1..n-1), one sequence, float32 model, eager attention.
+scripts/fixtures/make_perplexity_fixture.py: exp(mean NLL of tokens 1..n-1), one sequence, float32 model, eager attention.
 Each threshold takes 6 model loads and passes (1–2 minutes on SmolLM2, 2 threads).
 """
 
@@ -34,7 +34,7 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
 from refenv import check_reference_versions, quiet_reference_libraries  # noqa: E402  (scripts/refenv.py)
 
 check_reference_versions()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peer of the forward-pass benchmark: transformers' fp32 CPU forward of a ~135M-parameter llama.
 
-    ~/refenv/bin/python scripts/bench_peer_runtime.py [--model /tmp/qtui-bench/llama-135m] [--tokens 512]
+    ~/refenv/bin/python scripts/bench/bench_peer_runtime.py [--model /tmp/qtui-bench/llama-135m] [--tokens 512]
 
 The model is SmolLM2-135M's architecture (30 blocks, hidden 576, 9 heads / 3 key-value heads, MLP 1536,
 vocabulary 49152, tied embeddings, rope_theta 100000) with random weights (seed 0), written once with
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_runtime_fixtures import VERSIONS  # noqa: E402  (checks the pinned reference versions)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
+from fixtures.make_runtime_fixtures import VERSIONS  # noqa: E402  (checks the pinned reference versions)
 
 import torch  # noqa: E402
 import transformers  # noqa: E402

@@ -18,15 +18,13 @@ For a transformers model folder (config.json, *.safetensors, tokenizer.json) and
    (natural log, log-softmax of the float32 logits computed in float64; within a chunk only, so the first
    token of every chunk is context only), and perplexity = exp(mean(nll)).
 
-The text argument may be a plain UTF-8 text file or a Swift source file holding a multi-line string literal
-(such as Sources/QuantKit/Analysis/CalibrationText.swift); for the latter the literal is decoded here with
-Swift's rules (indentation stripping, escapes; interpolation is rejected). --dump-text writes the decoded
-text out so it can be compared with what the Swift compiler produces.
+The text is a UTF-8 file; qtui's built-in calibration text is Sources/QuantKit/Resources/calibration.txt,
+the very file the Swift build embeds.
 
 Run with the reference venv (pins in scripts/requirements-ref.txt):
 
-    ~/refenv/bin/python scripts/activation_reference.py /tmp/smollm2-135m-hf \\
-        Sources/QuantKit/Analysis/CalibrationText.swift --out /tmp/smollm2-activations.json
+    ~/refenv/bin/python scripts/tools/activation_reference.py /tmp/smollm2-135m-hf \\
+        Sources/QuantKit/Resources/calibration.txt --out /tmp/smollm2-activations.json
 
 Output JSON (keys in this order): "model" (folder, model_type, layers, dtype, attention), "text" (source,
 sha256 of its UTF-8 bytes, characters, tokens in the whole text), "tokenization" (add_special_tokens, the
@@ -42,7 +40,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -50,6 +47,7 @@ from pathlib import Path
 # --------------------------------------------------------------------------------------------------
 # Reference-environment check (before importing torch & co.); same pattern as make_quant_fixtures.py
 # --------------------------------------------------------------------------------------------------
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
 from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 
 
@@ -64,81 +62,12 @@ THRESHOLDS = list(range(1, 11))
 
 
 # --------------------------------------------------------------------------------------------------
-# Swift multi-line string literal decoding (enough for CalibrationText.swift; rejects what it can't do)
-# --------------------------------------------------------------------------------------------------
-_SWIFT_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "0": "\0"}
-
-
-def decode_swift_multiline_literal(source: str) -> str:
-    """Return the value of the first non-raw `\"\"\"` literal in a Swift source file."""
-    m = re.search(r'"""[ \t]*\n', source)
-    if not m:
-        sys.exit("error: no multi-line string literal (\"\"\") in the Swift file")
-    if m.start() > 0 and source[m.start() - 1] == "#":
-        sys.exit("error: raw string literals (#\"\"\"...\"\"\"#) are not supported")
-    body_start = m.end()
-    # the closing delimiter is the first line holding only indentation and """ (an escaped \""" inside the
-    # text has a backslash before it, so it never matches)
-    c = re.compile(r'\n([ \t]*)"""').search(source, body_start - 1)
-    if not c:
-        sys.exit("error: unterminated multi-line string literal")
-    indent = c.group(1)
-    raw = source[body_start : c.start()]
-    lines = raw.split("\n")
-    stripped = []
-    for n, line in enumerate(lines, 1):
-        if line.strip(" \t") == "":
-            stripped.append("")  # whitespace-only lines may be under-indented and become empty
-            continue
-        if not line.startswith(indent):
-            sys.exit(f"error: literal line {n} is not indented by the closing delimiter's indentation")
-        stripped.append(line[len(indent):])
-    text = "\n".join(stripped)
-
-    out, i = [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        nxt = text[i + 1] if i + 1 < len(text) else ""
-        if nxt in _SWIFT_SIMPLE_ESCAPES:
-            out.append(_SWIFT_SIMPLE_ESCAPES[nxt])
-            i += 2
-        elif nxt == "u" and text[i + 2 : i + 3] == "{":
-            end = text.index("}", i + 3)
-            out.append(chr(int(text[i + 3 : end], 16)))
-            i = end + 1
-        elif nxt == "(":
-            sys.exit("error: string interpolation \\( in the literal; its value is not known statically")
-        else:
-            # a backslash followed by optional whitespace and the newline continues the line
-            j = i + 1
-            while j < len(text) and text[j] in " \t":
-                j += 1
-            if j < len(text) and text[j] == "\n":
-                i = j + 1
-            else:
-                sys.exit(f"error: unsupported escape \\{nxt!s} in the literal")
-    return "".join(out)
-
-
-def read_text(path: Path) -> str:
-    raw = path.read_text(encoding="utf-8")
-    if path.suffix == ".swift":
-        return decode_swift_multiline_literal(raw)
-    return raw
-
-
-# --------------------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="transformers model folder (config.json, safetensors, tokenizer.json)")
-    ap.add_argument("text", help="UTF-8 text file, or a .swift file with one multi-line string literal")
+    ap.add_argument("text", help="UTF-8 text file (qtui's built-in text: Sources/QuantKit/Resources/calibration.txt)")
     ap.add_argument("--tokens", type=int, default=512, help="use the first N tokens of the text (default 512)")
     ap.add_argument("--out", required=True, help="output JSON path")
-    ap.add_argument("--dump-text", help="also write the decoded text (UTF-8, exact) to this path")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = ap.parse_args()
     if args.tokens < 2:
@@ -147,9 +76,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     text_path = Path(args.text)
-    text = read_text(text_path)
-    if args.dump_text:
-        Path(args.dump_text).write_bytes(text.encode("utf-8"))
+    text = text_path.read_text(encoding="utf-8")
 
     folder = Path(args.model)
     tok = AutoTokenizer.from_pretrained(folder)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU timing of bitsandbytes doing what qtui's per-layer analysis does, on one 4096x11008 F16 weight.
 
-    ~/refenv/bin/python scripts/bench_peer_bnb.py [--out /tmp/qtui-bench/w4096x11008.safetensors] [--repeats 3]
+    ~/refenv/bin/python scripts/bench/bench_peer_bnb.py [--out /tmp/qtui-bench/w4096x11008.safetensors] [--repeats 3]
 
 Creates (once) a deterministic F16 tensor "model.layers.0.mlp.up_proj.weight" (normal * 0.02 with a few
 heavy-tailed outliers) as a safetensors file, then times, best of --repeats, on the CPU:
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
 from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 
 
@@ -60,7 +61,7 @@ def ensure_file(path: Path) -> torch.Tensor:
         print(f"note: {path} does not hold the expected tensor; recreating it", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     t = make_weight()
-    save_file({TENSOR_NAME: t}, str(path), metadata={"generator": "scripts/bench_peer_bnb.py", "seed": str(SEED)})
+    save_file({TENSOR_NAME: t}, str(path), metadata={"generator": "scripts/bench/bench_peer_bnb.py", "seed": str(SEED)})
     return t
 
 

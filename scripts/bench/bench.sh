@@ -3,11 +3,11 @@
 # measured in the same run, then qtui on a whole real checkpoint. Prints a ratio; records nothing.
 #
 #   make bench                     (builds release first)
-#   QTUI_REFENV=~/refenv scripts/bench.sh
+#   QTUI_REFENV=~/refenv scripts/bench/bench.sh
 #
 # The peer needs the reference venv (torch + bitsandbytes, see scripts/requirements-ref.txt).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 refenv="${QTUI_REFENV:-$HOME/refenv}"
 tensor="${QTUI_BENCH_TENSOR:-/tmp/qtui-bench/w4096x11008.safetensors}"
 qtui=.build/release/qtui
@@ -18,7 +18,7 @@ if [ ! -x "$refenv/bin/python" ]; then
 fi
 
 echo "peer: bitsandbytes CPU path (quantize_4bit + dequantize + error for nf4, nf4+dq, fp4; int8 vectorwise; histogram)"
-peer=$("$refenv/bin/python" scripts/bench_peer_bnb.py --out "$tensor" 2>/dev/null | tail -n 1)
+peer=$("$refenv/bin/python" scripts/bench/bench_peer_bnb.py --out "$tensor" 2>/dev/null | tail -n 1)
 echo "  $peer"
 echo "qtui: the same analysis (qtui bench, best of 5)"
 ours=$("$qtui" bench "$tensor")

@@ -4,13 +4,13 @@
 # run. The two alternate (qtui, peer, qtui, peer) so a burst of load on the shared machine does not
 # land on one side only; each side reports its best run. Prints the ratio; records nothing.
 #
-#   swift build -c release && scripts/bench_runtime.sh
-#   QTUI_REFENV=~/refenv QTUI_BENCH_LLAMA=/tmp/qtui-bench/llama-135m QTUI_BENCH_TOKENS=512 scripts/bench_runtime.sh
+#   swift build -c release && scripts/bench/bench_runtime.sh
+#   QTUI_REFENV=~/refenv QTUI_BENCH_LLAMA=/tmp/qtui-bench/llama-135m QTUI_BENCH_TOKENS=512 scripts/bench/bench_runtime.sh
 #
 # The peer needs the reference venv (torch + transformers, see scripts/requirements-ref.txt); it also
 # writes the model (540 MB) the first time.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 refenv="${QTUI_REFENV:-$HOME/refenv}"
 model="${QTUI_BENCH_LLAMA:-/tmp/qtui-bench/llama-135m}"
 tokens="${QTUI_BENCH_TOKENS:-512}"
@@ -21,7 +21,7 @@ if [ ! -x "$refenv/bin/python" ]; then
   exit 2
 fi
 
-peer() { "$refenv/bin/python" scripts/bench_peer_runtime.py --model "$model" --tokens "$tokens" --repeat 3 2>/dev/null | tail -n 1; }
+peer() { "$refenv/bin/python" scripts/bench/bench_peer_runtime.py --model "$model" --tokens "$tokens" --repeat 3 2>/dev/null | tail -n 1; }
 ours() { "$qtui" bench "$model" --forward --tokens "$tokens" --repeat 3; }
 
 mkdir -p "$(dirname "$model")"

