@@ -1,5 +1,5 @@
 # Entry points named in README.md. `make test` is what CI runs.
-.PHONY: test build release demo bench bench-runtime
+.PHONY: test build release demo bench bench-runtime fixtures
 
 test:
 	scripts/install-deps.sh
@@ -21,3 +21,7 @@ bench: release
 
 bench-runtime: release
 	scripts/bench/bench_runtime.sh
+
+# Regenerates every golden fixture with the reference venv and fails if any changed.
+fixtures:
+	scripts/fixtures/regenerate.sh
