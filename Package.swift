@@ -65,5 +65,5 @@ let package = Package(
             path: "Tests/qtuiTests"
         ),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

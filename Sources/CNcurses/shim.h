@@ -16,6 +16,11 @@ static inline int qtui_put(int y, int x, const char *text, short pair, int bold,
     return mvaddstr(y, x, text);
 }
 
+/* ncurses' globals through functions, so Swift 6 sees no shared mutable state (only the main thread
+   ever calls ncurses). */
+static inline WINDOW *qtui_screen(void) { return stdscr; }
+static inline int qtui_color_count(void) { return COLORS; }
+
 static inline void qtui_enable_mouse(void) {
     mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
     mouseinterval(0);

@@ -9,10 +9,10 @@ import XCTest
 final class GGUFTests: XCTestCase {
     static let folder = fixturesFolder + "/gguf"
 
-    static let manifest: [String: Any] = {
+    static var manifest: [String: Any] {
         let data = FileManager.default.contents(atPath: folder + "/manifest.json")!
         return (try! JSONSerialization.jsonObject(with: data) as! [String: Any])["types"] as! [String: Any]
-    }()
+    }
 
     func testMetadataOfEveryTypeReadsBackAsWritten() throws {
         let file = try GGUFFile(path: Self.folder + "/types.gguf")

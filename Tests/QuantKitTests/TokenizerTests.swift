@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Synchronization
 @testable import QuantKit
 
 /// Tokenizers against the ids that the Hugging Face `tokenizers` library 0.23.3 itself produced
@@ -75,11 +76,12 @@ final class TokenizerTests: XCTestCase {
         let tokenizer = try tokenizer("gpt2")
         let text = String(repeating: "The quick brown fox jumps over the lazy dog; 12345 + 3.14. ", count: 40)
         let expected = tokenizer.encode(text)
-        let results = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: 8)
-        defer { results.deallocate() }
-        _ = results.initialize(from: repeatElement([], count: 8))
-        DispatchQueue.concurrentPerform(iterations: 8) { results[$0] = tokenizer.encode(text) }
-        XCTAssertTrue(results.allSatisfy { $0 == expected })
+        let results = Mutex<[[Int]]>(Array(repeating: [], count: 8))
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            let ids = tokenizer.encode(text)
+            results.withLock { $0[index] = ids }
+        }
+        XCTAssertTrue(results.withLock { $0 }.allSatisfy { $0 == expected })
     }
 
     // MARK: - Errors: one line, naming the file and the component

@@ -145,7 +145,7 @@ public struct ActivationErrors: Sendable, Equatable {
 }
 
 /// A weight quantized to int8 for the LLM.int8 product, with what the product needs pre-computed.
-struct Int8Weight: @unchecked Sendable {
+struct Int8Weight: Sendable {
     let n: Int
     let k: Int
     /// CB in the layout qk_int8_product streams (qk_int8_pack; `code(row:column:)` reads it back), and

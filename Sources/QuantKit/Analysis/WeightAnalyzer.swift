@@ -1,5 +1,6 @@
 import CQuantKernels
 import Foundation
+import Synchronization
 
 /// The per-layer weight analysis: statistics, histogram, and the error and bytes of int8, NF4,
 /// NF4+double quant, FP4 and FP4+double quant, bit-exact with bitsandbytes' quantizers.
@@ -86,31 +87,27 @@ public struct WeightAnalyzer: Sendable {
         let workers = min(threads, chunkCount)
         let columns = layer.inFeatures
         let dtype = layer.weight.dtype
-        var cancelled = false
+        let cancelled = Atomic(false)
         // Chunks are handed out one at a time, so a worker that starts late or runs slower takes fewer.
         let queue = ChunkQueue(count: chunkCount)
-        withoutActuallyEscaping(isCancelled) { isCancelled in
-            withoutActuallyEscaping(body) { body in
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let buffer = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
-                    let scratch = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
-                    defer { buffer?.deallocate(); scratch?.deallocate() }
-                    while let chunk = queue.next() {
-                        if isCancelled() { cancelled = true; return }
-                        let first = chunk * chunkRows
-                        let rowCount = min(chunkRows, layer.outFeatures - first)
-                        if let buffer, let scratch {
-                            TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
-                                                     into: buffer, scratch: scratch)
-                            body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk, worker)
-                        } else {
-                            body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk, worker)
-                        }
-                    }
+        Parallel.perform(iterations: workers) { worker in
+            let buffer = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
+            let scratch = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
+            defer { buffer?.deallocate(); scratch?.deallocate() }
+            while let chunk = queue.next() {
+                if isCancelled() { cancelled.store(true, ordering: .relaxed); return }
+                let first = chunk * chunkRows
+                let rowCount = min(chunkRows, layer.outFeatures - first)
+                if let buffer, let scratch {
+                    TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: first, rowCount: rowCount,
+                                             into: buffer, scratch: scratch)
+                    body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk, worker)
+                } else {
+                    body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk, worker)
                 }
             }
         }
-        if cancelled { throw CancellationError() }
+        if cancelled.load(ordering: .relaxed) { throw CancellationError() }
     }
 
     /// Pass 2; worker w's errors go to accumulators[threads + w].
@@ -184,6 +181,7 @@ public struct WeightAnalyzer: Sendable {
 }
 
 /// The 4-bit tables in the order the kernel wants them (ascending positions), kept alive for its pointers.
+/// Unchecked: the pointers are written once in `init` and only read after, from any thread.
 final class KernelTables: @unchecked Sendable {
     static let shared = KernelTables()
     let nf4Midpoints: UnsafeMutablePointer<Float>
@@ -213,19 +211,15 @@ final class KernelTables: @unchecked Sendable {
 }
 
 /// The next chunk index for whichever worker asks, until there are none.
-private final class ChunkQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var nextChunk = 0
+private final class ChunkQueue: Sendable {
+    private let nextChunk = Atomic(0)
     private let count: Int
 
     init(count: Int) { self.count = count }
 
     func next() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard nextChunk < count else { return nil }
-        nextChunk += 1
-        return nextChunk - 1
+        let chunk = nextChunk.add(1, ordering: .relaxed).oldValue
+        return chunk < count ? chunk : nil
     }
 }
 

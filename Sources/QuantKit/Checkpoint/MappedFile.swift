@@ -5,7 +5,8 @@ import Darwin
 #endif
 
 /// A whole file mapped read-only. The mapping is private and never written, so read-only files and
-/// files other processes hold open work alike, and input files are never modified.
+/// files other processes hold open work alike, and input files are never modified. Unchecked Sendable:
+/// the mapping is read-only memory, set once in `init` and unmapped only in `deinit`.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer

@@ -1,11 +1,13 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Fills the files an `ExportLayout` describes: headers first, each file sized to its final length,
 /// then every tensor written at its offset (`pwrite`), from any thread, in any order. Keeps a checksum
-/// of every tensor for `verify`.
+/// of every tensor for `verify`. Unchecked Sendable: descriptors and positions are set in `init` and only
+/// read after; checksums and the byte count change under `lock`; each thread writes its own tensors.
 final class ShardWriter: @unchecked Sendable {
     private let layout: ExportLayout
     private let folder: String
@@ -54,18 +56,18 @@ final class ShardWriter: @unchecked Sendable {
 
     func fill(progress: @escaping (ExportProgress) -> Void, isCancelled: @escaping () -> Bool) throws {
         var perLayer = [[ExportLayout.Tensor]](repeating: [], count: layout.converted.count)
-        var work: [Work] = []
+        var copies: [Work] = []
         for tensor in layout.shards.flatMap(\.tensors) {
-            if let layer = Self.layerIndex(of: tensor.content) { perLayer[layer].append(tensor) } else { work.append(.tensor(tensor)) }
+            if let layer = Self.layerIndex(of: tensor.content) { perLayer[layer].append(tensor) } else { copies.append(.tensor(tensor)) }
         }
-        work += perLayer.enumerated().map { .layer($0.offset, $0.element) }
+        let work = copies + perLayer.enumerated().map { .layer($0.offset, $0.element) }
         let total = layout.tensorBytes
-        var failure: Error?
+        let failure = Mutex<Error?>(nil)
         let workers = min(threads, max(work.count, 1))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        Parallel.perform(iterations: workers) { worker in
             for item in stride(from: worker, to: work.count, by: workers) {
-                if isCancelled() { record(CancellationError(), into: &failure); return }
-                if hasFailed(failure) { return }
+                if isCancelled() { record(CancellationError(), into: failure); return }
+                if failure.withLock({ $0 != nil }) { return }
                 do {
                     let written: Int
                     switch work[item] {
@@ -82,27 +84,20 @@ final class ShardWriter: @unchecked Sendable {
                     progress(ExportProgress(phase: "writing", done: done, total: total))
                     lock.unlock()
                 } catch {
-                    record(error, into: &failure)
+                    record(error, into: failure)
                     return
                 }
             }
         }
-        if let failure { throw failure }
+        if let error = failure.withLock({ $0 }) { throw error }
         for (index, descriptor) in descriptors.enumerated() where fsync(descriptor) != 0 {
             throw Self.failure(path(of: layout.shards[index]), "fsync failed")
         }
     }
 
-    private func record(_ error: Error, into failure: inout Error?) {
-        lock.lock()
-        if failure == nil { failure = error }
-        lock.unlock()
-    }
-
-    private func hasFailed(_ failure: Error?) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return failure != nil
+    /// Keeps the first error: the one that stopped the others.
+    private func record(_ error: Error, into failure: borrowing Mutex<Error?>) {
+        failure.withLock { if $0 == nil { $0 = error } }
     }
 
     private static func layerIndex(of content: ExportLayout.Content) -> Int? {

@@ -21,15 +21,15 @@ final class Terminal: TerminalBackend {
         initscr()
         raw()
         noecho()
-        keypad(stdscr, true)
+        keypad(qtui_screen(), true)
         curs_set(0)
         set_escdelay(25)
-        wtimeout(stdscr, 50)
+        wtimeout(qtui_screen(), 50)
         qtui_enable_mouse()
         qtui_install_signal_handlers()
         colors = !noColor && has_colors()
-        width = Int(getmaxx(stdscr))
-        height = Int(getmaxy(stdscr))
+        width = Int(getmaxx(qtui_screen()))
+        height = Int(getmaxy(qtui_screen()))
         setUpStyles()
     }
 
@@ -50,7 +50,7 @@ final class Terminal: TerminalBackend {
         }
         start_color()
         use_default_colors()
-        let dimColor = COLORS >= 16 ? Int16(8) : Int16(COLOR_BLUE)
+        let dimColor = qtui_color_count() >= 16 ? Int16(8) : Int16(COLOR_BLUE)
         let pairs: [(Role, Int16, Int16, Bool)] = [
             (.dim, dimColor, -1, false), (.title, Int16(COLOR_BLACK), Int16(COLOR_CYAN), true),
             (.header, Int16(COLOR_BLACK), Int16(COLOR_WHITE), false), (.selected, Int16(COLOR_BLACK), Int16(COLOR_YELLOW), false),
@@ -67,14 +67,14 @@ final class Terminal: TerminalBackend {
 
     /// The next key, or nil after a short timeout (so the loop can show background progress).
     func readKey() -> Key? {
-        let code = wgetch(stdscr)
+        let code = wgetch(qtui_screen())
         switch code {
         case ERR:
             if qtui_input_hung_up() != 0 { inputLost = true }
             return nil
         case KEY_RESIZE:
-            width = Int(getmaxx(stdscr))
-            height = Int(getmaxy(stdscr))
+            width = Int(getmaxx(qtui_screen()))
+            height = Int(getmaxy(qtui_screen()))
             shown = nil
             clear()
             return .resize(width: width, height: height)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A string compared and hashed by its exact UTF-8 bytes. Swift's String equality is canonical
 /// equivalence ("é" == "e\u{301}"), which would fold together vocabulary entries and cached words
@@ -35,25 +36,18 @@ enum Vocabulary {
 /// Words already encoded by a model, shared by copies of a tokenizer and safe across threads.
 /// Calibration text repeats its words, so most lookups hit. Full means no more insertions (the
 /// library's cache behaves the same way), which bounds memory on endless input.
-final class WordCache: @unchecked Sendable {
+final class WordCache: Sendable {
     static let capacity = 10_000
     /// Longer words are rare and would only crowd the cache (the library's limit too).
     static let longestWord = 256
 
-    private var entries: [ExactString: [Int]] = [:]
-    private let lock = NSLock()
+    private let entries = Mutex<[ExactString: [Int]]>([:])
 
     subscript(word: String) -> [Int]? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return entries[ExactString(word)]
-        }
+        get { entries.withLock { $0[ExactString(word)] } }
         set {
             guard let newValue, word.utf8.count <= Self.longestWord else { return }
-            lock.lock()
-            defer { lock.unlock() }
-            if entries.count < Self.capacity { entries[ExactString(word)] = newValue }
+            entries.withLock { if $0.count < Self.capacity { $0[ExactString(word)] = newValue } }
         }
     }
 }

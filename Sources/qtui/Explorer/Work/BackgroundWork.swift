@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import QuantKit
 
 /// Carries out the reducer's effects: one thread per running job, each posting `Action`s into one
@@ -129,37 +130,21 @@ final class BackgroundWork {
 }
 
 /// One job's cancel flag and end, shared by the loop and the job's thread.
-final class RunningJob: @unchecked Sendable {
+final class RunningJob: Sendable {
     let ticket: Int
-    private let condition = NSCondition()
-    private var cancelled = false
-    private var finished = false
+    private let cancelled = Atomic(false)
+    private let finished = DispatchSemaphore(value: 0)
 
     init(ticket: Int) { self.ticket = ticket }
 
-    var isCancelled: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return cancelled
-    }
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
 
-    func cancel() {
-        condition.lock()
-        cancelled = true
-        condition.unlock()
-    }
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
 
-    func finish() {
-        condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
-    }
+    /// Called once, by the job's thread, when it has cleaned up.
+    func finish() { finished.signal() }
 
     func wait(upTo seconds: TimeInterval) {
-        let deadline = Date().addingTimeInterval(seconds)
-        condition.lock()
-        while !finished && condition.wait(until: deadline) {}
-        condition.unlock()
+        if finished.wait(timeout: .now() + seconds) == .success { finished.signal() }
     }
 }

@@ -1,23 +1,20 @@
 import Foundation
+import Synchronization
 
 /// Reports from background threads to the event loop, which drains them between keys, so the keyboard
 /// never waits for background work.
-final class Mailbox<Event>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [Event] = []
+final class Mailbox<Event: Sendable>: Sendable {
+    private let events = Mutex<[Event]>([])
 
     func post(_ event: Event) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
+        events.withLock { $0.append(event) }
     }
 
     func drain() -> [Event] {
-        lock.lock()
-        defer { lock.unlock() }
-        let drained = events
-        events.removeAll()
-        return drained
+        events.withLock { events in
+            defer { events.removeAll() }
+            return events
+        }
     }
 }
 
