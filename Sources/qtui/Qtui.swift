@@ -22,7 +22,7 @@ struct Qtui: ParsableCommand {
 
         Exit codes: 0 ok, 1 usage, 2 bad input (one line naming the file and what is wrong).
         """,
-        subcommands: [Explore.self, Scan.self, Export.self, Bench.self, Synthesize.self],
+        subcommands: [Explore.self, Scan.self, Export.self, Bench.self, Synthesize.self, Cache.self],
         defaultSubcommand: Explore.self
     )
 }

@@ -40,7 +40,7 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertTrue(result.converted)
         XCTAssertEqual(result.tokenizerNote, "tokenizer.ggml.pre \"smollm\" is not one transformers maps: GPT-2's split is used, as transformers does (llama.cpp may split text differently)")
         XCTAssertGreaterThan(reports, 272)
-        XCTAssertTrue(result.folder.hasPrefix(cache.path + "/SmolLM2-135M-Instruct.Q4_1.gguf-"), result.folder)
+        XCTAssertEqual(result.folder, cache.path + "/" + (try ContentFingerprint.of(gguf)) + "-c\(GGUFConversion.converterVersion)")
         XCTAssertFalse(try conversion.run().converted, "the finished folder is reused")
 
         let checkpoint = try Checkpoint(path: result.folder)

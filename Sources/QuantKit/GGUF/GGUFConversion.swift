@@ -4,7 +4,7 @@ import Foundation
 /// transformers folder the rest of QuantKit reads, so weight analysis, calibration, perplexity and
 /// export work on it unchanged:
 ///
-///     <cache>/<file name>-<file size>-<mtime>/
+///     <cache>/<content fingerprint>-c<converter version>/   (GGUFCache)
 ///         model.safetensors   every tensor dequantized to F32 (exact for the block types), transformers'
 ///                             names (GGUFArchitecture.transformersName), q/k rows un-permuted where the
 ///                             architecture's converter permuted them (llama)
@@ -34,12 +34,7 @@ public struct GGUFConversion {
         public let tokenizerNote: String?
     }
 
-    /// `~/.cache/qtui/gguf`, or `$QTUI_CACHE/gguf` when set.
-    public static var defaultCacheFolder: String {
-        let environment = ProcessInfo.processInfo.environment
-        let root = environment["QTUI_CACHE"] ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/qtui")
-        return (root as NSString).appendingPathComponent("gguf")
-    }
+    public static var defaultCacheFolder: String { GGUFCache.defaultFolder }
 
     public let path: String
     public let cacheFolder: String
@@ -53,16 +48,10 @@ public struct GGUFConversion {
     /// files (a tokenizer rule, a config key), so folders an older qtui wrote are not reused.
     static let converterVersion = 2
 
-    /// The folder this file converts into: name, size and modification time identify the input, the
-    /// converter version the output.
+    /// The folder this file converts into: its content identifies the input (the same model under
+    /// another path or name converts once), the converter version the output.
     public func destination() throws -> String {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = (attributes[.size] as? NSNumber)?.intValue,
-              let modified = attributes[.modificationDate] as? Date else {
-            throw CheckpointError(file: path, .cannotOpen(reason: "no such file"))
-        }
-        let name = (path as NSString).lastPathComponent
-        return (cacheFolder as NSString).appendingPathComponent("\(name)-\(size)-\(Int(modified.timeIntervalSince1970))-c\(Self.converterVersion)")
+        (cacheFolder as NSString).appendingPathComponent("\(try ContentFingerprint.of(path))-c\(Self.converterVersion)")
     }
 
     /// Converts, or reuses the finished folder of an earlier run. `progress` is called from this thread.
@@ -72,6 +61,7 @@ public struct GGUFConversion {
         let tokenizer = Self.tokenizerBuilder(file)
         let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : Self.unknownPreTokenizerNote(file)
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+            GGUFCache(folder: cacheFolder).touch(folder, source: path)
             return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
         }
         let architecture = try GGUFArchitecture.of(file)
@@ -90,6 +80,7 @@ public struct GGUFConversion {
             try writeWeights(file, tensors, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"),
                              progress: progress)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
+            GGUFCache(folder: cacheFolder).touch(folder, source: path)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             // Another process finished the same conversion first: use its folder.
