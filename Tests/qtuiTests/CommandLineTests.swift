@@ -104,14 +104,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1)
     }
 
-    /// A synthetic llama (planted outlier dimensions 7, 61, 62) with a real BPE tokenizer.
     private func writeCalibratableModel() throws -> String {
-        let model = (folder as NSString).appendingPathComponent("calibratable")
-        try SyntheticModel.calibrationFixture.write(to: model)
-        let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
-        try FileManager.default.copyItem(atPath: tokenizer.path, toPath: model + "/tokenizer.json")
-        return model
+        try qtuiTests.writeCalibratableModel(to: (folder as NSString).appendingPathComponent("calibratable"))
     }
 
     func testCalibratedScanFindsThePlantedOutlierColumns() throws {

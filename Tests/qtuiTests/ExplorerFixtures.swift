@@ -39,16 +39,21 @@ func send(_ keys: [Key], to state: inout ExplorerState) -> [Effect] {
 
 func typing(_ text: String) -> [Key] { text.map { Key.character($0) } }
 
-/// The synthetic llama (outlier dimensions 7, 61, 62) with a BPE tokenizer, calibrated and measured
-/// synchronously, as the background worker would.
+/// Writes the synthetic llama with planted outlier dimensions (7, 61, 62) and a real BPE tokenizer, so
+/// the analysis runs the model; returns `folder`.
+@discardableResult
+func writeCalibratableModel(to folder: String) throws -> String {
+    try SyntheticModel.calibrationFixture.write(to: folder)
+    let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
+    try FileManager.default.copyItem(atPath: tokenizer.path, toPath: folder + "/tokenizer.json")
+    return folder
+}
+
+/// The calibratable synthetic llama, calibrated and measured synchronously, as the background work would.
 func calibratedState() throws -> ExplorerState {
     let folder = NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"
-    if !FileManager.default.fileExists(atPath: folder + "/tokenizer.json") {
-        try SyntheticModel.calibrationFixture.write(to: folder)
-        let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
-        try FileManager.default.copyItem(atPath: tokenizer.path, toPath: folder + "/tokenizer.json")
-    }
+    if !FileManager.default.fileExists(atPath: folder + "/tokenizer.json") { try writeCalibratableModel(to: folder) }
     let model = OpenedModel(try Checkpoint(path: folder))
     var state = ExplorerState(model: model, threshold: 6, blocksize: 64, width: 100, height: 30)
     var request = CalibrationRequest(text: CalibrationText.standard, source: "built-in text")

@@ -28,12 +28,7 @@ final class OptionAndFormatTests: XCTestCase {
 
     /// The calibration fixture with a real tokenizer, so the analysis runs the model.
     private func calibratable() throws -> String {
-        let model = folder + "/calibratable"
-        try SyntheticModel.calibrationFixture.write(to: model)
-        let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tokenizers/smollm2.tokenizer.json")
-        try FileManager.default.copyItem(atPath: tokenizer.path, toPath: model + "/tokenizer.json")
-        return model
+        try writeCalibratableModel(to: folder + "/calibratable")
     }
 
     /// A negative number is the option's value, so the user reads the range, not "Missing value".
