@@ -106,7 +106,8 @@ public struct GGUFConversion {
     static func tokenizerBuilder(_ file: GGUFFile) -> ((GGUFFile) throws -> String)? {
         switch file["tokenizer.ggml.model"]?.string {
         case "gpt2": return GGUFByteLevelTokenizerJSON.build
-        case "llama": return GGUFSentencePieceTokenizerJSON.build
+        case "llama":
+            return file["general.architecture"]?.string == "phi3" ? GGUFSentencePieceTokenizerJSON.buildPhi3 : GGUFSentencePieceTokenizerJSON.build
         default: return nil
         }
     }

@@ -68,9 +68,10 @@ struct GGUFModelConfig {
             ("rope_parameters", "{\"rope_theta\": \(ropeTheta), \"rope_type\": \"default\"}"),
             ("tie_word_embeddings", "\(tied)"), ("transformers_version", "\"5.24.0\""), ("use_cache", "true"),
             ("vocab_size", "\(vocabularySize)"),
-        ] + architecture.classFields(self)
+        ].filter { !architecture.droppedFields.contains($0.0) }
+        for (key, value) in architecture.classFields(self) { fields.removeAll { $0.0 == key }; fields.append((key, value)) }
         for (key, id) in [("bos_token_id", bosID), ("eos_token_id", eosID), ("pad_token_id", padID), ("unk_token_id", unknownID)] {
-            if let id { fields.append((key, "\(id)")) }
+            if let id { fields.removeAll { $0.0 == key }; fields.append((key, "\(id)")) }
         }
         return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
     }
