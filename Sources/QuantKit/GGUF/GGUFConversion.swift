@@ -1,6 +1,6 @@
 import Foundation
 
-/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3) into the
+/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3, phi3, falcon) into the
 /// transformers folder the rest of QuantKit reads, so weight analysis, calibration, perplexity and
 /// export work on it unchanged:
 ///

@@ -1,6 +1,6 @@
 /// The `<architecture>.*` metadata a converted model needs, and the config.json transformers 5.24
 /// writes for the model it loads from such a file (integrations/ggml.py's GGUF_CONFIG_MAPPING: the same
-/// keys for llama, qwen2 and qwen3), with the architecture's own fields (GGUFArchitecture.classFields).
+/// keys for llama, qwen2 and qwen3; phi3 and falcon differ in class fields), with the architecture's own fields (GGUFArchitecture.classFields).
 struct GGUFModelConfig {
     let architecture: GGUFArchitecture
     let hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, keyValueHeadCount: Int
