@@ -22,7 +22,9 @@ loaded back, so the expected outputs are what transformers makes of that spellin
                                   BitsAndBytesConfig(load_in_8bit=True) and (load_in_4bit=True), device_map="cpu"
                                   (names of the Linear8bitLt / Linear4bit modules, sorted)
 
-Falcon's alibi case is not a fixture: the runtime refuses alibi (ModelError), which a test checks with a config.
+Attention: eager, except for Falcon-RW's alibi case, whose expected outputs and hooks come from sdpa — the
+attention transformers picks for Falcon by default (and for its quantized loads): its eager alibi path adds
+the bias twice (in the scores and again in the mask built from it), sdpa once.
 """
 
 from __future__ import annotations
@@ -118,7 +120,12 @@ CASES = [
     ("falcon-sequential-f32", FalconForCausalLM, lambda: FalconConfig(
         **SMALL, multi_query=False, parallel_attn=False, bias=True, tie_word_embeddings=False,
         max_position_embeddings=32, ffn_hidden_size=96), torch.float32, None),
+    # Falcon-RW: alibi (6 heads: 4 slopes from the power of two below, 2 from the next), per-head q/k/v, biases
+    ("falcon-alibi-f32", FalconForCausalLM, lambda: FalconConfig(
+        vocab_size=256, hidden_size=48, num_hidden_layers=2, num_attention_heads=6, alibi=True, multi_query=False,
+        parallel_attn=False, bias=True, max_position_embeddings=32), torch.float32, None),
 ]
+ATTENTION = {"falcon-alibi-f32": "sdpa"}
 
 
 def column_maxima(model: torch.nn.Module, ids: torch.Tensor) -> dict:
@@ -149,8 +156,9 @@ def converted_modules(folder: Path) -> dict:
 
 def build(name, cls, make_config, dtype, rewrite, out_dir: Path, seed: int) -> dict:
     torch.manual_seed(seed)
+    attention = ATTENTION.get(name, "eager")
     config = make_config()
-    config._attn_implementation = "eager"
+    config._attn_implementation = attention
     model = cls(config).eval()
     randomize(model, seed)
     folder = out_dir / name
@@ -160,18 +168,18 @@ def build(name, cls, make_config, dtype, rewrite, out_dir: Path, seed: int) -> d
         path = folder / "config.json"
         path.write_text(json.dumps(rewrite(json.loads(path.read_text())), indent=2, sort_keys=True) + "\n")
 
-    # Falcon's default (and its quantized loads') attention is sdpa: its eager alibi path differs; without
-    # alibi both agree, recorded below as for the other families.
-    loaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
+    loaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attention).eval()
     ids = torch.tensor([INPUT_IDS])
     entry = {"class": cls.__name__, "model_type": config.model_type, "dtype": str(dtype).removeprefix("torch."),
-             "seed": seed, "files": sorted(p.name for p in folder.iterdir()), "rewritten_config": rewrite is not None}
+             "seed": seed, "files": sorted(p.name for p in folder.iterdir()), "rewritten_config": rewrite is not None,
+             "attention": attention}
     with torch.no_grad():
         out = loaded(input_ids=ids, labels=ids)
         logits = out.logits[0].contiguous()
         prefix = loaded(input_ids=ids[:, :PREFIX]).logits[0].contiguous()
-        sdpa = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa").eval()
-        entry["eager_vs_sdpa_max_abs"] = float((sdpa(input_ids=ids).logits[0] - logits).abs().max())
+        other = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, attn_implementation="sdpa" if attention == "eager" else "eager").eval()
+        entry["eager_vs_sdpa_max_abs"] = float((other(input_ids=ids).logits[0] - logits).abs().max())
     entry["mean_nll"] = float(out.loss)
     entry["min_top2_gap"] = top_gap(logits)
     entry["max_abs_output"] = float(logits.abs().max())

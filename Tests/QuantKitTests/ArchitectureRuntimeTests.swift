@@ -29,6 +29,7 @@ final class ArchitectureRuntimeTests: XCTestCase {
     func testEveryFamilyHasFixtures() throws {
         let types = Set(try cases().map { $0.entry["model_type"]!.string! })
         XCTAssertEqual(types, ["phi3", "gpt_neox", "opt", "falcon"])
+        XCTAssertTrue(try cases().contains { $0.entry["attention"]?.string == "sdpa" }, "Falcon-RW (alibi) as sdpa runs it")
     }
 
     func testLogitsMatchTransformers() throws {
@@ -109,18 +110,19 @@ final class ArchitectureRuntimeTests: XCTestCase {
         }
     }
 
-    /// Falcon-RW's alibi positions are refused in one line naming config.json.
-    func testFalconAlibiIsRefused() throws {
+    /// A layout transformers cannot build either (the new architecture without parallel attention) is
+    /// refused in one line naming config.json.
+    func testFalconNewArchitectureWithoutParallelAttentionIsRefused() throws {
         let folder = TemporaryFolder()
         let source = Self.folder + "/falcon-new-f32"
         var config = try String(contentsOfFile: source + "/config.json", encoding: .utf8)
-        config = config.replacingOccurrences(of: "\"alibi\": false", with: "\"alibi\": true")
-        XCTAssertTrue(config.contains("\"alibi\": true"))
+        config = config.replacingOccurrences(of: "\"parallel_attn\": true", with: "\"parallel_attn\": false")
+        XCTAssertTrue(config.contains("\"parallel_attn\": false"))
         _ = folder.write("config.json", text: config)
         try FileManager.default.copyItem(atPath: source + "/model.safetensors", toPath: folder.path + "/model.safetensors")
         XCTAssertThrowsError(try ModelRuntime(checkpoint: Checkpoint(path: folder.path))) { error in
             let error = error as? ModelError
-            XCTAssertEqual(error?.message, "unsupported: falcon with alibi positions (falcon-rw)")
+            XCTAssertEqual(error?.problem, .unsupportedFeature("falcon new_decoder_architecture without parallel_attn (transformers cannot run it either)"))
             XCTAssertTrue(error?.file.hasSuffix("config.json") ?? false)
         }
     }

@@ -26,6 +26,8 @@ public struct FalconLayout: Sendable, Equatable {
     public let parallelAttention: Bool
     /// `num_ln_in_parallel_attn`: 2 — ln_attn and ln_mlp; 1 — one input_layernorm for both.
     public let parallelNorms: Int
+    /// `alibi` (Falcon-RW): ALiBi biases instead of rotary positions.
+    public let alibi: Bool
 }
 
 /// The config.json fields of the four families, read as their transformers 5.24 config classes read them
@@ -97,8 +99,8 @@ struct DecoderSettings {
             intermediateSize = try integer("ffn_hidden_size", default: 4 * hiddenSize)
             normEpsilon = Float(number("layer_norm_epsilon", default: 1e-5))
             activation = try readActivation("activation", default: "gelu")
-            if flag("alibi", default: false) { throw fail(.unsupportedFeature("falcon with alibi positions (falcon-rw)")) }
-            rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file, maxPositions: maxPositions)
+            let alibi = flag("alibi", default: false)
+            rotary = alibi ? nil : try RotaryConfig(fields: fields, headSize: headSize, file: file, maxPositions: maxPositions)
             tiedEmbeddings = flag("tie_word_embeddings", default: true)
             (attentionBias, mlpBias) = (flag("bias", default: false), flag("bias", default: false))
             let newArchitecture = flag("new_decoder_architecture", default: false)
@@ -108,7 +110,7 @@ struct DecoderSettings {
             guard !newArchitecture || parallel else {
                 throw fail(.unsupportedFeature("falcon new_decoder_architecture without parallel_attn (transformers cannot run it either)"))
             }
-            layout = .falcon(FalconLayout(newArchitecture: newArchitecture, parallelAttention: parallel, parallelNorms: norms))
+            layout = .falcon(FalconLayout(newArchitecture: newArchitecture, parallelAttention: parallel, parallelNorms: norms, alibi: alibi))
         case .llama, .gpt2, .bert:
             preconditionFailure("\(family) is read by ModelDescription itself")
         }

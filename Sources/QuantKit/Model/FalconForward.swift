@@ -1,4 +1,4 @@
-/// Falcon as transformers' FalconDecoderLayer with rotary positions (alibi is refused in DecoderSettings):
+/// Falcon as transformers' FalconDecoderLayer, with rotary positions or (Falcon-RW) ALiBi (AlibiAttention):
 ///
 ///     h = word_embeddings[token]
 ///     per block:  a = LN(h)                         ln_attn (new architecture, 2 norms) or input_layernorm
@@ -24,7 +24,7 @@ struct FalconForward: ForwardPass {
         outputHead = description.tiedEmbeddings ? "transformer.word_embeddings.weight"
             : checkpoint.tensor(named: "lm_head.weight") != nil ? "lm_head.weight" : nil
         if case .falcon(let layout) = description.layout { self.layout = layout }
-        else { layout = FalconLayout(newArchitecture: false, parallelAttention: true, parallelNorms: 1) }
+        else { layout = FalconLayout(newArchitecture: false, parallelAttention: true, parallelNorms: 1, alibi: false) }
         let groups = description.keyValueHeadCount
         qkv = GroupedQKV(groups: groups, queriesPerGroup: description.headCount / groups, headSize: description.headSize)
     }
@@ -103,11 +103,17 @@ struct FalconForward: ForwardPass {
             rotary.apply(key, rows: rows, stride: qkv.keyValueWidth, heads: d.keyValueHeadCount)
         }
         let attended = run.scratch("attended", count: rows * d.queryWidth)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: nil)
-        attention.run(query: .init(values: query, stride: qkv.queryWidth), key: .init(values: key, stride: qkv.keyValueWidth),
-                      value: .init(values: value, stride: qkv.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
+        if layout.alibi {
+            let attention = AlibiAttention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize)
+            attention.run(query: query, key: key, value: value, rows: rows, output: attended,
+                          scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
+        } else {
+            let attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
+                                      scale: d.attentionScales[index], causal: true, window: nil)
+            attention.run(query: .init(values: query, stride: qkv.queryWidth), key: .init(values: key, stride: qkv.keyValueWidth),
+                          value: .init(values: value, stride: qkv.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
+                          scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
+        }
         try observe("self_attention.dense", attended, columns: d.queryWidth)
         // Beside the MLP, the attention output joins the residual after the MLP has read its input;
         // sequential blocks add it first and norm the sum for the MLP.
