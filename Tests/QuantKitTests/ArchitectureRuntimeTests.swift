@@ -51,6 +51,23 @@ final class ArchitectureRuntimeTests: XCTestCase {
         }
     }
 
+    /// transformers picks LongRoPE's factors per forward call by its length; the runtime per chunk: with a
+    /// window of 9 over 12 ids (original length 8) the first chunk uses the long factors and the 3-id tail
+    /// the short ones, each as if run alone — and the long factors do change the result.
+    func testLongRoPEPicksFactorsPerChunk() throws {
+        let ids = try inputIDs()
+        let runtime = try runtime("phi3-longrope-f32")
+        guard case .longRoPE(_, _, let original)? = runtime.model.rotary?.scaling else { return XCTFail("LongRoPE expected") }
+        XCTAssertEqual(original, 8)
+        let head = try runtime.logits(tokens: Array(ids[0..<9])), tail = try runtime.logits(tokens: Array(ids[9...]))
+        runtime.window = 9
+        let chunked = try runtime.logits(tokens: ids)
+        XCTAssertEqual(chunked.values, head.values + tail.values)
+        let shortOnly = try runtime.logits(tokens: Array(ids[0..<8]))
+        XCTAssertGreaterThan(zip(shortOnly.values, head.values.prefix(shortOnly.values.count)).map { abs($0 - $1) }.max()!, 1e-3,
+                             "the first 8 positions differ once the sequence passes the original length")
+    }
+
     func testNegativeLogLikelihoodMatchesTransformersLoss() throws {
         let ids = try inputIDs()
         for (name, entry) in try cases() {

@@ -71,14 +71,15 @@ struct DecoderSettings {
             activation = try readActivation("hidden_act", default: "silu")
             // Phi3Config keeps original_max_position_embeddings (default 4096) at the top level and prefers it.
             rotary = try RotaryConfig(fields: Self.phi3RopeAliases(fields), headSize: headSize, file: file, maxPositions: maxPositions,
-                                      originalMaxPositions: try integer("original_max_position_embeddings", default: 4096))
+                                      originalMaxPositions: try integer("original_max_position_embeddings", default: 4096), partialAllowed: true)
             tiedEmbeddings = flag("tie_word_embeddings", default: false)
             (attentionBias, mlpBias, layout) = (false, false, .standard)
         case .gptNeoX:
             intermediateSize = try integer("intermediate_size")
             normEpsilon = Float(number("layer_norm_eps", default: 1e-5))
             activation = try readActivation("hidden_act", default: "gelu")
-            rotary = try RotaryConfig(fields: Self.pythiaRopeKeys(fields), headSize: headSize, file: file, maxPositions: maxPositions)
+            rotary = try RotaryConfig(fields: Self.pythiaRopeKeys(fields), headSize: headSize, file: file, maxPositions: maxPositions,
+                                      partialAllowed: true)
             tiedEmbeddings = flag("tie_word_embeddings", default: false)
             (attentionBias, mlpBias) = (flag("attention_bias", default: true), true)
             layout = .gptNeoX(parallelResidual: flag("use_parallel_residual", default: true))

@@ -24,8 +24,12 @@ public struct RotaryConfig: Sendable, Equatable {
     public let attentionFactor: Double
 
     /// `originalMaxPositions`: where the model keeps it outside the rope dict (Phi-3's top-level key, which
-    /// transformers prefers); `maxPositions` is the fallback and LongRoPE's default factor numerator.
-    init(fields: [String: JSONValue], headSize: Int, file: String, maxPositions: Int? = nil, originalMaxPositions: Int? = nil) throws {
+    /// transformers prefers); max_position_embeddings is the fallback and LongRoPE's default factor
+    /// numerator. `partialAllowed`: whether the model's attention rotates part of a head (phi3, gpt_neox);
+    /// the llama family's apply_rotary_pos_emb rotates whole heads, so a partial factor is refused there.
+    init(fields: [String: JSONValue], headSize: Int, file: String, maxPositions: Int? = nil, originalMaxPositions: Int? = nil,
+         partialAllowed: Bool = false) throws {
+        let maxPositions = maxPositions ?? fields["max_position_embeddings"]?.integer
         func fail(_ detail: String) -> ModelError { ModelError(file: file, .unsupportedFeature(detail)) }
         let parameters = fields["rope_parameters"]?.object ?? fields["rope_scaling"]?.object ?? [:]
         if parameters.values.contains(where: { $0.object != nil }) { throw fail("rope_parameters per layer type") }
@@ -33,6 +37,7 @@ public struct RotaryConfig: Sendable, Equatable {
         theta = value("rope_theta") ?? fields["rope_theta"].flatMap(ModelDescription.double) ?? 10000
         self.headSize = headSize
         let partial = value("partial_rotary_factor") ?? fields["partial_rotary_factor"].flatMap(ModelDescription.double) ?? 1
+        guard partial == 1 || partialAllowed else { throw fail("partial_rotary_factor \(partial)") }
         rotatedSize = Int(Double(headSize) * partial)
         guard partial > 0, partial <= 1, rotatedSize % 2 == 0, rotatedSize > 0 else {
             throw ModelError(file: file, .invalidConfig("head size \(headSize) × partial_rotary_factor \(partial) is not a positive even size"))
