@@ -80,13 +80,14 @@ struct Phi3Forward: ForwardPass {
         let gateUp = run.scratch("gate_up", count: rows * 2 * inner)
         try observe("mlp.gate_up_proj", normed, columns: width)
         weights.linear("mlp.gate_up_proj").apply(normed, rows: rows, into: gateUp)
-        // down_proj's input must be packed rows for the observer: each row's gated half moves to row r.
-        let gated = run.scratch("gated", count: rows * inner)
+        // The halves go to packed buffers: down_proj's input must be packed rows for the observer, and the
+        // gated product then runs over all rows at once, on all cores.
+        let gated = run.scratch("gated", count: rows * inner), up = run.scratch("up", count: rows * inner)
         for row in 0..<rows {
-            let gate = gateUp + row * 2 * inner
-            d.activation.applyGated(gate, times: gate + inner, count: inner)
-            (gated + row * inner).update(from: gate, count: inner)
+            (gated + row * inner).update(from: gateUp + row * 2 * inner, count: inner)
+            (up + row * inner).update(from: gateUp + row * 2 * inner + inner, count: inner)
         }
+        d.activation.applyGated(gated, times: up, count: rows * inner)
         try observe("mlp.down_proj", gated, columns: inner)
         weights.linear("mlp.down_proj").apply(gated, rows: rows, into: h, accumulate: true)
     }
