@@ -82,9 +82,11 @@ def legacy_phi3(config: dict) -> dict:
 
 CASES = [
     # name, class, config, dtype written, config.json rewrite
+    # grouped KV and Phi-3-mini's sliding window (here 5 keys, shorter than the input)
     ("phi3-f32", Phi3ForCausalLM, lambda: Phi3Config(
         **SMALL, intermediate_size=96, num_key_value_heads=2, max_position_embeddings=64,
-        original_max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2), torch.float32, None),
+        original_max_position_embeddings=64, sliding_window=5, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        torch.float32, None),
     # LongRoPE with original length 8: the 12 input ids use the long factors, the 6-token prefix the short ones;
     # attention factor sqrt(1 + ln(64/8) / ln 8); rotary on half of each head.
     ("phi3-longrope-f32", Phi3ForCausalLM, lambda: Phi3Config(
