@@ -16,12 +16,24 @@ final class GGUFArchitectureTests: XCTestCase {
         try checkConversion(of: "qwen3")
     }
 
-    func checkConversion(of architecture: String) throws {
+    /// Fused attn_qkv / ffn_up kept as qkv_proj / gate_up_proj; Phi-3's normalizer-prefixed SentencePiece
+    /// (scripts/make_gguf_arch_fixtures.py).
+    func testTinyPhi3ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "phi3")
+    }
+
+    /// transformer.h.N names, FalconConfig's multi-query defaults, the "falcon" pre-tokenizer transformers
+    /// does not map (GPT-2's split, said in the note).
+    func testTinyFalconConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "falcon", tokenizerNote: "tokenizer.ggml.pre \"falcon\" is not one transformers maps: GPT-2's split is used, as transformers does (llama.cpp may split text differently)")
+    }
+
+    func checkConversion(of architecture: String, tokenizerNote: String? = nil) throws {
         let fixture = fixturesFolder + "/gguf/tiny-\(architecture)"
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/expected.json")))
         let cache = TemporaryFolder()
         let result = try GGUFConversion(path: fixture + "/tiny-\(architecture).gguf", cacheFolder: cache.path).run()
-        XCTAssertNil(result.tokenizerNote)
+        XCTAssertEqual(result.tokenizerNote, tokenizerNote)
         let checkpoint = try Checkpoint(path: result.folder)
 
         try assertTensorsEqual(checkpoint, try SafetensorsFile(path: fixture + "/expected.safetensors"))
@@ -77,7 +89,12 @@ final class GGUFArchitectureTests: XCTestCase {
         XCTAssertEqual(GGUFArchitecture.qwen2.transformersName("output.weight"), "lm_head.weight")
         XCTAssertNil(GGUFArchitecture.qwen2.transformersName("blk.0.attn_q_norm.weight"))
         XCTAssertNil(GGUFArchitecture.llama.transformersName("blk.0.attn_q_norm.weight"))
-        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3"])
+        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3", "phi3", "falcon"])
+        XCTAssertEqual(GGUFArchitecture.falcon.transformersName("blk.1.attn_qkv.weight"), "transformer.h.1.self_attention.query_key_value.weight")
+        XCTAssertEqual(GGUFArchitecture.falcon.transformersName("output_norm.bias"), "transformer.ln_f.bias")
+        XCTAssertNil(GGUFArchitecture.falcon.transformersName("blk.0.attn_norm_2.weight"))
+        XCTAssertEqual(GGUFArchitecture.phi3.transformersName("blk.0.ffn_up.weight"), "model.layers.0.mlp.gate_up_proj.weight")
+        XCTAssertNil(GGUFArchitecture.phi3.transformersName("rope_factors_long.weight"))
         XCTAssertTrue(GGUFArchitecture.llama.permutesQueryKeyRows)
         XCTAssertFalse(GGUFArchitecture.qwen2.permutesQueryKeyRows || GGUFArchitecture.qwen3.permutesQueryKeyRows)
     }

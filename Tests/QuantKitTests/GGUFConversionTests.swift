@@ -75,7 +75,7 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
             let message = "\(error)"
             XCTAssertTrue(message.hasPrefix(path + ": "), message)
-            XCTAssertTrue(message.contains("GGUF architecture gpt2: only llama, qwen2, qwen3 GGUF files can be converted"), message)
+            XCTAssertTrue(message.contains("GGUF architecture gpt2: only llama, qwen2, qwen3, phi3, falcon GGUF files can be converted"), message)
             XCTAssertFalse(message.contains("\n"), message)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")

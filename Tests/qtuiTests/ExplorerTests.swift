@@ -158,6 +158,16 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(render(state).line(2).contains("—"), "a cancelled value is not pending: \(render(state).line(2))")
     }
 
+    /// Falcon: transformers converts none of its Linears, so there is nothing to analyse and the export
+    /// (the model with its quantization_config) can start at once.
+    func testModelWithoutConvertedLayersCanExportAtOnce() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/archs/falcon-new-f32").path
+        var state = ExplorerState(model: OpenedModel(try Checkpoint(path: folder)), threshold: 6, blocksize: 64, width: 80, height: 24)
+        XCTAssertTrue(state.layers.isEmpty)
+        XCTAssertEqual(send([.character("e")], to: &state), [.planExport(state.exportPlan)])
+    }
+
     func testExportDialogFlow() throws {
         var state = try openedState()
         send([.character("m"), .character("d"), .character("s")], to: &state)

@@ -26,6 +26,7 @@ public struct KeptTensor: Sendable, Hashable {
         case notMatrix = "not a 2-D weight (norms, buffers, biases)"
         case notFloat = "not a float dtype"
         case notWeight = "not a Linear weight"
+        case subclassOfLinear = "a subclass of nn.Linear (transformers converts nn.Linear itself only)"
     }
 
     public let tensor: TensorInfo
@@ -46,11 +47,13 @@ public struct LinearLayerPlan: Sendable {
         var linears: [LinearLayer] = []
         var kept: [KeptTensor] = []
         var biasesOfLinears = Set<String>()
+        // transformers 5.24 replaces `type(module) is nn.Linear` only; Falcon's layers are all FalconLinear.
+        let linearSubclasses = checkpoint.config?.modelType == "falcon"
         for tensor in checkpoint.tensors {
             guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
             let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
             let hasBias = checkpoint.tensor(named: module + ".bias") != nil
-            switch Self.classify(tensor, module: module, hasBias: hasBias) {
+            switch Self.classify(tensor, module: module, hasBias: hasBias) ?? (linearSubclasses ? .subclassOfLinear : nil) {
             case .some(let reason):
                 kept.append(KeptTensor(tensor: tensor, reason: reason))
             case .none:

@@ -15,10 +15,16 @@ public struct GGUFArchitecture: Sendable {
     /// Metadata keys (after the prefix) holding head_dim, first present wins; none: hidden / heads, as
     /// llama.cpp and transformers both take it.
     let headDimensionKeys: [String]
-    /// The fields of the class's config.json beyond those every architecture here shares, sorted later.
+    /// The fields of the class's config.json beyond those every architecture here shares, sorted later;
+    /// a field named here replaces the shared one.
     let classFields: @Sendable (GGUFModelConfig) -> [(String, String)]
+    /// Shared config.json fields the class does not have (FalconConfig has no hidden_act, rms_norm_eps).
+    var droppedFields: Set<String> = []
+    /// llama.cpp's top-level names → the class's module names, and the prefix of block N's modules.
+    var topNames = GGUFArchitecture.llamaTopNames
+    var blockPrefix = "model.layers."
 
-    public static let supported: [GGUFArchitecture] = [.llama, .qwen2, .qwen3]
+    public static let supported: [GGUFArchitecture] = [.llama, .qwen2, .qwen3, .phi3, .falcon]
 
     /// The architecture the file names; a one-line error naming the file and the architecture otherwise.
     static func of(_ file: GGUFFile) throws -> GGUFArchitecture {
@@ -30,7 +36,7 @@ public struct GGUFArchitecture: Sendable {
         return architecture
     }
 
-    static let topNames: [String: String] = [
+    static let llamaTopNames: [String: String] = [
         "token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head",
     ]
 
@@ -77,9 +83,9 @@ public struct GGUFArchitecture: Sendable {
     public func transformersName(_ name: String) -> String? {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard let suffix = parts.last, suffix == "weight" || suffix == "bias" else { return nil }
-        if parts.count == 2, let mapped = Self.topNames[parts[0]] { return mapped + "." + suffix }
+        if parts.count == 2, let mapped = topNames[parts[0]] { return mapped + "." + suffix }
         guard parts.count == 4, parts[0] == "blk", let block = Int(parts[1]), block >= 0, String(block) == parts[1],
               let mapped = blockNames[parts[2]] else { return nil }
-        return "model.layers.\(block).\(mapped).\(suffix)"
+        return "\(blockPrefix)\(block).\(mapped).\(suffix)"
     }
 }

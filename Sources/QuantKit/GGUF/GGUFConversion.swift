@@ -1,6 +1,6 @@
 import Foundation
 
-/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3) into the
+/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3, phi3, falcon) into the
 /// transformers folder the rest of QuantKit reads, so weight analysis, calibration, perplexity and
 /// export work on it unchanged:
 ///
@@ -97,7 +97,8 @@ public struct GGUFConversion {
     static func tokenizerBuilder(_ file: GGUFFile) -> ((GGUFFile) throws -> String)? {
         switch file["tokenizer.ggml.model"]?.string {
         case "gpt2": return GGUFByteLevelTokenizerJSON.build
-        case "llama": return GGUFSentencePieceTokenizerJSON.build
+        case "llama":
+            return file["general.architecture"]?.string == "phi3" ? GGUFSentencePieceTokenizerJSON.buildPhi3 : GGUFSentencePieceTokenizerJSON.build
         default: return nil
         }
     }

@@ -1,6 +1,6 @@
 /// The `<architecture>.*` metadata a converted model needs, and the config.json transformers 5.24
 /// writes for the model it loads from such a file (integrations/ggml.py's GGUF_CONFIG_MAPPING: the same
-/// keys for llama, qwen2 and qwen3), with the architecture's own fields (GGUFArchitecture.classFields).
+/// keys for llama, qwen2 and qwen3; phi3 and falcon differ in class fields), with the architecture's own fields (GGUFArchitecture.classFields).
 struct GGUFModelConfig {
     let architecture: GGUFArchitecture
     let hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, keyValueHeadCount: Int
@@ -68,9 +68,10 @@ struct GGUFModelConfig {
             ("rope_parameters", "{\"rope_theta\": \(ropeTheta), \"rope_type\": \"default\"}"),
             ("tie_word_embeddings", "\(tied)"), ("transformers_version", "\"5.24.0\""), ("use_cache", "true"),
             ("vocab_size", "\(vocabularySize)"),
-        ] + architecture.classFields(self)
+        ].filter { !architecture.droppedFields.contains($0.0) }
+        for (key, value) in architecture.classFields(self) { fields.removeAll { $0.0 == key }; fields.append((key, value)) }
         for (key, id) in [("bos_token_id", bosID), ("eos_token_id", eosID), ("pad_token_id", padID), ("unk_token_id", unknownID)] {
-            if let id { fields.append((key, "\(id)")) }
+            if let id { fields.removeAll { $0.0 == key }; fields.append((key, "\(id)")) }
         }
         return "{\n" + fields.sorted { $0.0 < $1.0 }.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
     }

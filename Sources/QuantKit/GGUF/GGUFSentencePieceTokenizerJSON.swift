@@ -22,6 +22,18 @@ enum GGUFSentencePieceTokenizerJSON {
     static let llamaDefaultSpecialTokens = ["<s>", "</s>", "<unk>"]
 
     static func build(_ file: GGUFFile) throws -> String {
+        try build(file, normalizer: "null", preTokenizer: #"{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}"#)
+    }
+
+    /// Phi-3's shape (gguf_tokenizer_mapping.py `phi3_tokenizer`, picked by architecture): the prefix
+    /// space comes from a normalizer, Prepend("▁") then Replace(" ", "▁"), and there is no pre-tokenizer —
+    /// "  hi" becomes ▁▁▁hi where Metaspace gives ▁▁hi.
+    static func buildPhi3(_ file: GGUFFile) throws -> String {
+        try build(file, normalizer: #"{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}"#,
+                  preTokenizer: "null")
+    }
+
+    private static func build(_ file: GGUFFile, normalizer: String, preTokenizer: String) throws -> String {
         let tokens = try GGUFTokenizerMetadata.tokens(file)
         let vocabulary = GGUFTokenizerMetadata.VocabularyIndex(tokens: tokens)
         let types = try GGUFTokenizerMetadata.tokenTypes(file, count: tokens.count)
@@ -36,8 +48,8 @@ enum GGUFSentencePieceTokenizerJSON {
         return """
         {"version":"1.0","truncation":null,"padding":null,\
         "added_tokens":[\(added.map(\.json).joined(separator: ","))],\
-        "normalizer":null,\
-        "pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false},\
+        "normalizer":\(normalizer),\
+        "pre_tokenizer":\(preTokenizer),\
         "post_processor":\(GGUFTokenizerMetadata.postProcessorJSON(bos: bos, eos: eos)),\
         "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},\
         {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]},\

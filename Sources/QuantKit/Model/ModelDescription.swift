@@ -10,10 +10,11 @@ import Foundation
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
+/// - `.phi3`, `.gptNeoX`, `.opt`, `.falcon` — see DecoderSettings.swift and their forward passes.
 public struct ModelDescription: Sendable, Equatable {
-    public enum Family: String, Sendable { case llama, gpt2, bert }
+    public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
 
     public let modelType: String
     public let family: Family
@@ -44,6 +45,8 @@ public struct ModelDescription: Sendable, Equatable {
     public let attentionScales: [Float]
     /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
     public let typeVocabularySize: Int
+    /// Block layout choices of phi3, gpt_neox, opt and falcon; `.standard` for the others.
+    public private(set) var layout = DecoderLayout.standard
 
     public init(config: ModelConfig) throws {
         let fields = try Self.fields(of: config)
@@ -63,14 +66,15 @@ public struct ModelDescription: Sendable, Equatable {
             throw fail(.unsupportedArchitecture(architecture))
         }
         modelType = type
-        family = type == "gpt2" ? .gpt2 : type == "bert" ? .bert : .llama
+        family = Family(rawValue: type) ?? .llama
         hiddenSize = try integer("hidden_size", "n_embd")
         layerCount = try integer("num_hidden_layers", "n_layer")
         headCount = try integer("num_attention_heads", "n_head")
         vocabularySize = try integer("vocab_size")
-        keyValueHeadCount = optionalInteger("num_key_value_heads") ?? headCount
+        keyValueHeadCount = family == .falcon ? Self.falconKeyValueHeads(fields, heads: headCount)
+            : optionalInteger("num_key_value_heads") ?? headCount
         headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
-        guard headCount % keyValueHeadCount == 0, headSize > 0, family == .llama || headSize * headCount == hiddenSize else {
+        guard headCount % keyValueHeadCount == 0, headSize > 0, [.llama, .phi3].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
         typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
@@ -116,6 +120,16 @@ public struct ModelDescription: Sendable, Equatable {
                 throw fail(.unsupportedFeature("position_embedding_type \(kind)"))
             }
             if flag("is_decoder", default: false) { throw fail(.unsupportedFeature("BERT as a decoder (is_decoder)")) }
+        case .phi3, .gptNeoX, .opt, .falcon:
+            let settings = try DecoderSettings(family, fields: fields, hiddenSize: hiddenSize, headSize: headSize,
+                                               layers: layerCount, file: file)
+            (maxPositions, intermediateSize, normEpsilon, activation, rotary) =
+                (settings.maxPositions, settings.intermediateSize, settings.normEpsilon, settings.activation, settings.rotary)
+            (tiedEmbeddings, queryKeyValueBias, outputBias, mlpBias, queryKeyNorm) =
+                (settings.tiedEmbeddings, settings.attentionBias, settings.attentionBias, settings.mlpBias, false)
+            slidingWindows = Array(repeating: settings.slidingWindow, count: layerCount)
+            attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+            layout = settings.layout
         }
     }
 

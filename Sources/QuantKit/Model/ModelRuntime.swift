@@ -40,6 +40,10 @@ public final class ModelRuntime {
         case .llama: pass = LlamaForward(model, checkpoint: checkpoint)
         case .gpt2: pass = GPT2Forward(model, checkpoint: checkpoint)
         case .bert: pass = BertForward(model, checkpoint: checkpoint)
+        case .phi3: pass = Phi3Forward(model, checkpoint: checkpoint)
+        case .gptNeoX: pass = GPTNeoXForward(model, checkpoint: checkpoint)
+        case .opt: pass = OPTForward(model, checkpoint: checkpoint)
+        case .falcon: pass = FalconForward(model, checkpoint: checkpoint)
         }
         window = model.maxPositions
         store = WeightStore(checkpoint: checkpoint)
@@ -56,8 +60,17 @@ public final class ModelRuntime {
     /// convert (the names of `LinearLayerPlan`), once per chunk, block by block. An error thrown by the
     /// observer (e.g. cancellation) stops the pass.
     public func run(tokens: [Int], observer: (LinearInput) throws -> Void) throws {
+        try run(tokens: tokens, everyLinear: false, observer: observer)
+    }
+
+    /// `everyLinear` also shows the nn.Linear layers transformers leaves unconverted that a pass reads as
+    /// Linears (Falcon's FalconLinear) — to check them against transformers' hooks.
+    func run(tokens: [Int], everyLinear: Bool, observer: (LinearInput) throws -> Void) throws {
+        let converted = Set(plan.linears.map(\.name))
         try withoutActuallyEscaping(observer) { observer in
-            _ = try forward(tokens, observer: observer) { _, _ in () }
+            _ = try forward(tokens, observer: { input in
+                if everyLinear || converted.contains(input.name) { try observer(input) }
+            }) { _, _ in () }
         }
     }
 

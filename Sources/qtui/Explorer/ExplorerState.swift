@@ -162,7 +162,9 @@ struct ExplorerState {
 
     var hasActivations: Bool { layers.contains { $0.activations != nil } }
     var isAnalysing: Bool { running[.analysis] != nil }
-    var weightsAnalysed: Bool { analysedBlocksize == blocksize && layers.allSatisfy { $0.weights != nil } }
+    /// True at once for a model with nothing to convert (Falcon under transformers 5.24): no analysis runs
+    /// for it, and its export is the model with a quantization_config, as transformers saves it.
+    var weightsAnalysed: Bool { layers.isEmpty || analysedBlocksize == blocksize && layers.allSatisfy { $0.weights != nil } }
 
     /// Share of all converted layers' input columns that reach the threshold (what LLM.int8 runs in fp16).
     var outlierColumnShare: Double? { outlierColumnShare(at: threshold) }

@@ -16,6 +16,7 @@ struct Piece {
 ///     {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"|"first"|"never", "split": true}
 ///         (older files: "add_prefix_space": bool instead of prepend_scheme)
 ///     {"type": "BertPreTokenizer"}
+///     {"type": "Punctuation", "behavior": "Contiguous"}   (Falcon; default Isolated)
 indirect enum PreTokenizer: Sendable {
     enum PrependScheme: String, Sendable { case always, first, never }
 
@@ -26,6 +27,8 @@ indirect enum PreTokenizer: Sendable {
     case digits(individual: Bool)
     case metaspace(replacement: Unicode.Scalar, prepend: PrependScheme, split: Bool)
     case bert
+    /// Splits around BERT's punctuation characters with the given behaviour.
+    case punctuation(SplitBehavior)
 
     init(_ reader: ComponentReader) throws {
         switch reader.type {
@@ -46,6 +49,10 @@ indirect enum PreTokenizer: Sendable {
                               split: try reader.bool("split", default: true))
         case "BertPreTokenizer":
             self = .bert
+        case "Punctuation":
+            let name = try reader.optionalString("behavior") ?? SplitBehavior.isolated.rawValue
+            guard let behavior = SplitBehavior(rawValue: name) else { throw reader.unsupported("behavior \(name)") }
+            self = .punctuation(behavior)
         default:
             throw reader.unsupported()
         }
@@ -85,6 +92,8 @@ indirect enum PreTokenizer: Sendable {
             return pieces
                 .flatMap { $0.split(SplitBehavior.removed.apply(Span.each(in: $0.text, where: CharacterClasses.isWhitespace))) }
                 .flatMap { $0.split(SplitBehavior.isolated.apply(Span.each(in: $0.text, where: CharacterClasses.isBertPunctuation))) }
+        case .punctuation(let behavior):
+            return pieces.flatMap { $0.split(behavior.apply(Span.each(in: $0.text, where: CharacterClasses.isBertPunctuation))) }
         }
     }
 
