@@ -4,7 +4,7 @@ import XCTest
 
 /// phi3, gpt_neox, opt and falcon against transformers 5.24 itself: tiny random models, their logits,
 /// per-column input maxima of every nn.Linear and the modules bitsandbytes converts, all made by
-/// scripts/make_arch_fixtures.py (Tests/Fixtures/archs).
+/// scripts/fixtures/make_arch_fixtures.py (Tests/Fixtures/archs).
 final class ArchitectureRuntimeTests: XCTestCase {
     static let folder = fixturesFolder + "/archs"
     /// Relative to the largest |logit| (issue 15: 1e-4 relative).

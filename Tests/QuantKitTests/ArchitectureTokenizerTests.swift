@@ -4,7 +4,7 @@ import XCTest
 
 /// The phi3, gpt_neox, opt and falcon families' tokenizer components (Pythia's space-run added tokens,
 /// OPT's </s> template, Falcon's Punctuation/Digits/Split chain, Phi-4-mini's o200k regex, Phi-3's rstrip
-/// chat tokens) against the ids of the `tokenizers` library (scripts/make_arch_tokenizer_fixtures.py).
+/// chat tokens) against the ids of the `tokenizers` library (scripts/fixtures/make_arch_tokenizer_fixtures.py).
 final class ArchitectureTokenizerTests: XCTestCase {
     static let folder = fixturesFolder + "/tokenizers/archs"
 

@@ -17,7 +17,7 @@ final class GGUFArchitectureTests: XCTestCase {
     }
 
     /// Fused attn_qkv / ffn_up kept as qkv_proj / gate_up_proj; Phi-3's normalizer-prefixed SentencePiece
-    /// (scripts/make_gguf_arch_fixtures.py).
+    /// (scripts/fixtures/make_gguf_arch_fixtures.py).
     func testTinyPhi3ConvertsToTheModelTransformersLoads() throws {
         try checkConversion(of: "phi3")
     }
