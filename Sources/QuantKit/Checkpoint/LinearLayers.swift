@@ -26,6 +26,7 @@ public struct KeptTensor: Sendable, Hashable {
         case notMatrix = "not a 2-D weight (norms, buffers, biases)"
         case notFloat = "not a float dtype"
         case notWeight = "not a Linear weight"
+        case multiheadAttention = "out_proj of nn.MultiheadAttention (not exactly nn.Linear; transformers keeps it)"
     }
 
     public let tensor: TensorInfo
@@ -50,6 +51,12 @@ public struct LinearLayerPlan: Sendable {
             guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
             let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
             let hasBias = checkpoint.tensor(named: module + ".bias") != nil
+            // transformers converts modules whose type is exactly nn.Linear; nn.MultiheadAttention (whose
+            // q/k/v live in its own `in_proj_weight`) holds a NonDynamicallyQuantizableLinear out_proj.
+            if module.hasSuffix(".out_proj"), checkpoint.tensor(named: module.dropLast("out_proj".count) + "in_proj_weight") != nil {
+                kept.append(KeptTensor(tensor: tensor, reason: .multiheadAttention))
+                continue
+            }
             switch Self.classify(tensor, module: module, hasBias: hasBias) {
             case .some(let reason):
                 kept.append(KeptTensor(tensor: tensor, reason: reason))

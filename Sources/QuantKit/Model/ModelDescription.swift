@@ -3,17 +3,20 @@ import Foundation
 /// What the runtime needs to know about a model, read from its config.json the way transformers 5.24
 /// reads it (including the defaults transformers fills in for missing keys).
 ///
-/// Three families of forward pass cover the supported `model_type`s:
+/// Four families of forward pass cover the supported `model_type`s:
 /// - `.llama` — llama, mistral, qwen2, qwen3: pre-RMSNorm decoder, rotary positions, grouped-query
 ///   attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k, mistral and
 ///   qwen2/3 (when enabled) a sliding attention window.
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
+/// - `.gemma` — gemma, gemma2, gemma3_text and gemma3's text model: the llama decoder with scaled
+///   embeddings, (1 + w) RMSNorms, GELU-tanh; gemma2/3 add norms around attention and MLP, sliding layers
+///   and query_pre_attn_scalar, gemma2 soft caps, gemma3 q/k norms and a RoPE base per layer type.
 public struct ModelDescription: Sendable, Equatable {
-    public enum Family: String, Sendable { case llama, gpt2, bert }
+    public enum Family: String, Sendable { case llama, gpt2, bert, gemma }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert"] + GemmaSettings.modelTypes
 
     public let modelType: String
     public let family: Family
@@ -44,9 +47,13 @@ public struct ModelDescription: Sendable, Equatable {
     public let attentionScales: [Float]
     /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
     public let typeVocabularySize: Int
+    /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
+    public private(set) var gemma: GemmaSettings?
 
     public init(config: ModelConfig) throws {
-        let fields = try Self.fields(of: config)
+        let rawFields = try Self.fields(of: config)
+        let fields = GemmaSettings.modelTypes.contains(config.modelType ?? "")
+            ? GemmaSettings.resolvedFields(rawFields, type: config.modelType ?? "") : rawFields
         let file = config.path
         func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
         func integer(_ keys: String...) throws -> Int {
@@ -63,14 +70,14 @@ public struct ModelDescription: Sendable, Equatable {
             throw fail(.unsupportedArchitecture(architecture))
         }
         modelType = type
-        family = type == "gpt2" ? .gpt2 : type == "bert" ? .bert : .llama
+        family = type == "gpt2" ? .gpt2 : type == "bert" ? .bert : GemmaSettings.modelTypes.contains(type) ? .gemma : .llama
         hiddenSize = try integer("hidden_size", "n_embd")
         layerCount = try integer("num_hidden_layers", "n_layer")
         headCount = try integer("num_attention_heads", "n_head")
         vocabularySize = try integer("vocab_size")
         keyValueHeadCount = optionalInteger("num_key_value_heads") ?? headCount
         headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
-        guard headCount % keyValueHeadCount == 0, headSize > 0, family == .llama || headSize * headCount == hiddenSize else {
+        guard headCount % keyValueHeadCount == 0, headSize > 0, [.llama, .gemma].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
         typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
@@ -89,6 +96,23 @@ public struct ModelDescription: Sendable, Equatable {
             queryKeyNorm = type == "qwen3"
             slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+        case .gemma:
+            maxPositions = try integer("max_position_embeddings")
+            intermediateSize = try integer("intermediate_size")
+            normEpsilon = Float(number("rms_norm_eps", default: 1e-6))
+            activation = try Self.activation(fields[type == "gemma" ? "hidden_act" : "hidden_activation"]?.string ?? "gelu_pytorch_tanh", file: file)
+            let gemma = try GemmaSettings(fields: fields, type: type, hiddenSize: hiddenSize, headSize: headSize, layers: layerCount, file: file)
+            rotary = gemma.rotaryPerLayer.first
+            tiedEmbeddings = flag("tie_word_embeddings", default: true)
+            queryKeyValueBias = flag("attention_bias", default: false)
+            outputBias = queryKeyValueBias
+            mlpBias = false
+            queryKeyNorm = gemma.generation == 3
+            slidingWindows = try GemmaSettings.slidingWindows(fields, generation: gemma.generation, layers: layerCount, file: file)
+            // gemma: head_dim^-0.5; gemma2/3: query_pre_attn_scalar^-0.5 (Python floats, then float32).
+            let scalar = gemma.generation == 1 ? Double(headSize) : fields["query_pre_attn_scalar"].flatMap(Self.double) ?? 256
+            attentionScales = Array(repeating: Float(pow(scalar, -0.5)), count: layerCount)
+            self.gemma = gemma
         case .gpt2:
             maxPositions = try integer("n_positions", "max_position_embeddings")
             intermediateSize = optionalInteger("n_inner") ?? 4 * hiddenSize

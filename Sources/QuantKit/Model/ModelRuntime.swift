@@ -40,6 +40,7 @@ public final class ModelRuntime {
         case .llama: pass = LlamaForward(model, checkpoint: checkpoint)
         case .gpt2: pass = GPT2Forward(model, checkpoint: checkpoint)
         case .bert: pass = BertForward(model, checkpoint: checkpoint)
+        case .gemma: pass = GemmaForward(model, checkpoint: checkpoint)
         }
         window = model.maxPositions
         store = WeightStore(checkpoint: checkpoint)
@@ -135,7 +136,7 @@ public final class ModelRuntime {
                 : "lm_head.weight is missing and tie_word_embeddings is not set"
             throw ModelError(file: checkpoint.path, .noOutputHead(detail))
         }
-        return OutputHead(tensor: tensor, store: store)
+        return OutputHead(tensor: tensor, store: store, softcap: model.gemma?.finalSoftcap)
     }
 
     /// Embeddings, every block over every chunk, the final step; then `output` on the final hidden
@@ -149,7 +150,7 @@ public final class ModelRuntime {
         let chunks = stride(from: 0, to: tokens.count, by: window).map { $0..<min($0 + window, tokens.count) }
         let longest = chunks.map(\.count).max() ?? 0
         let run = RunContext(store: store, observer: observer,
-                             rotary: model.rotary.map { RotaryTable($0, positions: longest) })
+                             rotary: model.rotary.map { RotaryTable($0, positions: longest) }, positions: longest)
         let hidden = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens.count * model.hiddenSize, 1))
         defer { hidden.deallocate() }
         try pass.embed(tokens, chunks: chunks, into: hidden, run: run)
