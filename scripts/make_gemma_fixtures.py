@@ -134,6 +134,7 @@ def build(name, cls, make_config, dtype, out_dir: Path, seed: int) -> dict:
     folder = out_dir / name
     shutil.rmtree(folder, ignore_errors=True)
     model.to(dtype).save_pretrained(folder)
+    (folder / "generation_config.json").unlink()  # sampling defaults: nothing here reads them
 
     loaded = cls.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
     ids = torch.tensor([INPUT_IDS])
