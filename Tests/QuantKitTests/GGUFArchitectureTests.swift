@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// GGUF architectures beyond llama. Tests/Fixtures/gguf/tiny-qwen2 and tiny-qwen3
-/// (scripts/make_gguf_qwen_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
+/// (scripts/make_gguf_qwen_fixtures.py; tiny-gemma2 and tiny-gemma3 from make_gguf_gemma_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
 /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16 and F32 tensors, q/k not permuted),
 /// and what transformers 5.24's own GGUF loading makes of the file: state dict, config, tokenizer.json,
 /// ids, logits.
@@ -14,6 +14,16 @@ final class GGUFArchitectureTests: XCTestCase {
 
     func testTinyQwen3ConvertsToTheModelTransformersLoads() throws {
         try checkConversion(of: "qwen3")
+    }
+
+    /// Gemma 2 and 3 (scripts/make_gguf_gemma_fixtures.py): norms stored as w + 1, gemma's tokenizer
+    /// (whitespace tokens respelled, merges in file order), the class defaults transformers keeps.
+    func testTinyGemma2ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "gemma2")
+    }
+
+    func testTinyGemma3ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "gemma3")
     }
 
     func checkConversion(of architecture: String) throws {
@@ -77,7 +87,7 @@ final class GGUFArchitectureTests: XCTestCase {
         XCTAssertEqual(GGUFArchitecture.qwen2.transformersName("output.weight"), "lm_head.weight")
         XCTAssertNil(GGUFArchitecture.qwen2.transformersName("blk.0.attn_q_norm.weight"))
         XCTAssertNil(GGUFArchitecture.llama.transformersName("blk.0.attn_q_norm.weight"))
-        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3"])
+        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3", "gemma2", "gemma3"])
         XCTAssertTrue(GGUFArchitecture.llama.permutesQueryKeyRows)
         XCTAssertFalse(GGUFArchitecture.qwen2.permutesQueryKeyRows || GGUFArchitecture.qwen3.permutesQueryKeyRows)
     }

@@ -114,6 +114,9 @@ public struct LinearLayerPlan: Sendable {
     private static func classify(_ tensor: TensorInfo, module: String, hasBias: Bool) -> KeptTensor.Reason? {
         let last = module.split(separator: ".").last.map(String.init) ?? module
         if last == "lm_head" || last == "embed_out" || module.hasSuffix("cls.predictions.decoder") { return .outputHead }
+        // GGUF names (a weight-only GGUF keeps them): `output` is the head, `token_embd` / `pos_embd` embeddings.
+        if module == "output" { return .outputHead }
+        if last.hasSuffix("_embd") { return .embedding }
         if !hasBias && !module.contains(".") && ["score", "classifier", "qa_outputs"].contains(module) { return .outputHead }
         if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
         if tensor.shape.count != 2 { return .notMatrix }

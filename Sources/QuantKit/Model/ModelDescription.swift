@@ -65,6 +65,8 @@ public struct ModelDescription: Sendable, Equatable {
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
 
         let type = config.modelType ?? "unknown"
+        // A GGUF converted weight-only (GGUFWeightOnly) carries the reason it cannot run.
+        if let reason = fields[GGUFWeightOnly.reasonKey]?.string { throw fail(.unsupportedFeature(reason)) }
         guard Self.supportedTypes.contains(type) else {
             let architecture = config.modelType ?? config.architectures.first ?? "without model_type"
             throw fail(.unsupportedArchitecture(architecture))
