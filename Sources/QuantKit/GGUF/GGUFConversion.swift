@@ -115,7 +115,7 @@ public struct GGUFConversion {
     static func tokenizerBuilder(_ file: GGUFFile) -> ((GGUFFile) throws -> String)? {
         switch file["tokenizer.ggml.model"]?.string {
         case "gpt2": return GGUFByteLevelTokenizerJSON.build
-        case "llama" where ["gemma", "gemma2", "gemma3"].contains(file["general.architecture"]?.string ?? ""):
+        case "llama" where ["gemma2", "gemma3"].contains(file["general.architecture"]?.string ?? ""):
             return GGUFGemmaTokenizerJSON.build
         case "llama": return GGUFSentencePieceTokenizerJSON.build
         default: return nil

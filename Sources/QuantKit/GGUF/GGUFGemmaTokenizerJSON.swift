@@ -1,4 +1,4 @@
-/// tokenizer.json for a gemma, gemma2 or gemma3 GGUF ("llama" tokenizer model), as transformers 5.24
+/// tokenizer.json for a gemma2 or gemma3 GGUF ("llama" tokenizer model), as transformers 5.24
 /// builds it (integrations/gguf/gguf_tokenizer_mapping.py `gemma_tokenizer`, then GemmaTokenizer,
 /// `add_gguf_special_tokens` and `update_post_processor`):
 ///
