@@ -14,7 +14,9 @@ attn_implementation="eager") and runs INPUT_IDS through it on the CPU. It stores
                                   over all tokens (a forward pre-hook, as scripts/activation_reference.py)
     manifest.json                 versions, input ids, per case the class, dtype, mean NLL, and the modules
                                   transformers turns into Linear8bitLt (BitsAndBytesConfig(load_in_8bit=True))
-                                  and Linear4bit (load_in_4bit, nf4, double quant), both with device_map="cpu"
+                                  and Linear4bit (load_in_4bit, nf4, double quant), both with device_map="cpu";
+                                  "configs": hand-written config.json contents (old spellings, missing keys)
+                                  and the values transformers' config classes resolve them to
 
 Cases: gemma (multi-query attention, explicit head_dim), gemma2 (soft-capped attention and logits, sliding
 layers beside full ones, query_pre_attn_scalar, pre/post feed-forward norms), gemma3_text (q/k norms, a RoPE
@@ -151,6 +153,31 @@ def build(name, cls, make_config, dtype, out_dir: Path, seed: int) -> dict:
             "linear8bitlt_modules": int8, "linear4bit_modules": nf4}
 
 
+# Hand-written config.json contents (old key spellings, keys left out) and what transformers makes of them.
+CONFIGS = [
+    {"model_type": "gemma", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+     "intermediate_size": 128, "vocab_size": 256},
+    {"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 5, "num_attention_heads": 4, "intermediate_size": 128,
+     "vocab_size": 256, "rope_theta": 500.0},
+    {"model_type": "gemma3_text", "hidden_size": 64, "num_hidden_layers": 7, "num_attention_heads": 4, "num_key_value_heads": 2,
+     "intermediate_size": 128, "vocab_size": 256, "rope_theta": 1000.0, "rope_local_base_freq": 50.0,
+     "rope_scaling": {"rope_type": "linear", "factor": 8.0}, "sliding_window_pattern": 3, "query_pre_attn_scalar": 24},
+]
+
+
+def resolved(raw: dict) -> dict:
+    from transformers import CONFIG_MAPPING
+    config = CONFIG_MAPPING[raw["model_type"]](**{k: v for k, v in raw.items() if k != "model_type"})
+    rope = config.rope_parameters
+    per_type = {t: rope[t] for t in ("full_attention", "sliding_attention")} if "full_attention" in rope else {"all": rope}
+    return {"raw": raw, "head_dim": config.head_dim, "num_key_value_heads": config.num_key_value_heads,
+            "layer_types": getattr(config, "layer_types", None), "sliding_window": getattr(config, "sliding_window", None),
+            "query_pre_attn_scalar": getattr(config, "query_pre_attn_scalar", None),
+            "attn_logit_softcapping": getattr(config, "attn_logit_softcapping", None),
+            "final_logit_softcapping": getattr(config, "final_logit_softcapping", None),
+            "tie_word_embeddings": config.tie_word_embeddings, "rope": per_type}
+
+
 def main() -> None:
     repo = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -163,6 +190,7 @@ def main() -> None:
     for index, (name, cls, make_config, dtype) in enumerate(CASES):
         manifest["cases"][name] = build(name, cls, make_config, dtype, out_dir, 2000 + index)
         print(name, manifest["cases"][name]["mean_nll"], flush=True)
+    manifest["configs"] = [resolved(raw) for raw in CONFIGS]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     print(f"wrote {out_dir} ({total / 1e6:.2f} MB)")

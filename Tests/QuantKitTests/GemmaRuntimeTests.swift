@@ -117,4 +117,37 @@ final class GemmaRuntimeTests: XCTestCase {
         XCTAssertNil(gemma.finalSoftcap, "Gemma3ForConditionalGeneration does not cap its logits")
         XCTAssertEqual(runtime.model.attentionScales.first, Float(pow(24.0, -0.5)))
     }
+
+    /// Hand-written configs (old spellings: rope_theta + rope_local_base_freq + rope_scaling,
+    /// sliding_window_pattern; keys left out) read as transformers' config classes resolve them.
+    func testConfigDefaultsAndOldSpellingsFollowTransformers() throws {
+        let folder = TemporaryFolder()
+        for entry in try manifest["configs"]!.array!.map({ $0.object! }) {
+            let raw = entry["raw"]!
+            let path = folder.write("config.json", text: PythonJSON.text(raw))
+            let model = try ModelDescription(config: ModelConfig(path: path))
+            let type = raw["model_type"]!.string!
+            let gemma = try XCTUnwrap(model.gemma, type)
+            XCTAssertEqual(model.headSize, entry["head_dim"]!.integer!, type)
+            XCTAssertEqual(model.keyValueHeadCount, entry["num_key_value_heads"]!.integer!, type)
+            XCTAssertEqual(model.tiedEmbeddings, entry["tie_word_embeddings"]!.bool!, type)
+            let types = entry["layer_types"]!.array?.map { $0.string! } ?? Array(repeating: "full_attention", count: model.layerCount)
+            XCTAssertEqual(model.slidingWindows, types.map { $0 == "sliding_attention" ? entry["sliding_window"]!.integer : nil }, type)
+            let scalar = entry["query_pre_attn_scalar"].flatMap(ModelDescription.double) ?? Double(model.headSize)
+            XCTAssertEqual(model.attentionScales, Array(repeating: Float(pow(scalar, -0.5)), count: model.layerCount), type)
+            XCTAssertEqual(gemma.attentionSoftcap, type == "gemma2" ? entry["attn_logit_softcapping"].flatMap(ModelDescription.double).map(Float.init) : nil, type)
+            XCTAssertEqual(gemma.finalSoftcap, entry["final_logit_softcapping"].flatMap(ModelDescription.double).map(Float.init), type)
+            let rope = entry["rope"]!.object!
+            for (index, layerType) in types.enumerated() {
+                let parameters = (rope["all"] ?? rope[layerType]!).object!
+                let rotary = gemma.rotaryPerLayer[index]
+                XCTAssertEqual(rotary.theta, ModelDescription.double(parameters["rope_theta"]!), "\(type) layer \(index)")
+                if parameters["rope_type"]!.string! == "linear" {
+                    XCTAssertEqual(rotary.scaling, .linear(factor: ModelDescription.double(parameters["factor"]!)!), "\(type) layer \(index)")
+                } else {
+                    XCTAssertEqual(rotary.scaling, .none, "\(type) layer \(index)")
+                }
+            }
+        }
+    }
 }
