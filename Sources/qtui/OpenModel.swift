@@ -23,6 +23,7 @@ enum OpenModel {
         let verb = result.converted ? "converted" : "using the earlier conversion"
         note("\(path): GGUF, \(verb) to \(result.folder)")
         if let reason = result.tokenizerNote { note("\(path): \(reason)") }
+        if let reason = result.weightOnlyReason { note("\(path): \(reason)") }
         return try Checkpoint(path: result.folder, shownName: (path as NSString).lastPathComponent)
     }
 

@@ -3,7 +3,7 @@ import XCTest
 @testable import QuantKit
 
 /// GGUF architectures beyond llama. Tests/Fixtures/gguf/tiny-qwen2 and tiny-qwen3
-/// (scripts/fixtures/make_gguf_qwen_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
+/// (scripts/fixtures/make_gguf_qwen_fixtures.py; tiny-gemma2 and tiny-gemma3 from make_gguf_gemma_fixtures.py): a seeded Qwen2ForCausalLM / Qwen3ForCausalLM written as
 /// convert_hf_to_gguf.py writes one (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16 and F32 tensors, q/k not permuted),
 /// and what transformers 5.24's own GGUF loading makes of the file: state dict, config, tokenizer.json,
 /// ids, logits.
@@ -26,6 +26,16 @@ final class GGUFArchitectureTests: XCTestCase {
     /// does not map (GPT-2's split, said in the note).
     func testTinyFalconConvertsToTheModelTransformersLoads() throws {
         try checkConversion(of: "falcon", tokenizerNote: "tokenizer.ggml.pre \"falcon\" is not one transformers maps: GPT-2's split is used, as transformers does (llama.cpp may split text differently)")
+    }
+
+    /// Gemma 2 and 3 (scripts/fixtures/make_gguf_gemma_fixtures.py): norms stored as w + 1, gemma's tokenizer
+    /// (whitespace tokens respelled, merges in file order), the class defaults transformers keeps.
+    func testTinyGemma2ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "gemma2")
+    }
+
+    func testTinyGemma3ConvertsToTheModelTransformersLoads() throws {
+        try checkConversion(of: "gemma3")
     }
 
     func checkConversion(of architecture: String, tokenizerNote: String? = nil) throws {
@@ -89,7 +99,7 @@ final class GGUFArchitectureTests: XCTestCase {
         XCTAssertEqual(GGUFArchitecture.qwen2.transformersName("output.weight"), "lm_head.weight")
         XCTAssertNil(GGUFArchitecture.qwen2.transformersName("blk.0.attn_q_norm.weight"))
         XCTAssertNil(GGUFArchitecture.llama.transformersName("blk.0.attn_q_norm.weight"))
-        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3", "phi3", "falcon"])
+        XCTAssertEqual(GGUFArchitecture.supported.map(\.name), ["llama", "qwen2", "qwen3", "phi3", "falcon", "gemma2", "gemma3"])
         XCTAssertEqual(GGUFArchitecture.falcon.transformersName("blk.1.attn_qkv.weight"), "transformer.h.1.self_attention.query_key_value.weight")
         XCTAssertEqual(GGUFArchitecture.falcon.transformersName("output_norm.bias"), "transformer.ln_f.bias")
         XCTAssertNil(GGUFArchitecture.falcon.transformersName("blk.0.attn_norm_2.weight"))

@@ -68,17 +68,37 @@ final class GGUFConversionTests: XCTestCase {
         }
     }
 
-    func testUnsupportedArchitectureIsRefusedNamingTheFileAndTheArchitecture() throws {
+    /// No GGUF is refused for its architecture: a phi2 file (scripts/fixtures/make_gguf_gemma_fixtures.py, no
+    /// forward pass here) opens weight-only: every 2-D weight listed under its GGUF name and analysed,
+    /// the embedding and head kept as such, the 3-D tensor left out and named, and the runtime says why.
+    func testOtherArchitectureOpensWeightOnlyWithEvery2DWeightListed() throws {
+        let fixture = fixturesFolder + "/gguf/weight-only"
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixture + "/expected.json")))
         let cache = TemporaryFolder()
-        let path = cache.write("gpt2.gguf", Self.metadataOnlyGGUF(["general.architecture": .string("gpt2")]))
-        let converted = cache.path + "/converted"
-        XCTAssertThrowsError(try GGUFConversion(path: path, cacheFolder: converted).run()) { error in
-            let message = "\(error)"
-            XCTAssertTrue(message.hasPrefix(path + ": "), message)
-            XCTAssertTrue(message.contains("GGUF architecture gpt2: only llama, qwen2, qwen3, phi3, falcon GGUF files can be converted"), message)
-            XCTAssertFalse(message.contains("\n"), message)
+        let result = try GGUFConversion(path: fixture + "/phi2.gguf", cacheFolder: cache.path).run()
+        let reason = try XCTUnwrap(result.weightOnlyReason)
+        XCTAssertTrue(reason.hasPrefix("GGUF architecture phi2 opens weight-only: qtui runs llama, qwen2, qwen3, phi3, falcon, gemma2, gemma3 GGUF files"), reason)
+        XCTAssertTrue(reason.contains("1 tensor of more than 2 dimensions or without a dequantizer left out (blk.0.ffn_gate_exps.weight)"), reason)
+        XCTAssertNil(result.tokenizerNote)
+
+        let checkpoint = try Checkpoint(path: result.folder)
+        let tensors = expected["tensors"]!.array!.map { ($0["name"]!.string!, $0["shape"]!.array!.map { $0.integer! }) }
+        let matrices = tensors.filter { $0.1.count == 2 }.map(\.0)
+        XCTAssertEqual(Set(checkpoint.tensors.map(\.name)), Set(tensors.filter { $0.1.count <= 2 }.map(\.0)))
+        let plan = LinearLayerPlan(checkpoint: checkpoint)
+        XCTAssertEqual(Set(plan.linears.map(\.weight.name)), Set(matrices).subtracting(["token_embd.weight", "output.weight"]))
+        XCTAssertEqual(plan.kept.first { $0.tensor.name == "token_embd.weight" }?.reason, .embedding)
+        XCTAssertEqual(plan.kept.first { $0.tensor.name == "output.weight" }?.reason, .outputHead)
+
+        for layer in plan.linears {
+            let report = try WeightAnalyzer(threads: 1).analyze(layer, in: checkpoint)
+            XCTAssertEqual(report.name, layer.name)
+            XCTAssertGreaterThan(report.statistics.std, 0, layer.name)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: converted), "nothing left behind")
+
+        XCTAssertThrowsError(try ModelRuntime(checkpoint: checkpoint)) { error in
+            XCTAssertEqual((error as? ModelError)?.problem, .unsupportedFeature(reason))
+        }
     }
 
     /// A conversion that cannot fit in the cache's file system fails before writing: one line naming the

@@ -120,7 +120,12 @@ def raw_bytes(t: torch.Tensor) -> bytes:
 def exact_nearest_codes(ref_model, source: dict, prefix: str, blocksize: int, quant_type: str) -> torch.Tensor:
     """The nested absmax codes of module `prefix` as the pure-torch default kernel (exact nearest) gives them."""
     W = source[f"{prefix}.weight"]
-    module = ref_model.get_submodule(prefix)
+    # A stored name need not be a module path: Gemma3ForConditionalGeneration is saved with the Hub's names
+    # (language_model.model.*) and renamed on load; such checkpoints hold no GPT-2 Conv1D.
+    try:
+        module = ref_model.get_submodule(prefix)
+    except AttributeError:
+        module = None
     if getattr(module, "source_cls", None) is not None and module.source_cls.__name__ == "Conv1D":
         W = W.T
     _, st = F.quantize_4bit(W.contiguous(), blocksize=blocksize, compress_statistics=False, quant_type=quant_type)
@@ -254,7 +259,7 @@ def main() -> int:
                     print(f"  config {k}: export {json.dumps(exp_cfg.get(k, '<absent>'))} vs reference {json.dumps(ref_cfg.get(k, '<absent>'))}")
 
         # ---- logits
-        vocab = exp_cfg.get("vocab_size") or ref_model.config.vocab_size
+        vocab = exp_cfg.get("vocab_size") or ref_model.config.get_text_config().vocab_size
         gen = torch.Generator().manual_seed(a.seed)
         ids = torch.randint(0, vocab, (a.batch, a.seq_len), generator=gen)
         exp_model = AutoModelForCausalLM.from_pretrained(a.export, device_map="cpu")

@@ -27,6 +27,7 @@ public struct KeptTensor: Sendable, Hashable {
         case notFloat = "not a float dtype"
         case notWeight = "not a Linear weight"
         case subclassOfLinear = "a subclass of nn.Linear (transformers converts nn.Linear itself only)"
+        case multiheadAttention = "out_proj of nn.MultiheadAttention (not exactly nn.Linear; transformers keeps it)"
     }
 
     public let tensor: TensorInfo
@@ -53,6 +54,12 @@ public struct LinearLayerPlan: Sendable {
             guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
             let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
             let hasBias = checkpoint.tensor(named: module + ".bias") != nil
+            // transformers converts modules whose type is exactly nn.Linear; nn.MultiheadAttention (whose
+            // q/k/v live in its own `in_proj_weight`) holds a NonDynamicallyQuantizableLinear out_proj.
+            if module.hasSuffix(".out_proj"), checkpoint.tensor(named: module.dropLast("out_proj".count) + "in_proj_weight") != nil {
+                kept.append(KeptTensor(tensor: tensor, reason: .multiheadAttention))
+                continue
+            }
             switch Self.classify(tensor, module: module, hasBias: hasBias) ?? (linearSubclasses ? .subclassOfLinear : nil) {
             case .some(let reason):
                 kept.append(KeptTensor(tensor: tensor, reason: reason))
@@ -110,6 +117,9 @@ public struct LinearLayerPlan: Sendable {
     private static func classify(_ tensor: TensorInfo, module: String, hasBias: Bool) -> KeptTensor.Reason? {
         let last = module.split(separator: ".").last.map(String.init) ?? module
         if last == "lm_head" || last == "embed_out" || module.hasSuffix("cls.predictions.decoder") { return .outputHead }
+        // GGUF names (a weight-only GGUF keeps them): `output` is the head, `token_embd` / `pos_embd` embeddings.
+        if module == "output" { return .outputHead }
+        if last.hasSuffix("_embd") { return .embedding }
         if !hasBias && !module.contains(".") && ["score", "classifier", "qa_outputs"].contains(module) { return .outputHead }
         if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
         if tensor.shape.count != 2 { return .notMatrix }

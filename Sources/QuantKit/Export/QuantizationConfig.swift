@@ -29,6 +29,16 @@ public enum QuantizationConfig {
             // older configs "torch_dtype" (that key is kept so nothing else changes).
             fields[fields["dtype"] == nil && fields["torch_dtype"] != nil ? "torch_dtype" : "dtype"] = .string(dtype.torchName)
         }
+        // A composite config (Gemma3Config: text_config, vision_config) gets the model's dtype in every
+        // sub-config too, as save_pretrained writes it after loading.
+        if let dtype = fields["dtype"] {
+            for (key, value) in fields {
+                if case .object(var sub) = value, sub["model_type"] != nil {
+                    sub["dtype"] = dtype
+                    fields[key] = .object(sub)
+                }
+            }
+        }
         return PythonJSON.text(.object(fields)) + "\n"
     }
 }

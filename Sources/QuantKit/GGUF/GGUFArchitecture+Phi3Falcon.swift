@@ -35,9 +35,10 @@ extension GGUFArchitecture {
             [("activation", "\"gelu\""), ("alibi", "false"), ("bias", "false"), ("ffn_hidden_size", "\(4 * config.hiddenSize)"),
              ("hidden_dropout", "0.0"), ("layer_norm_epsilon", "1e-05"), ("multi_query", "true"),
              ("new_decoder_architecture", "false"), ("num_kv_heads", "\(config.headCount)"), ("num_ln_in_parallel_attn", "null"),
-             ("pad_token_id", "null"), ("parallel_attn", "true"), ("tie_word_embeddings", "true")]
+             ("pad_token_id", "null"), ("parallel_attn", "true"), ("tie_word_embeddings", "true"),
+             // FalconConfig has neither (an empty value removes the shared field).
+             ("hidden_act", ""), ("rms_norm_eps", "")]
         },
-        droppedFields: ["hidden_act", "rms_norm_eps"],
         topNames: ["token_embd": "transformer.word_embeddings", "output_norm": "transformer.ln_f", "output": "lm_head"],
         blockPrefix: "transformer.h.")
 }

@@ -15,25 +15,21 @@ public struct GGUFArchitecture: Sendable {
     /// Metadata keys (after the prefix) holding head_dim, first present wins; none: hidden / heads, as
     /// llama.cpp and transformers both take it.
     let headDimensionKeys: [String]
-    /// The fields of the class's config.json beyond those every architecture here shares, sorted later;
-    /// a field named here replaces the shared one.
+    /// The fields of the class's config.json beyond those every architecture here shares (replacing a shared
+    /// field of the same key; an empty value removes that field), sorted later.
     let classFields: @Sendable (GGUFModelConfig) -> [(String, String)]
-    /// Shared config.json fields the class does not have (FalconConfig has no hidden_act, rms_norm_eps).
-    var droppedFields: Set<String> = []
+    /// Gemma: convert_hf_to_gguf.py stores every `*norm.weight` as w + 1 (Gemma's RMSNorm scales by 1 + w,
+    /// llama.cpp's by w); transformers' Gemma2TensorProcessor subtracts 1 again, in float32.
+    var normsStoredPlusOne = false
     /// llama.cpp's top-level names → the class's module names, and the prefix of block N's modules.
     var topNames = GGUFArchitecture.llamaTopNames
     var blockPrefix = "model.layers."
 
-    public static let supported: [GGUFArchitecture] = [.llama, .qwen2, .qwen3, .phi3, .falcon]
+    public static let supported: [GGUFArchitecture] = [.llama, .qwen2, .qwen3, .phi3, .falcon, .gemma2, .gemma3]
 
-    /// The architecture the file names; a one-line error naming the file and the architecture otherwise.
-    static func of(_ file: GGUFFile) throws -> GGUFArchitecture {
-        let name = file["general.architecture"]?.string ?? "unknown"
-        guard let architecture = supported.first(where: { $0.name == name }) else {
-            let known = supported.map(\.name).joined(separator: ", ")
-            throw CheckpointError(file: file.path, .unsupportedFormat("GGUF architecture \(name): only \(known) GGUF files can be converted"))
-        }
-        return architecture
+    /// The architecture the file names, nil when the runtime has none for it (the file opens weight-only).
+    static func of(_ file: GGUFFile) -> GGUFArchitecture? {
+        supported.first { $0.name == file["general.architecture"]?.string }
     }
 
     static let llamaTopNames: [String: String] = [

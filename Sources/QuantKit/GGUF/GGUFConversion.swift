@@ -32,6 +32,8 @@ public struct GGUFConversion {
         public let converted: Bool
         /// Why there is no tokenizer.json (a tokenizer model other than "gpt2" and "llama").
         public let tokenizerNote: String?
+        /// Why the model opens weight-only (an architecture the runtime has no forward pass for); nil when it runs.
+        public let weightOnlyReason: String?
     }
 
     public static var defaultCacheFolder: String { GGUFCache.defaultFolder }
@@ -55,27 +57,34 @@ public struct GGUFConversion {
     }
 
     /// Converts, or reuses the finished folder of an earlier run. `progress` is called from this thread.
+    /// A file of an architecture without a table entry converts weight-only (GGUFWeightOnly).
     public func run(progress: (Progress) -> Void = { _ in }) throws -> Result {
         let folder = try destination()
         let file = try GGUFFile(path: path)
-        let tokenizer = Self.tokenizerBuilder(file)
-        let tokenizerNote = tokenizer == nil ? Self.unsupportedTokenizerNote(file) : Self.unknownPreTokenizerNote(file)
+        let architecture = GGUFArchitecture.of(file)
+        // A weight-only model never runs, so it needs no tokenizer (and a strange one cannot stop it opening).
+        let tokenizer = architecture == nil ? nil : Self.tokenizerBuilder(file)
+        let tokenizerNote = architecture == nil ? nil
+            : tokenizer == nil ? Self.unsupportedTokenizerNote(file) : Self.unknownPreTokenizerNote(file)
+        let weightOnly = architecture == nil ? GGUFWeightOnly.reason(file) : nil
+        func result(converted: Bool) -> Result {
+            Result(folder: folder, converted: converted, tokenizerNote: tokenizerNote, weightOnlyReason: weightOnly)
+        }
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
             GGUFCache(folder: cacheFolder).touch(folder, source: path)
-            return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
+            return result(converted: false)
         }
-        let architecture = try GGUFArchitecture.of(file)
         let temporary = folder + ".partial-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             // The cache holds 4 bytes a parameter (a Q4 file grows about 7×): fail now, not when the disk fills.
-            let tensors = try Self.mappedTensors(file, architecture: architecture)
+            let tensors = try architecture.map { try Self.mappedTensors(file, architecture: $0) } ?? GGUFWeightOnly.tensors(file)
             if let shortfall = FreeSpace.shortfall(tensors.reduce(0) { $0 + 4 * $1.0.elementCount }, at: temporary) {
                 throw CheckpointError(file: path, .cannotOpen(reason: "converting it into \(cacheFolder): \(shortfall)"))
             }
-            let config = try GGUFModelConfig(file: file, architecture: architecture)
-            try write(config.configJSON(), to: temporary, name: "config.json")
+            let config = try architecture.map { try GGUFModelConfig(file: file, architecture: $0) }
+            try write(config?.configJSON() ?? GGUFWeightOnly.configJSON(file), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
             try writeWeights(file, tensors, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"),
                              progress: progress)
@@ -85,18 +94,20 @@ public struct GGUFConversion {
             try? FileManager.default.removeItem(atPath: temporary)
             // Another process finished the same conversion first: use its folder.
             if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
-                return Result(folder: folder, converted: false, tokenizerNote: tokenizerNote)
+                return result(converted: false)
             }
             if let error = error as? CheckpointError { throw error }
             throw CheckpointError(file: folder, .cannotOpen(reason: "cannot write the converted model: \(error.localizedDescription)"))
         }
-        return Result(folder: folder, converted: true, tokenizerNote: tokenizerNote)
+        return result(converted: true)
     }
 
     /// The tokenizer.json builder for the file's tokenizer.ggml.model; nil when there is none.
     static func tokenizerBuilder(_ file: GGUFFile) -> ((GGUFFile) throws -> String)? {
         switch file["tokenizer.ggml.model"]?.string {
         case "gpt2": return GGUFByteLevelTokenizerJSON.build
+        case "llama" where ["gemma2", "gemma3"].contains(file["general.architecture"]?.string ?? ""):
+            return GGUFGemmaTokenizerJSON.build
         case "llama":
             return file["general.architecture"]?.string == "phi3" ? GGUFSentencePieceTokenizerJSON.buildPhi3 : GGUFSentencePieceTokenizerJSON.build
         default: return nil
@@ -134,7 +145,7 @@ public struct GGUFConversion {
     }
 
     /// Header first (every size is known: F32 × shape), then each tensor dequantized and appended.
-    private func writeWeights(_ file: GGUFFile, _ tensors: [(GGUFTensor, String)], config: GGUFModelConfig, to target: String,
+    private func writeWeights(_ file: GGUFFile, _ tensors: [(GGUFTensor, String)], config: GGUFModelConfig?, to target: String,
                               progress: (Progress) -> Void) throws {
         var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "gguf"])
         for (tensor, name) in tensors { writer.reserve(name: name, dtype: .f32, shape: tensor.shape) }
@@ -151,8 +162,11 @@ public struct GGUFConversion {
         for (tensor, name) in tensors {
             progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: name))
             var values = try file.dequantize(tensor)
-            if let heads = config.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
+            if let heads = config?.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
                 values = GGUFRoPEPermutation.unpermuteRows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
+            }
+            if config?.architecture.normsStoredPlusOne == true, tensor.name.contains("norm.weight") {
+                for i in values.indices { values[i] -= 1 }
             }
             try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
             written += values.count * 4

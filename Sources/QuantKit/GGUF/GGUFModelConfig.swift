@@ -8,6 +8,8 @@ struct GGUFModelConfig {
     let normEpsilon: Double, ropeTheta: Double
     let bosID: Int?, eosID: Int?, padID: Int?, unknownID: Int?
     let tied: Bool
+    /// `<arch>.attention.sliding_window` (gemma2/3), nil when the file has none.
+    let slidingWindow: Int?
 
     init(file: GGUFFile, architecture: GGUFArchitecture) throws {
         let prefix = architecture.name + "."
@@ -46,6 +48,7 @@ struct GGUFModelConfig {
         padID = file["tokenizer.ggml.padding_token_id"]?.integer
         unknownID = file["tokenizer.ggml.unknown_token_id"]?.integer
         tied = !file.tensors.contains { $0.name == "output.weight" }
+        slidingWindow = file[prefix + "attention.sliding_window"]?.integer
     }
 
     /// The head count convert_hf_to_gguf.py permuted this tensor's rows with (q_proj: n_head, k_proj:
@@ -58,6 +61,7 @@ struct GGUFModelConfig {
     }
 
     func configJSON() -> String {
+        let own = architecture.classFields(self)
         var fields: [(String, String)] = [
             ("architectures", "[\"\(architecture.className)\"]"), ("attention_dropout", "0.0"),
             ("dtype", "\"float32\""), ("hidden_act", "\"silu\""),
@@ -68,8 +72,7 @@ struct GGUFModelConfig {
             ("rope_parameters", "{\"rope_theta\": \(ropeTheta), \"rope_type\": \"default\"}"),
             ("tie_word_embeddings", "\(tied)"), ("transformers_version", "\"5.24.0\""), ("use_cache", "true"),
             ("vocab_size", "\(vocabularySize)"),
-        ].filter { !architecture.droppedFields.contains($0.0) }
-        for (key, value) in architecture.classFields(self) { fields.removeAll { $0.0 == key }; fields.append((key, value)) }
+        ].filter { key, _ in !own.contains { $0.0 == key } } + own.filter { !$0.1.isEmpty }
         for (key, id) in [("bos_token_id", bosID), ("eos_token_id", eosID), ("pad_token_id", padID), ("unk_token_id", unknownID)] {
             if let id { fields.removeAll { $0.0 == key }; fields.append((key, "\(id)")) }
         }

@@ -19,6 +19,8 @@ struct Attention {
     let scale: Float
     let causal: Bool
     let window: Int?
+    /// Gemma 2: scaled scores become tanh(s / cap) · cap before the softmax.
+    var softcap: Float? = nil
 
     /// Score values held at once (heads × block rows × keys), 32 MB.
     static let scoreBudget = 8 << 20
@@ -48,6 +50,9 @@ struct Attention {
                                    a: query.values + first * query.stride + head * headSize, lda: query.stride,
                                    b: key.values + keys.lowerBound * key.stride + head / group * headSize, ldb: key.stride,
                                    transposeB: true, beta: 0, c: headScores, ldc: span)
+                    if let softcap {
+                        for i in 0..<count * span { headScores[i] = tanh(headScores[i] / softcap) * softcap }
+                    }
                     for row in first..<last {
                         softmax(headScores + (row - first) * span, keys: keys, visible: visibleKeys(row, rows: rows))
                     }

@@ -112,7 +112,7 @@ struct DecoderSettings {
                 throw fail(.unsupportedFeature("falcon new_decoder_architecture without parallel_attn (transformers cannot run it either)"))
             }
             layout = .falcon(FalconLayout(newArchitecture: newArchitecture, parallelAttention: parallel, parallelNorms: norms, alibi: alibi))
-        case .llama, .gpt2, .bert:
+        case .llama, .gpt2, .bert, .gemma:
             preconditionFailure("\(family) is read by ModelDescription itself")
         }
     }

@@ -32,12 +32,25 @@ final class RunContext {
     let store: WeightStore
     let observer: ((LinearInput) throws -> Void)?
     let rotary: RotaryTable?
+    /// Positions the rotary tables cover (the longest chunk).
+    let positions: Int
     private var buffers: [String: (pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [:]
+    private var rotaryTables: [(config: RotaryConfig, table: RotaryTable)] = []
 
-    init(store: WeightStore, observer: ((LinearInput) throws -> Void)?, rotary: RotaryTable?) {
+    init(store: WeightStore, observer: ((LinearInput) throws -> Void)?, rotary: RotaryTable?, positions: Int) {
         self.store = store
         self.observer = observer
         self.rotary = rotary
+        self.positions = positions
+    }
+
+    /// The table of a block whose rotary settings are its own (Gemma 3's sliding layers have another
+    /// base), made once per call and kept for the blocks after.
+    func rotaryTable(_ config: RotaryConfig) -> RotaryTable {
+        if let known = rotaryTables.first(where: { $0.config == config }) { return known.table }
+        let table = RotaryTable(config, positions: positions)
+        rotaryTables.append((config, table))
+        return table
     }
 
     deinit { for buffer in buffers.values { buffer.pointer.deallocate() } }

@@ -3,7 +3,7 @@ import Foundation
 /// What the runtime needs to know about a model, read from its config.json the way transformers 5.24
 /// reads it (including the defaults transformers fills in for missing keys).
 ///
-/// Three families of forward pass cover the supported `model_type`s:
+/// Four families of forward pass cover the supported `model_type`s:
 /// - `.llama` — llama, mistral, qwen2, qwen3: pre-RMSNorm decoder, rotary positions, grouped-query
 ///   attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k, mistral and
 ///   qwen2/3 (when enabled) a sliding attention window.
@@ -11,10 +11,14 @@ import Foundation
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
 /// - `.phi3`, `.gptNeoX`, `.opt`, `.falcon` — see DecoderSettings.swift and their forward passes.
+/// - `.gemma` — gemma, gemma2, gemma3_text and gemma3's text model: the llama decoder with scaled
+///   embeddings, (1 + w) RMSNorms, GELU-tanh; gemma2/3 add norms around attention and MLP, sliding layers
+///   and query_pre_attn_scalar, gemma2 soft caps, gemma3 q/k norms and a RoPE base per layer type.
 public struct ModelDescription: Sendable, Equatable {
-    public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon }
+    public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon, gemma }
 
     public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
+        + GemmaSettings.modelTypes
 
     public let modelType: String
     public let family: Family
@@ -47,9 +51,13 @@ public struct ModelDescription: Sendable, Equatable {
     public let typeVocabularySize: Int
     /// Block layout choices of phi3, gpt_neox, opt and falcon; `.standard` for the others.
     public private(set) var layout = DecoderLayout.standard
+    /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
+    public private(set) var gemma: GemmaSettings?
 
     public init(config: ModelConfig) throws {
-        let fields = try Self.fields(of: config)
+        let rawFields = try Self.fields(of: config)
+        let fields = GemmaSettings.modelTypes.contains(config.modelType ?? "")
+            ? GemmaSettings.resolvedFields(rawFields, type: config.modelType ?? "") : rawFields
         let file = config.path
         func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
         func integer(_ keys: String...) throws -> Int {
@@ -61,12 +69,14 @@ public struct ModelDescription: Sendable, Equatable {
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
 
         let type = config.modelType ?? "unknown"
+        // A GGUF converted weight-only (GGUFWeightOnly) carries the reason it cannot run.
+        if let reason = fields[GGUFWeightOnly.reasonKey]?.string { throw fail(.unsupportedFeature(reason)) }
         guard Self.supportedTypes.contains(type) else {
             let architecture = config.modelType ?? config.architectures.first ?? "without model_type"
             throw fail(.unsupportedArchitecture(architecture))
         }
         modelType = type
-        family = Family(rawValue: type) ?? .llama
+        family = GemmaSettings.modelTypes.contains(type) ? .gemma : Family(rawValue: type) ?? .llama
         hiddenSize = try integer("hidden_size", "n_embd")
         layerCount = try integer("num_hidden_layers", "n_layer")
         headCount = try integer("num_attention_heads", "n_head")
@@ -74,7 +84,7 @@ public struct ModelDescription: Sendable, Equatable {
         keyValueHeadCount = family == .falcon ? Self.falconKeyValueHeads(fields, heads: headCount)
             : optionalInteger("num_key_value_heads") ?? headCount
         headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
-        guard headCount % keyValueHeadCount == 0, headSize > 0, [.llama, .phi3].contains(family) || headSize * headCount == hiddenSize else {
+        guard headCount % keyValueHeadCount == 0, headSize > 0, [.llama, .phi3, .gemma].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
         typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
@@ -93,6 +103,23 @@ public struct ModelDescription: Sendable, Equatable {
             queryKeyNorm = type == "qwen3"
             slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+        case .gemma:
+            maxPositions = try integer("max_position_embeddings")
+            intermediateSize = try integer("intermediate_size")
+            normEpsilon = Float(number("rms_norm_eps", default: 1e-6))
+            activation = try Self.activation(fields[type == "gemma" ? "hidden_act" : "hidden_activation"]?.string ?? "gelu_pytorch_tanh", file: file)
+            let gemma = try GemmaSettings(fields: fields, type: type, hiddenSize: hiddenSize, headSize: headSize, layers: layerCount, file: file)
+            rotary = gemma.rotaryPerLayer.first
+            tiedEmbeddings = flag("tie_word_embeddings", default: true)
+            queryKeyValueBias = flag("attention_bias", default: false)
+            outputBias = queryKeyValueBias
+            mlpBias = false
+            queryKeyNorm = gemma.generation == 3
+            slidingWindows = try GemmaSettings.slidingWindows(fields, generation: gemma.generation, layers: layerCount, file: file)
+            // gemma: head_dim^-0.5; gemma2/3: query_pre_attn_scalar^-0.5 (Python floats, then float32).
+            let scalar = gemma.generation == 1 ? Double(headSize) : fields["query_pre_attn_scalar"].flatMap(Self.double) ?? 256
+            attentionScales = Array(repeating: Float(pow(scalar, -0.5)), count: layerCount)
+            self.gemma = gemma
         case .gpt2:
             maxPositions = try integer("n_positions", "max_position_embeddings")
             intermediateSize = optionalInteger("n_inner") ?? 4 * hiddenSize

@@ -44,6 +44,7 @@ public final class ModelRuntime {
         case .gptNeoX: pass = GPTNeoXForward(model, checkpoint: checkpoint)
         case .opt: pass = OPTForward(model, checkpoint: checkpoint)
         case .falcon: pass = FalconForward(model, checkpoint: checkpoint)
+        case .gemma: pass = GemmaForward(model, checkpoint: checkpoint)
         }
         window = model.maxPositions
         store = WeightStore(checkpoint: checkpoint)
@@ -148,7 +149,7 @@ public final class ModelRuntime {
                 : "lm_head.weight is missing and tie_word_embeddings is not set"
             throw ModelError(file: checkpoint.path, .noOutputHead(detail))
         }
-        return OutputHead(tensor: tensor, store: store)
+        return OutputHead(tensor: tensor, store: store, softcap: model.gemma?.finalSoftcap)
     }
 
     /// Embeddings, every block over every chunk, the final step; then `output` on the final hidden
@@ -162,7 +163,7 @@ public final class ModelRuntime {
         let chunks = stride(from: 0, to: tokens.count, by: window).map { $0..<min($0 + window, tokens.count) }
         let longest = chunks.map(\.count).max() ?? 0
         let run = RunContext(store: store, observer: observer,
-                             rotary: model.rotary.map { RotaryTable($0, positions: longest) })
+                             rotary: model.rotary.map { RotaryTable($0, positions: longest) }, positions: longest)
         let hidden = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens.count * model.hiddenSize, 1))
         defer { hidden.deallocate() }
         try pass.embed(tokens, chunks: chunks, into: hidden, run: run)

@@ -5,6 +5,8 @@ import Foundation
 struct OutputHead {
     let tensor: TensorInfo
     let store: WeightStore
+    /// Gemma's final soft cap: every logit z becomes tanh(z / cap) · cap.
+    var softcap: Float? = nil
     /// Bytes of one slab of head rows (at least one row).
     var slabBytes = 16 << 20
     /// Scratch logits of the perplexity path (token rows × slab rows).
@@ -22,10 +24,23 @@ struct OutputHead {
                 let slab = store.load(tensor, rows: first..<min(first + slabRows, vocabulary))
                 matrixMultiplyParallel(m: rows, n: slab.shape[0], k: width, a: hidden, lda: width, b: slab.pointer, ldb: width,
                                        transposeB: true, beta: 0, c: output.baseAddress! + first, ldc: vocabulary)
+                capLogits(output.baseAddress! + first, rows: rows, columns: slab.shape[0], stride: vocabulary)
             }
             initialized = rows * vocabulary
         }
         return Matrix(rows: rows, columns: vocabulary, values: values)
+    }
+
+    /// Applies the soft cap, when there is one, to a rows × columns block of logits (transformers'
+    /// `logits / cap`, `tanh`, `* cap`, in that order, in float32).
+    private func capLogits(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+        guard let softcap else { return }
+        Parallel.forEach(rows, grain: 8) { part in
+            for row in part {
+                let z = values + row * stride
+                for j in 0..<columns { z[j] = tanh(z[j] / softcap) * softcap }
+            }
+        }
     }
 
     /// −log softmax(logits[r])[targets[r]] for every row r, without holding all logits: each slab of
@@ -88,6 +103,7 @@ struct OutputHead {
                     let count = min(blockRows, rows - rowStart)
                     matrixMultiplyParallel(m: count, n: columns, k: width, a: hidden + rowStart * width, lda: width, b: slab.pointer,
                                            ldb: width, transposeB: true, beta: 0, c: scratch, ldc: columns)
+                    capLogits(scratch, rows: count, columns: columns, stride: columns)
                     Parallel.forEach(count, grain: 8) { part in
                         for r in part {
                             let row = rowStart + r
