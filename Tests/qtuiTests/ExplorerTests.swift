@@ -195,6 +195,14 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(state.overlay, .none)
     }
 
+    /// A model transformers converts nothing of (Falcon's FalconLinear) says so on `p`, not "once calibration is done".
+    func testPerplexityOnAModelWithNothingToConvertSaysWhy() throws {
+        var state = try openedState()
+        state.layers = []
+        XCTAssertEqual(reduce(&state, .measurePerplexity), [])
+        XCTAssertEqual(state.message, "nothing to measure: transformers + bitsandbytes convert none of this model's Linears")
+    }
+
     func testPromptsEditLikeReadline() throws {
         var state = try openedState()
         _ = reduce(&state, .exportPlanned(ExportDialog(path: TextPrompt(.exportPath, text: "/tmp/some/long/default"), fileBytes: 1,

@@ -11,6 +11,10 @@ func reduceWorkRequest(_ state: inout ExplorerState, _ action: Action) -> [Effec
         guard state.running[.export] == nil else { return [] }
         return [.planExport(state.exportPlan)]
     case .measurePerplexity:
+        guard !state.layers.isEmpty else {
+            state.message = "nothing to measure: transformers + bitsandbytes convert none of this model's Linears"
+            return []
+        }
         guard state.hasActivations else {
             state.message = state.activationsUnavailable == nil
                 ? "perplexity can start once calibration is done"
