@@ -9,7 +9,7 @@
 public struct HiddenStateInputs: Sendable, Equatable {
     public enum Role: String, Sendable, Codable { case attention, mlp }
 
-    public struct Input: Sendable, Equatable {
+    public struct Input: Sendable, Codable, Equatable {
         /// The transformer block: the first number in the Linears' names (`model.layers.3.…` → 3).
         public let block: Int
         public let role: Role

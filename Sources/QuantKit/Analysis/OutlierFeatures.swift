@@ -34,8 +34,8 @@ public struct OutlierFeatures: Sendable, Codable, Equatable {
     public let hiddenSize: Int
     /// Blocks with a counted input (the layer share's denominator).
     public let blocks: Int
-    /// Counted inputs (two a block in most models).
-    public let inputs: Int
+    /// The inputs counted (two a block in most models): those with statistics.
+    public let countedInputs: [HiddenStateInputs.Input]
     /// Calibration tokens over all counted inputs (the token share's denominator).
     public let positions: Int
     /// The qualifying dimensions, ascending.
@@ -48,20 +48,20 @@ public struct OutlierFeatures: Sendable, Codable, Equatable {
     /// Nil when no counted input has statistics or `threshold` is below every counted threshold.
     public init?(inputs: HiddenStateInputs, statistics: (String) -> ActivationStatistics?, threshold: Float = paperThreshold,
                  minimumLayerShare: Double = paperLayerShare, minimumTokenShare: Double = paperTokenShare) {
-        let seen = inputs.inputs.compactMap { input -> (block: Int, statistics: ActivationStatistics)? in
+        let seen = inputs.inputs.compactMap { input -> (input: HiddenStateInputs.Input, statistics: ActivationStatistics)? in
             guard let first = input.layers.lazy.compactMap(statistics).first, first.features == inputs.hiddenSize else { return nil }
-            return (input.block, first)
+            return (input, first)
         }
         guard threshold > 0, let counted = seen.first?.statistics.countedThreshold(atMost: threshold) else { return nil }
-        let blocks = Array(Set(seen.map(\.block))).sorted()
+        let blocks = Array(Set(seen.map(\.input.block))).sorted()
         var hits = [Int](repeating: 0, count: inputs.hiddenSize)
         var maxima = [Float](repeating: 0, count: inputs.hiddenSize)
         var appearsIn = [Set<Int>](repeating: [], count: inputs.hiddenSize)
-        for (block, statistics) in seen {
+        for (input, statistics) in seen {
             for dimension in 0..<inputs.hiddenSize {
                 let count = statistics.tokens(inColumn: dimension, atLeast: counted) ?? 0
                 hits[dimension] += count
-                if count > 0 { appearsIn[dimension].insert(block) }
+                if count > 0 { appearsIn[dimension].insert(input.block) }
                 maxima[dimension] = max(maxima[dimension], statistics.columnMax[dimension])
             }
         }
@@ -71,7 +71,7 @@ public struct OutlierFeatures: Sendable, Codable, Equatable {
         self.minimumTokenShare = minimumTokenShare
         hiddenSize = inputs.hiddenSize
         self.blocks = blocks.count
-        self.inputs = seen.count
+        countedInputs = seen.map(\.input)
         self.positions = positions
         features = (0..<inputs.hiddenSize).compactMap { dimension in
             let layerShare = Double(appearsIn[dimension].count) / Double(max(blocks.count, 1))
