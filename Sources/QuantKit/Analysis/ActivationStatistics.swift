@@ -88,8 +88,13 @@ public struct ActivationStatistics: Sendable, Equatable {
 
     /// Tokens with |fp16(x)| ≥ fp16(threshold) in `column`, for a counted threshold (nil for any other).
     public func tokens(inColumn column: Int, atLeast threshold: Float) -> Int? {
+        tokenCounts(atLeast: threshold).map { Int($0[$0.startIndex + column]) }
+    }
+
+    /// Every column's count at a counted threshold, in column order (nil for any other threshold).
+    public func tokenCounts(atLeast threshold: Float) -> ArraySlice<UInt32>? {
         guard let k = countedThresholds.firstIndex(of: threshold) else { return nil }
-        return Int(thresholdCounts[k * features + column])
+        return thresholdCounts[(k * features)..<((k + 1) * features)]
     }
 
     /// Columns with any |fp16(x)| ≥ fp16(threshold). A threshold of 0 disables the decomposition: none.

@@ -63,7 +63,8 @@ public struct HiddenStateInputs: Sendable, Equatable {
         return nil
     }
 
-    static func block(of name: String) -> Int? {
+    /// The transformer block a Linear belongs to: the first number in its name (nil: none, e.g. lm_head).
+    public static func block(of name: String) -> Int? {
         name.split(separator: ".").lazy.compactMap { Int($0) }.first
     }
 }

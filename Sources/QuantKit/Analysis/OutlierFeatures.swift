@@ -56,12 +56,14 @@ public struct OutlierFeatures: Sendable, Codable, Equatable {
         let blocks = Array(Set(seen.map(\.input.block))).sorted()
         var hits = [Int](repeating: 0, count: inputs.hiddenSize)
         var maxima = [Float](repeating: 0, count: inputs.hiddenSize)
-        var appearsIn = [Set<Int>](repeating: [], count: inputs.hiddenSize)
+        // Inputs come in block order, so a block is new to a dimension when it differs from its last one.
+        var appearsIn = [[Int]](repeating: [], count: inputs.hiddenSize)
         for (input, statistics) in seen {
+            guard let counts = statistics.tokenCounts(atLeast: counted) else { continue }
             for dimension in 0..<inputs.hiddenSize {
-                let count = statistics.tokens(inColumn: dimension, atLeast: counted) ?? 0
+                let count = Int(counts[counts.startIndex + dimension])
                 hits[dimension] += count
-                if count > 0 { appearsIn[dimension].insert(input.block) }
+                if count > 0 && appearsIn[dimension].last != input.block { appearsIn[dimension].append(input.block) }
                 maxima[dimension] = max(maxima[dimension], statistics.columnMax[dimension])
             }
         }
@@ -78,7 +80,7 @@ public struct OutlierFeatures: Sendable, Codable, Equatable {
             let tokenShare = Double(hits[dimension]) / Double(max(positions, 1))
             guard hits[dimension] > 0, layerShare >= minimumLayerShare, tokenShare >= minimumTokenShare else { return nil }
             return Feature(dimension: dimension, maxAbs: maxima[dimension], layerShare: layerShare, tokenShare: tokenShare,
-                           layers: appearsIn[dimension].sorted(), tokenHits: hits[dimension])
+                           layers: appearsIn[dimension], tokenHits: hits[dimension])
         }
     }
 }
