@@ -21,6 +21,12 @@ token_hits}]}} and "versions".
 
     ~/refenv/bin/python scripts/outlier_features_reference.py MODEL_DIR Sources/QuantKit/Analysis/CalibrationText.swift \\
         --tokens 200 --out Tests/Fixtures/calibration/synthetic-llama-200-outlier-features.json
+
+(scripts/make_calibration_fixture.sh runs that on the synthetic llama). The SmolLM2 fixture is made from the folder
+scripts/convert_smollm2.py writes:
+
+    ~/refenv/bin/python scripts/outlier_features_reference.py /tmp/smollm2-135m-hf Sources/QuantKit/Analysis/CalibrationText.swift \\
+        --tokens 128 --out Tests/Fixtures/calibration/smollm2-128-outlier-features.json
 """
 
 from __future__ import annotations

@@ -7,13 +7,33 @@ import XCTest
 /// scripts/make_calibration_fixture.sh), and the pieces they are made of.
 final class OutlierFeaturesTests: XCTestCase {
     func testOutlierFeaturesEqualTransformersHooksAtEveryCountedThreshold() throws {
-        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder
-            + "/calibration/synthetic-llama-200-outlier-features.json")))
         let folder = TemporaryFolder()
         try SyntheticModel.calibrationFixture.write(to: folder.path)
         try FileManager.default.copyItem(atPath: fixturesFolder + "/tokenizers/smollm2.tokenizer.json", toPath: folder.path + "/tokenizer.json")
-        let checkpoint = try Checkpoint(path: folder.path)
-        let calibration = Calibration(tokenLimit: 200)
+        let (found, compared) = try compareWithReference(checkpoint: try Checkpoint(path: folder.path), tokens: 200,
+                                                         fixture: "synthetic-llama-200-outlier-features.json")
+        // The planted dimensions at 6, and many more at the low thresholds: the comparison has teeth.
+        XCTAssertEqual(found.features.map(\.dimension), [7, 61, 62])
+        XCTAssertGreaterThan(compared, 100)
+    }
+
+    /// SmolLM2-135M-Instruct (the Q4_1 GGUF, converted) on 128 tokens of the built-in text: one outlier feature
+    /// at 6 (scripts/outlier_features_reference.py on scripts/convert_smollm2.py's folder).
+    func testSmolLM2OutlierFeaturesEqualTransformersHooks() throws {
+        let cache = TemporaryFolder()
+        let converted = try GGUFConversion(path: try GGUFRealModelTests.model(), cacheFolder: cache.path).run()
+        let (found, compared) = try compareWithReference(checkpoint: try Checkpoint(path: converted.folder), tokens: 128,
+                                                         fixture: "smollm2-128-outlier-features.json")
+        XCTAssertEqual(found.features.map(\.dimension), [247])
+        XCTAssertGreaterThan(compared, 15)
+    }
+
+    /// Calibrates `checkpoint` on the first `tokens` tokens of the built-in text and compares the outlier
+    /// features at every counted threshold with the reference script's; returns those at 6 and how many
+    /// features were compared.
+    private func compareWithReference(checkpoint: Checkpoint, tokens count: Int, fixture: String) throws -> (OutlierFeatures, Int) {
+        let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/" + fixture)))
+        let calibration = Calibration(tokenLimit: count)
         let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
         XCTAssertEqual(tokens, expected["tokens"]!.array!.map { $0.integer! })
         let runtime = try ModelRuntime(checkpoint: checkpoint)
@@ -21,8 +41,9 @@ final class OutlierFeaturesTests: XCTestCase {
         let inputs = HiddenStateInputs(runtime.plan.linears)
 
         XCTAssertEqual(inputs.hiddenSize, expected["hidden_size"]!.integer!)
-        XCTAssertEqual(inputs.inputs.map(\.layers), expected["inputs"]!.array!.map { $0["layers"]!.array!.map { $0.string! } })
-        var featuresCompared = 0
+        // The same groups; their order within a group follows the file (a converted GGUF sorts k before q).
+        XCTAssertEqual(inputs.inputs.map { $0.layers.sorted() }, expected["inputs"]!.array!.map { $0["layers"]!.array!.map { $0.string! }.sorted() })
+        var compared = 0
         for (key, reference) in expected["features"]!.object! {
             let threshold = Float(key)!
             let found = try XCTUnwrap(OutlierFeatures(inputs: inputs, statistics: { statistics[$0] }, threshold: threshold))
@@ -38,12 +59,10 @@ final class OutlierFeaturesTests: XCTestCase {
                 XCTAssertEqual(ours.tokenShare, number(their["token_share"]!))
                 XCTAssertEqual(ours.layers, their["layers"]!.array!.map { $0.integer! })
                 XCTAssertEqual(Double(ours.maxAbs), number(their["max_abs"]!), accuracy: number(their["max_abs"]!) * 1e-5)
-                featuresCompared += 1
+                compared += 1
             }
         }
-        // The planted dimensions at 6, and many more at the low thresholds: the comparison has teeth.
-        XCTAssertEqual(OutlierFeatures(inputs: inputs, statistics: { statistics[$0] })?.features.map(\.dimension), [7, 61, 62])
-        XCTAssertGreaterThan(featuresCompared, 100)
+        return (try XCTUnwrap(OutlierFeatures(inputs: inputs, statistics: { statistics[$0] })), compared)
     }
 
     /// The counting loop against the plain definition, on values at and around the fp16 rounding of each
