@@ -159,8 +159,6 @@ final class OptionAndFormatTests: XCTestCase {
         let table = try run(["scan", model, "--tokens", "32"]).stdout
         XCTAssertTrue(table.contains("Outlier features (LLM.int8 paper): hidden dimensions with |x| ≥ 6 in ≥ 25% of 2 blocks and ≥ 6% of "
                                      + "128 positions (4 attention and first-MLP inputs, hidden size 64): 3."), table)
-        XCTAssertEqual(ReportFormatter.blockRanges([0, 1, 2, 5, 7, 8]), "0-2 5 7-8")
-        XCTAssertEqual(ReportFormatter.blockRanges([]), "")
     }
 
     /// A GGUF's original is its own file (not the F32 cache folder), and totals count the kept tensors in

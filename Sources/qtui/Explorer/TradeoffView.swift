@@ -78,7 +78,8 @@ enum TradeoffView {
         let report = measured.report
         let stale = measured.blocksize != state.blocksize || measured.skipped != state.skipped
         let suggestion = report.suggestedThreshold.map { String(format: "suggested %g", $0) } ?? "no threshold within tolerance"
-        let parts = [(stale ? "stale · " : "") + "trade-off: int8 KL from fp32 ↑ fp16 cols ↓", suggestion,
+        // The suggestion right after the name, so that a 60-column screen still shows it.
+        let parts = [(stale ? "stale · " : "") + "trade-off", suggestion, "int8 KL from fp32 ↑ fp16 cols ↓",
                      String(format: "tolerance KL %.3g", report.maximumKLDivergence), "f: next panel"]
         frame.put(" " + Format.parts(parts, width: rect.width - 4, separator: " · ", glyphs: glyphs) + " ", x: rect.x + 1, y: rect.y,
                   role: .header, limit: rect.width - 2)
