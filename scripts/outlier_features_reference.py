@@ -8,8 +8,8 @@ eager attention), a forward pre-hook on every torch.nn.Linear counts per input c
 
 The definition, counted exactly as QuantKit's OutlierFeatures does (docs/USAGE.md explains it):
 - counted inputs: per transformer block (the first number in a Linear's name), the input of the attention
-  projections (q_proj/k_proj/v_proj, c_attn, query/key/value, ...) and of the MLP's first projection
-  (gate_proj/up_proj, fc1, c_fc, intermediate.dense, ...), whose width is the hidden size; Linears reading
+  projections (q_proj/k_proj/v_proj, c_attn, query/key/value) and of the MLP's first projection
+  (gate_proj/up_proj, c_fc, intermediate.dense), whose width is the hidden size; Linears reading
   the same tensor (q, k, v) are one input, represented by the first of them in module order;
 - layer share = blocks where the dimension reaches t for at least one token at a counted input / blocks;
 - token share = (counted input, token) pairs where it reaches t / (counted inputs x tokens);
@@ -48,8 +48,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 # ActivationStatistics.defaultCountedThresholds (LayerActivationReport.reportedThresholds)
 THRESHOLDS = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20]
-ATTENTION = (".q_proj", ".k_proj", ".v_proj", ".qkv_proj", ".c_attn", ".query", ".key", ".value", ".query_key_value", ".Wqkv")
-MLP = (".gate_proj", ".up_proj", ".gate_up_proj", ".fc1", ".c_fc", ".intermediate.dense", ".w1", ".w3", ".dense_h_to_4h")
+# HiddenStateInputs' suffixes: the families qtui runs (llama/qwen, GPT-2, BERT)
+ATTENTION = (".q_proj", ".k_proj", ".v_proj", ".c_attn", ".query", ".key", ".value")
+MLP = (".gate_proj", ".up_proj", ".c_fc", ".intermediate.dense")
 LAYER_SHARE, TOKEN_SHARE = 0.25, 0.06
 
 

@@ -110,8 +110,9 @@ final class OutlierPanelTests: XCTestCase {
                 let frame = render(state, glyphs: glyphs)
                 let lines = frame.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 for line in lines { XCTAssertLessThanOrEqual(line.count, width) }
-                let suggestion = report.suggestedThreshold.map { String(format: "trade-off · suggested %g", $0) }
-                    ?? "trade-off · no threshold within tolerance"
+                let dot = glyphs.vertical == "|" ? "." : "·"
+                let suggestion = report.suggestedThreshold.map { String(format: "trade-off \(dot) suggested %g", $0) }
+                    ?? "trade-off \(dot) no threshold within tolerance"
                 XCTAssertTrue(lines.contains { $0.contains(suggestion) }, "\(width)×\(height): the suggestion shows at every size")
                 let axis = try XCTUnwrap(lines.lastIndex { $0.contains(" 0 ") && $0.contains(" 6 ") }, "\(width)×\(height)\n\(frame.text)")
                 let six = try XCTUnwrap(lines[axis].range(of: " 6 ")).lowerBound.utf16Offset(in: lines[axis]) + 1

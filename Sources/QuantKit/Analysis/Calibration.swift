@@ -40,8 +40,8 @@ public struct Calibration: Sendable {
         var seen = Set<String>()
         try runtime.run(tokens: tokens) { input in
             if isCancelled() { throw CancellationError() }
-            var entry = statistics[input.name] ?? ActivationStatistics(name: input.name, features: input.features,
-                                                                                countedThresholds: countedThresholds)
+            var entry = statistics[input.name]
+                ?? ActivationStatistics(name: input.name, features: input.features, countedThresholds: countedThresholds)
             entry.add(rows: input.values, count: input.tokens, firstToken: input.firstToken, sampleStride: stride,
                       sampleLimit: sampleLimit)
             statistics[input.name] = entry

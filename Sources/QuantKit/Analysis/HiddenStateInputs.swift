@@ -1,7 +1,7 @@
 /// The Linear inputs that carry a transformer block's hidden state, where the LLM.int8 paper looks for
 /// outlier features: per block, the input of the attention projections (q/k/v, GPT-2's fused `c_attn`,
 /// BERT's `query`/`key`/`value`) and the input of the MLP's first projection (`gate_proj`/`up_proj`,
-/// `fc1`, `c_fc`, BERT's `intermediate.dense`). The attention output projection and the MLP's last one
+/// GPT-2's `c_fc`, BERT's `intermediate.dense`). The attention output projection and the MLP's last one
 /// read other tensors (attention's result, the MLP's inner activation), so they are not counted.
 ///
 /// Linears that read the same tensor (q, k and v; gate and up) are one input here: they see the same
@@ -52,10 +52,9 @@ public struct HiddenStateInputs: Sendable, Equatable {
     /// The input a Linear reads, when it is one of the counted ones.
     public func input(of layer: String) -> Input? { inputs.first { $0.layers.contains(layer) } }
 
-    static let attentionSuffixes = [".q_proj", ".k_proj", ".v_proj", ".qkv_proj", ".c_attn", ".query", ".key", ".value",
-                                    ".query_key_value", ".Wqkv"]
-    static let mlpSuffixes = [".gate_proj", ".up_proj", ".gate_up_proj", ".fc1", ".c_fc", ".intermediate.dense", ".w1", ".w3",
-                              ".dense_h_to_4h"]
+    // The families qtui runs (llama/qwen, GPT-2, BERT): only they have activations to count.
+    static let attentionSuffixes = [".q_proj", ".k_proj", ".v_proj", ".c_attn", ".query", ".key", ".value"]
+    static let mlpSuffixes = [".gate_proj", ".up_proj", ".c_fc", ".intermediate.dense"]
 
     static func role(of name: String) -> Role? {
         if attentionSuffixes.contains(where: name.hasSuffix) { return .attention }
