@@ -143,6 +143,13 @@ final class OutlierPanelTests: XCTestCase {
         XCTAssertEqual(state.panel, .tradeoff)
     }
 
+    func testMapOfAWeightOnlyModelSaysWhy() throws {
+        var state = try openedState()
+        send([.character("f")], to: &state)
+        XCTAssertEqual(state.panel, .outlierMap)
+        XCTAssertTrue(render(state).text.contains("outlier features · no activations: they need a model qtui can run"), render(state).text)
+    }
+
     /// The map's rows (screen lines between its title and its axis), their labels and the ▲ columns.
     private func mapRows(_ frame: Frame, glyphs: Glyphs) throws -> (rows: [Int], labels: [String], markers: [Int], rowCount: Int) {
         let lines = frame.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

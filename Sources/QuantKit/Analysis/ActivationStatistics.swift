@@ -86,12 +86,8 @@ public struct ActivationStatistics: Sendable, Equatable {
     /// The largest counted threshold at or below `threshold` (nil: below the whole grid).
     public func countedThreshold(atMost threshold: Float) -> Float? { countedThresholds.last { $0 <= threshold } }
 
-    /// Tokens with |fp16(x)| ≥ fp16(threshold) in `column`, for a counted threshold (nil for any other).
-    public func tokens(inColumn column: Int, atLeast threshold: Float) -> Int? {
-        tokenCounts(atLeast: threshold).map { Int($0[$0.startIndex + column]) }
-    }
-
-    /// Every column's count at a counted threshold, in column order (nil for any other threshold).
+    /// Per column, in column order, the tokens with |fp16(x)| ≥ fp16(threshold), for a counted threshold
+    /// (nil for any other).
     public func tokenCounts(atLeast threshold: Float) -> ArraySlice<UInt32>? {
         guard let k = countedThresholds.firstIndex(of: threshold) else { return nil }
         return thresholdCounts[(k * features)..<((k + 1) * features)]

@@ -49,9 +49,6 @@ public struct HiddenStateInputs: Sendable, Equatable {
         blocks = Array(Set(inputs.map(\.block))).sorted()
     }
 
-    /// The input a Linear reads, when it is one of the counted ones.
-    public func input(of layer: String) -> Input? { inputs.first { $0.layers.contains(layer) } }
-
     // The families qtui runs (llama/qwen, GPT-2, BERT): only they have activations to count.
     static let attentionSuffixes = [".q_proj", ".k_proj", ".v_proj", ".c_attn", ".query", ".key", ".value"]
     static let mlpSuffixes = [".gate_proj", ".up_proj", ".c_fc", ".intermediate.dense"]

@@ -13,7 +13,8 @@ enum OutlierMapView {
         frame.put(String(repeating: glyphs.horizontal, count: rect.width), x: rect.x, y: rect.y, role: .dim)
         let blocks = blockMaxima(state)
         let why: String? = state.hiddenInputs.inputs.isEmpty ? "no Linear here reads the hidden state"
-            : !state.hasActivations ? (state.activationsUnavailable == nil && state.isAnalysing ? "calibrating…" : "need activations")
+            : !state.hasActivations ? (state.activationsUnavailable == nil && state.isAnalysing ? "calibrating…"
+                                       : "no activations: they need a model qtui can run")
             : state.threshold <= 0 ? "threshold 0: no outlier columns (pure int8)"
             : blocks.isEmpty ? "no statistics at the hidden-state inputs" : nil
         if let why {
