@@ -11,7 +11,9 @@ struct Bench: ParsableCommand {
         Build in release mode for meaningful numbers.
 
         With --explorer it instead measures the explorer: the time from a threshold change to a
-        finished frame (reduce + render at 120×40), over every layer of the model.
+        finished frame (reduce + render at 120×40), over every layer of the model, one JSON line per panel:
+        the histogram and, when the model runs (calibrated on 128 tokens of the built-in text), the outlier
+        features map.
 
         With --forward it measures the model runtime: the fp32 forward pass (logits) of --tokens tokens,
         token i = (i × 7919 + 13) mod vocab, as scripts/bench/bench_peer_runtime.py feeds transformers.
@@ -71,11 +73,21 @@ struct Bench: ParsableCommand {
 }
 
 extension Bench {
-    /// Median and worst time of (threshold step → reduce → render) over 400 frames.
+    /// Median and worst time of (threshold step → reduce → render) over 400 frames, per panel.
     func benchExplorer(_ model: OpenedModel) throws {
         var state = ExplorerState(model: model, threshold: 6, blocksize: blocksize.blocksize, width: 120, height: 40)
-        let analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
+        var analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
+        var request = CalibrationRequest(text: CalibrationText.standard, source: "built-in text")
+        request.calibration.tokenLimit = 128
+        analyzer.calibration = request
         try analyzer.run(emit: { _ = reduce(&state, .analysis($0)) })
+        for panel in state.hasActivations ? [Panel.histogram, .outlierMap] : [.histogram] {
+            state.panel = panel
+            try benchFrames(&state, model: model, panel: panel == .histogram ? "histogram" : "outlier map")
+        }
+    }
+
+    private func benchFrames(_ state: inout ExplorerState, model: OpenedModel, panel: String) throws {
         var times: [Double] = []
         var checksum = 0
         for step in 0..<400 {
@@ -89,6 +101,7 @@ extension Bench {
         let line: [String: Any] = [
             "layers": model.plan.linears.count, "frames": times.count, "median_ms": times[times.count / 2],
             "p99_ms": times[times.count * 99 / 100], "worst_ms": times.last!, "screen": "120x40", "cells": checksum / times.count,
+            "panel": panel,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

@@ -30,7 +30,8 @@ enum ReportFormatter {
         }
         let threshold = report.calibration?.threshold ?? 6
         header += ["calib_tokens", "max_abs_x", "outlier_cols_at_threshold", "out_err_int8_at_threshold", "out_err_int8_measured_at", "out_err_int8",
-                   "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq"]
+                   "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq", "hidden_state_input", "outlier_features_in_block"]
+        let features = report.calibration?.outlierFeatures
         var lines = [header.joined(separator: ",")]
         for layer in report.layers {
             let s = layer.statistics
@@ -51,9 +52,18 @@ enum ReportFormatter {
             } else {
                 fields += Array(repeating: "", count: 10)
             }
+            fields += outlierFeatureFields(layer.name, features)
             lines.append(fields.map(csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Whether the layer reads a hidden state the outlier features are counted at (attention / mlp), and
+    /// which outlier features reach the threshold in its block (space-separated dimensions).
+    private static func outlierFeatureFields(_ layer: String, _ features: OutlierFeatures?) -> [String] {
+        guard let features, let input = features.countedInputs.first(where: { $0.layers.contains(layer) }) else { return ["", ""] }
+        let dimensions = features.features.filter { $0.layers.contains(input.block) }.map { "\($0.dimension)" }
+        return [input.role.rawValue, dimensions.joined(separator: " ")]
     }
 
     private static func csvField(_ text: String) -> String {
@@ -107,6 +117,7 @@ enum ReportFormatter {
         }
         out += grid(header: header, rows: rows, markdown: markdown, rightAligned: Set(1..<header.count))
         out += "\n"
+        if let features = report.calibration?.outlierFeatures { out += outlierFeatureLines(features, markdown: markdown) }
         if let p = report.calibration?.perplexity { out += perplexityLines(p, threshold: report.calibration?.threshold ?? 6) }
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
@@ -117,6 +128,34 @@ enum ReportFormatter {
         }
         out += grid(header: ["model size", "bytes", "of original"], rows: totalRows, markdown: markdown, rightAligned: [1, 2])
         return out
+    }
+
+    /// The LLM.int8 paper's outlier features: the rule in words, then one row per qualifying dimension.
+    static func outlierFeatureLines(_ f: OutlierFeatures, markdown: Bool) -> String {
+        let t = String(format: "%g", f.threshold)
+        var out = "Outlier features (LLM.int8 paper): hidden dimensions with |x| ≥ \(t) in ≥ \(Int(f.minimumLayerShare * 100))% of "
+        out += "\(f.blocks) blocks and ≥ \(Int(f.minimumTokenShare * 100))% of \(f.positions) positions "
+        out += "(\(f.countedInputs.count) attention and first-MLP inputs, hidden size \(f.hiddenSize)): "
+        guard !f.features.isEmpty else { return out + "none.\n\n" }
+        out += "\(f.features.count).\n\n"
+        let rows = f.features.map { feature in
+            ["\(feature.dimension)", String(format: "%.4g", feature.maxAbs), String(format: "%.1f%%", feature.layerShare * 100),
+             String(format: "%.2f%%", feature.tokenShare * 100), blockRanges(feature.layers)]
+        }
+        out += grid(header: ["dimension", "max|x|", "layers", "tokens", "blocks"], rows: rows, markdown: markdown, rightAligned: [0, 1, 2, 3])
+        return out + "\n"
+    }
+
+    /// Ascending block numbers as ranges: [0, 1, 2, 5, 7, 8] → "0-2 5 7-8".
+    static func blockRanges(_ blocks: [Int]) -> String {
+        var parts: [String] = []
+        var start = blocks.first, previous = blocks.first
+        for block in blocks.dropFirst() + [Int.min] {
+            if let p = previous, block == p + 1 { previous = block; continue }
+            if let s = start, let p = previous { parts.append(s == p ? "\(s)" : "\(s)-\(p)") }
+            (start, previous) = (block, block)
+        }
+        return parts.joined(separator: " ")
     }
 
     /// Perplexity and KL from fp32 per method, both along the threshold grid, and the suggestion with its cost.
@@ -148,7 +187,10 @@ enum ReportFormatter {
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
                 return rightAligned.contains(i) ? pad + cell : cell + pad
             }
-            return markdown ? "| " + padded.joined(separator: " | ") + " |" : padded.joined(separator: "  ")
+            guard !markdown else { return "| " + padded.joined(separator: " | ") + " |" }
+            var text = padded.joined(separator: "  ")
+            while text.last == " " { text.removeLast() }
+            return text
         }
         var lines = [line(header)]
         if markdown {

@@ -94,7 +94,8 @@ final class OptionAndFormatTests: XCTestCase {
             XCTAssertEqual(result.status, 0, result.stderr)
             let tables = result.stdout.components(separatedBy: "\n\n").map { $0.split(separator: "\n").filter { $0.hasPrefix("|") } }
                 .filter { !$0.isEmpty }
-            XCTAssertEqual(tables.count, 2, result.stdout)
+            // Calibrated, the outlier features (the planted dimensions) get a table of their own.
+            XCTAssertEqual(tables.count, arguments == ["--no-calib"] ? 2 : 3, result.stdout)
             for table in tables {
                 let counts = table.map { Self.cellCount(String($0)) }
                 XCTAssertEqual(Set(counts).count, 1, "\(arguments): \(table.prefix(3))")
@@ -126,6 +127,33 @@ final class OptionAndFormatTests: XCTestCase {
             XCTAssertEqual(rows[0][column - 1], "out_err_int8_at_threshold")
             XCTAssertEqual(Set(rows.dropFirst().map { $0[column] }), [measuredAt], threshold)
         }
+    }
+
+    /// The outlier features in every format: JSON's calibration.outlierFeatures, CSV's two columns per
+    /// layer, the table's section.
+    func testOutlierFeaturesInJSONCSVAndTable() throws {
+        let model = try calibratable()
+        let json = try run(["scan", model, "--format", "json", "--tokens", "32"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let report = try JSONDecoder().decode(ModelReport.self, from: Data(json.stdout.utf8))
+        let features = try XCTUnwrap(report.calibration?.outlierFeatures)
+        XCTAssertEqual(features.features.map(\.dimension), [7, 61, 62])
+        XCTAssertEqual(features.countedInputs.map(\.role), [.attention, .mlp, .attention, .mlp])
+        XCTAssertEqual(features.positions, 4 * 32)
+        XCTAssertEqual(features.features.map(\.layers), [[0, 1], [0, 1], [0, 1]])
+
+        let csv = try run(["scan", model, "--format", "csv", "--tokens", "32"])
+        let rows = csv.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(Array(rows[0].suffix(2)), ["hidden_state_input", "outlier_features_in_block"])
+        let byLayer = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[0], Array($0.suffix(2))) })
+        XCTAssertEqual(byLayer["model.layers.1.self_attn.k_proj"], ["attention", "7 61 62"])
+        XCTAssertEqual(byLayer["model.layers.0.mlp.up_proj"], ["mlp", "7 61 62"])
+        XCTAssertEqual(byLayer["model.layers.0.self_attn.o_proj"], ["", ""])
+        XCTAssertEqual(byLayer["model.layers.1.mlp.down_proj"], ["", ""])
+
+        let table = try run(["scan", model, "--tokens", "32"]).stdout
+        XCTAssertTrue(table.contains("Outlier features (LLM.int8 paper): hidden dimensions with |x| ≥ 6 in ≥ 25% of 2 blocks and ≥ 6% of "
+                                     + "128 positions (4 attention and first-MLP inputs, hidden size 64): 3."), table)
     }
 
     /// A GGUF's original is its own file (not the F32 cache folder), and totals count the kept tensors in

@@ -43,4 +43,10 @@ final class ReportFormatterTests: XCTestCase {
         XCTAssertEqual(curve.map { $0["klDivergence"] }, [0.0061, 0.0079, 0.0192])
         XCTAssertEqual(object["suggestedThreshold"] as? Double, 2)
     }
+
+    func testBlockRangesJoinConsecutiveBlocks() {
+        XCTAssertEqual(ReportFormatter.blockRanges([0, 1, 2, 5, 7, 8]), "0-2 5 7-8")
+        XCTAssertEqual(ReportFormatter.blockRanges([3]), "3")
+        XCTAssertEqual(ReportFormatter.blockRanges([]), "")
+    }
 }

@@ -14,6 +14,8 @@ public struct Calibration: Sendable {
     public var tokenLimit = 512
     /// Rows kept per layer for error estimates.
     public var sampleLimit = 64
+    /// Thresholds at which each column's tokens are counted (for outlier features).
+    public var countedThresholds = ActivationStatistics.defaultCountedThresholds
 
     public init(tokenLimit: Int = 512, sampleLimit: Int = 64) {
         self.tokenLimit = tokenLimit
@@ -38,7 +40,8 @@ public struct Calibration: Sendable {
         var seen = Set<String>()
         try runtime.run(tokens: tokens) { input in
             if isCancelled() { throw CancellationError() }
-            var entry = statistics[input.name] ?? ActivationStatistics(name: input.name, features: input.features)
+            var entry = statistics[input.name]
+                ?? ActivationStatistics(name: input.name, features: input.features, countedThresholds: countedThresholds)
             entry.add(rows: input.values, count: input.tokens, firstToken: input.firstToken, sampleStride: stride,
                       sampleLimit: sampleLimit)
             statistics[input.name] = entry

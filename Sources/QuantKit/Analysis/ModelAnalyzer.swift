@@ -63,7 +63,10 @@ public struct ModelAnalyzer: Sendable {
 
     private func calibrate(_ session: CalibrationSession, request: CalibrationRequest, emit: (AnalysisEvent) -> Void,
                            isCancelled: () -> Bool) throws -> [String: ActivationStatistics] {
-        let statistics = try request.calibration.run(session.runtime, tokens: session.tokens,
+        // The report's threshold is counted too, so its outlier features are exact.
+        var calibration = request.calibration
+        if request.threshold > 0 { calibration.countedThresholds.append(request.threshold) }
+        let statistics = try calibration.run(session.runtime, tokens: session.tokens,
                                                      progress: { seen in
             emit(.progress(AnalysisProgress(phase: .calibration, done: seen.layersSeen, total: seen.layerCount, unit: "layer")))
         }, isCancelled: isCancelled)

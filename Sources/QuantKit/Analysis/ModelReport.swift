@@ -50,6 +50,9 @@ public struct ModelReport: Sendable, Codable, Equatable {
         public var perplexity: PerplexityReport?
         /// Why perplexity, though asked for, is missing (an encoder predicts no next token).
         public var perplexityUnavailable: String?
+        /// The LLM.int8 paper's outlier features at `threshold`; nil without activations or when the model
+        /// has no Linear qtui recognises as reading the hidden state.
+        public var outlierFeatures: OutlierFeatures?
     }
 
     /// "weights" or "weights+activations": what this report measures.

@@ -8,6 +8,7 @@ public struct ModelReportBuilder: Sendable {
     private var unavailable: String?
     private var perplexity: PerplexityReport?
     private var perplexityUnavailable: String?
+    private var outlierFeatures: OutlierFeatures?
 
     public init(_ analyzer: ModelAnalyzer) {
         self.analyzer = analyzer
@@ -22,6 +23,10 @@ public struct ModelReportBuilder: Sendable {
         case .calibrated(let tokens, let statistics):
             self.tokens = tokens
             self.statistics = statistics
+            if let request = analyzer.calibration {
+                outlierFeatures = OutlierFeatures(inputs: HiddenStateInputs(analyzer.model.plan.linears), statistics: { statistics[$0] },
+                                                  threshold: request.threshold)
+            }
         case .activationsUnavailable(let reason): unavailable = reason
         case .outputErrors(let index, let errors): outputErrors[index] = errors
         case .perplexity(var report, _):
@@ -50,6 +55,7 @@ public struct ModelReportBuilder: Sendable {
         }
         calibration?.perplexity = perplexity
         calibration?.perplexityUnavailable = perplexityUnavailable
+        calibration?.outlierFeatures = outlierFeatures
         let model = analyzer.model
         return ModelReport(analysis: calibration != nil && unavailable == nil ? "weights+activations" : "weights",
                            model: model.summary, blocksize: analyzer.blocksize, calibration: calibration, layers: layers,

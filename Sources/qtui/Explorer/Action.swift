@@ -27,6 +27,7 @@ enum Action: Equatable {
     case cycleSort
     case toggleHistogramSource
     case toggleCountScale
+    case cyclePanel
     case cycleMethod
     case toggleDoubleQuant
     case cycleBlocksize

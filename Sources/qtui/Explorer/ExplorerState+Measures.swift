@@ -35,6 +35,13 @@ extension ExplorerState {
         return total / Double(measured.count)
     }
 
+    /// The LLM.int8 paper's outlier features at the counted threshold at or below `threshold` (nil before
+    /// calibration, or below the whole counted grid).
+    func outlierFeatures(at threshold: Float) -> OutlierFeatures? {
+        guard hasActivations else { return nil }
+        return OutlierFeatures(inputs: hiddenInputs, statistics: { layerIndex[$0].flatMap { layers[$0].activations } }, threshold: threshold)
+    }
+
     /// Relative error of all converted weights together, ‖W_q − W‖/‖W‖ over the model; nil before
     /// any layer is analysed. Skipped layers count as exact when `honourSkips`.
     func combinedError(_ method: QuantMethod, honourSkips: Bool = false) -> Double? {

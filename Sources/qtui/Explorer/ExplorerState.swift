@@ -43,6 +43,16 @@ enum SortKey: String, CaseIterable {
 
 enum HistogramSource { case activations, weights }
 
+/// What the panel beside (or below) the table shows; `f` cycles through them.
+enum Panel: CaseIterable {
+    /// The selected layer's |x| (or |w|) histogram.
+    case histogram
+    /// The whole model: blocks down, hidden dimensions across, each column's max |x| against the threshold.
+    case outlierMap
+    /// int8's KL from fp32 and the fp16 column share along the threshold grid; once perplexity is measured.
+    case tradeoff
+}
+
 enum Overlay: Equatable {
     case none
     case help
@@ -89,6 +99,10 @@ struct ExplorerState {
     /// The dtype the export writes kept tensors in (nil: as stored).
     let keptDType: DType?
     var layers: [LayerEntry]
+    /// The Linears whose inputs are the hidden state, where outlier features are counted.
+    let hiddenInputs: HiddenStateInputs
+    /// Index into `layers` by name (names never change).
+    let layerIndex: [String: Int]
     var threshold: Float = 6
     var method: ExportMethod = .int8
     var doubleQuant = false
@@ -100,6 +114,7 @@ struct ExplorerState {
     var scroll = 0
     var overlay: Overlay = .none
     var histogramSource: HistogramSource = .activations
+    var panel: Panel = .histogram
     var logCounts = true
     /// The blocksize the current weight reports were computed at (nil: none finished yet).
     var analysedBlocksize: Int?
@@ -124,6 +139,8 @@ struct ExplorerState {
             return LayerEntry(name: $0.name, outFeatures: $0.outFeatures, inFeatures: $0.inFeatures, dtype: dtype,
                               storedBytes: $0.weight.elementCount * dtype.byteSize)
         }
+        hiddenInputs = HiddenStateInputs(model.plan.linears)
+        layerIndex = Dictionary(model.plan.linears.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.threshold = threshold
         self.blocksize = blocksize
         self.width = width

@@ -100,7 +100,7 @@ struct Frame: Equatable {
     private static let asciiLookAlikes: [Character: Character] = [
         "·": ".", "—": "-", "–": "-", "≥": ">", "≈": "~", "×": "x", "…": "~", "←": "<", "→": ">", "↑": "^", "↓": "v",
         "◀": "<", "▶": ">", "│": "|", "─": "-", "┆": "!", "┼": "+", "┴": "+", "‖": "|", "█": "#", "░": ".",
-        "┌": "+", "┐": "+", "└": "+", "┘": "+",
+        "┌": "+", "┐": "+", "└": "+", "┘": "+", "▒": "+", "▓": "%", "▲": "^", "╌": "-",
     ]
 
     func line(_ y: Int) -> String { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[y] }
@@ -131,11 +131,15 @@ struct Glyphs {
     let empty: Character
     /// Box corners: top left, top right, bottom left, bottom right.
     let corners: [Character]
+    /// Six shades, lightest first: how far a value reaches against the threshold (the outlier map).
+    let shades: [Character]
 
     static let unicode = Glyphs(bars: [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"], vertical: "│", horizontal: "─",
                                 marker: "┆", left: "◀", right: "▶", selected: "▶", ellipsis: "…",
-                                full: "█", empty: "░", corners: ["┌", "┐", "└", "┘"])
+                                full: "█", empty: "░", corners: ["┌", "┐", "└", "┘"],
+                                shades: [" ", "·", "░", "▒", "▓", "█"])
     static let ascii = Glyphs(bars: [" ", ".", ".", ":", ":", "+", "+", "#", "#"], vertical: "|", horizontal: "-",
                               marker: "!", left: "<", right: ">", selected: ">", ellipsis: "~",
-                              full: "#", empty: ".", corners: ["+", "+", "+", "+"])
+                              full: "#", empty: ".", corners: ["+", "+", "+", "+"],
+                              shades: [" ", ".", ":", "+", "%", "#"])
 }

@@ -14,6 +14,10 @@ func reducePlan(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
             state.message = "no activation statistics for this model: showing weights"
         }
     case .toggleCountScale: state.logCounts.toggle()
+    case .cyclePanel:
+        state.panel = next(state.panel)
+        // The chart has nothing to draw before perplexity is measured.
+        if state.panel == .tradeoff && state.perplexity == nil { state.panel = next(state.panel) }
     case .cycleMethod: state.method = next(state.method)
     case .toggleDoubleQuant: state.doubleQuant.toggle()
     case .cycleBlocksize:

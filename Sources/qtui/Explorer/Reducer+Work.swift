@@ -81,6 +81,8 @@ private func apply(_ event: AnalysisEvent, to state: inout ExplorerState) {
         if state.layers.indices.contains(index) { state.layers[index].refined = (threshold, value) }
     case .perplexity(let report, let threshold):
         state.perplexity = MeasuredPerplexity(report: report, threshold: threshold, blocksize: state.blocksize, skipped: state.skipped)
+        // What `p` was asked for: the trade-off along the grid, shown at once (f cycles back).
+        state.panel = .tradeoff
     case .perplexityUnavailable(let reason):
         state.message = "no perplexity: \(reason)"
     }

@@ -20,7 +20,11 @@ func render(_ state: ExplorerState, glyphs: Glyphs = .unicode) -> Frame {
     if layout.histogramBeside {
         for y in layout.table.y..<layout.table.maxY { frame.put(String(glyphs.vertical), x: layout.table.maxX, y: y, role: .dim) }
     }
-    HistogramView.draw(&frame, layout.histogram, state, glyphs)
+    switch state.panel {
+    case .histogram: HistogramView.draw(&frame, layout.histogram, state, glyphs)
+    case .outlierMap: OutlierMapView.draw(&frame, layout.histogram, state, glyphs)
+    case .tradeoff: TradeoffView.draw(&frame, layout.histogram, state, glyphs)
+    }
     MemoryView.draw(&frame, layout.memory, state, glyphs)
     QualityView.draw(&frame, layout.quality, state, glyphs)
     FooterView.draw(&frame, layout.footer, state, glyphs)
