@@ -18,7 +18,7 @@ final class OutlierFeaturesTests: XCTestCase {
     }
 
     /// SmolLM2-135M-Instruct (the Q4_1 GGUF, converted) on 128 tokens of the built-in text: one outlier feature
-    /// at 6 (scripts/outlier_features_reference.py on scripts/convert_smollm2.py's folder).
+    /// at 6 (scripts/tools/outlier_features_reference.py on scripts/tools/convert_smollm2.py's folder).
     func testSmolLM2OutlierFeaturesEqualTransformersHooks() throws {
         let cache = TemporaryFolder()
         let converted = try GGUFConversion(path: try GGUFRealModelTests.model(), cacheFolder: cache.path).run()
@@ -111,6 +111,17 @@ final class OutlierFeaturesTests: XCTestCase {
         XCTAssertEqual(bert.inputs[0].layers.count, 3, "q, k and v read one tensor: one input")
         XCTAssertEqual(bert.hiddenSize, 384)
         XCTAssertFalse(bert.inputs.contains { $0.layers.contains("encoder.layer.1.attention.output.dense") }, "attention's output is not the hidden state")
+        let phi3 = HiddenStateInputs([("model.layers.2.self_attn.qkv_proj", 96), ("model.layers.2.self_attn.o_proj", 96),
+                                      ("model.layers.2.mlp.gate_up_proj", 96), ("model.layers.2.mlp.down_proj", 128)])
+        XCTAssertEqual(phi3.inputs.map(\.layers), [["model.layers.2.self_attn.qkv_proj"], ["model.layers.2.mlp.gate_up_proj"]])
+        let neox = HiddenStateInputs([("gpt_neox.layers.0.attention.query_key_value", 64), ("gpt_neox.layers.0.attention.dense", 64),
+                                      ("gpt_neox.layers.0.mlp.dense_h_to_4h", 64), ("gpt_neox.layers.0.mlp.dense_4h_to_h", 256)])
+        XCTAssertEqual(neox.inputs.map(\.layers), [["gpt_neox.layers.0.attention.query_key_value"], ["gpt_neox.layers.0.mlp.dense_h_to_4h"]])
+        let opt = HiddenStateInputs([("model.decoder.layers.0.self_attn.q_proj", 64), ("model.decoder.layers.0.self_attn.k_proj", 64),
+                                     ("model.decoder.layers.0.self_attn.v_proj", 64), ("model.decoder.layers.0.self_attn.out_proj", 64),
+                                     ("model.decoder.layers.0.fc1", 64), ("model.decoder.layers.0.fc2", 256)])
+        XCTAssertEqual(opt.inputs.map(\.role), [.attention, .mlp])
+        XCTAssertEqual(opt.inputs[1].layers, ["model.decoder.layers.0.fc1"])
     }
 
     /// The thresholds of the definition are inclusive: a dimension at exactly 25 % of the blocks and 6 %

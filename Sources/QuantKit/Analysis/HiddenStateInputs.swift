@@ -49,9 +49,12 @@ public struct HiddenStateInputs: Sendable, Equatable {
         blocks = Array(Set(inputs.map(\.block))).sorted()
     }
 
-    // The families qtui runs (llama/qwen, GPT-2, BERT): only they have activations to count.
-    static let attentionSuffixes = [".q_proj", ".k_proj", ".v_proj", ".c_attn", ".query", ".key", ".value"]
-    static let mlpSuffixes = [".gate_proj", ".up_proj", ".c_fc", ".intermediate.dense"]
+    // The families qtui runs, only they having activations to count: llama/qwen/mistral/gemma and OPT
+    // (q/k/v_proj; gate/up_proj or OPT's fc1), phi3 (fused qkv_proj, gate_up_proj), GPT-NeoX
+    // (query_key_value, dense_h_to_4h), GPT-2 (c_attn, c_fc), BERT (query/key/value, intermediate.dense).
+    // Falcon has none: transformers converts none of its Linears.
+    static let attentionSuffixes = [".q_proj", ".k_proj", ".v_proj", ".qkv_proj", ".query_key_value", ".c_attn", ".query", ".key", ".value"]
+    static let mlpSuffixes = [".gate_proj", ".up_proj", ".gate_up_proj", ".fc1", ".dense_h_to_4h", ".c_fc", ".intermediate.dense"]
 
     static func role(of name: String) -> Role? {
         if attentionSuffixes.contains(where: name.hasSuffix) { return .attention }

@@ -3,7 +3,7 @@
 /// the sequence positions, looking only at the hidden states entering the attention projections and the
 /// MLP's first projection (`HiddenStateInputs`).
 ///
-/// How the paper's words are counted here (and by scripts/outlier_features_reference.py):
+/// How the paper's words are counted here (and by scripts/tools/outlier_features_reference.py):
 /// - "reaches": |fp16(x)| ≥ fp16(threshold), the rule bitsandbytes applies to its fp16 activations
 ///   (the same rule as the explorer's outlier columns).
 /// - "layers" are transformer blocks. A dimension appears in a block when it reaches the threshold for at

@@ -19,13 +19,13 @@ Output JSON: "model", "tokens" (ids), "hidden_size", "inputs" [{block, role, lay
 {"blocks", "inputs", "positions", "features": [{dimension, max_abs, layer_share, token_share, layers,
 token_hits}]}} and "versions".
 
-    ~/refenv/bin/python scripts/outlier_features_reference.py MODEL_DIR Sources/QuantKit/Analysis/CalibrationText.swift \\
+    ~/refenv/bin/python scripts/tools/outlier_features_reference.py MODEL_DIR Sources/QuantKit/Resources/calibration.txt \\
         --tokens 200 --out Tests/Fixtures/calibration/synthetic-llama-200-outlier-features.json
 
-(scripts/make_calibration_fixture.sh runs that on the synthetic llama). The SmolLM2 fixture is made from the folder
-scripts/convert_smollm2.py writes:
+(scripts/fixtures/make_calibration_fixture.sh runs that on the synthetic llama). The SmolLM2 fixture is made from the folder
+scripts/tools/convert_smollm2.py writes:
 
-    ~/refenv/bin/python scripts/outlier_features_reference.py /tmp/smollm2-135m-hf Sources/QuantKit/Analysis/CalibrationText.swift \\
+    ~/refenv/bin/python scripts/tools/outlier_features_reference.py /tmp/smollm2-135m-hf Sources/QuantKit/Resources/calibration.txt \\
         --tokens 128 --out Tests/Fixtures/calibration/smollm2-128-outlier-features.json
 """
 
@@ -38,8 +38,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from activation_reference import VERSIONS, read_text  # noqa: E402  (checks the reference venv)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
+from tools.activation_reference import VERSIONS  # noqa: E402  (checks the reference venv)
 
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
@@ -48,9 +48,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 # ActivationStatistics.defaultCountedThresholds (LayerActivationReport.reportedThresholds)
 THRESHOLDS = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20]
-# HiddenStateInputs' suffixes: the families qtui runs (llama/qwen, GPT-2, BERT)
-ATTENTION = (".q_proj", ".k_proj", ".v_proj", ".c_attn", ".query", ".key", ".value")
-MLP = (".gate_proj", ".up_proj", ".c_fc", ".intermediate.dense")
+# HiddenStateInputs' suffixes: the families qtui runs
+ATTENTION = (".q_proj", ".k_proj", ".v_proj", ".qkv_proj", ".query_key_value", ".c_attn", ".query", ".key", ".value")
+MLP = (".gate_proj", ".up_proj", ".gate_up_proj", ".fc1", ".dense_h_to_4h", ".c_fc", ".intermediate.dense")
 LAYER_SHARE, TOKEN_SHARE = 0.25, 0.06
 
 
@@ -107,7 +107,7 @@ def main() -> None:
 
     folder = Path(args.model)
     tok = AutoTokenizer.from_pretrained(folder)
-    ids = tok(read_text(Path(args.text)))["input_ids"][: args.tokens]
+    ids = tok(Path(args.text).read_text(encoding="utf-8"))["input_ids"][: args.tokens]
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
     model.eval()
     max_pos = getattr(model.config, "max_position_embeddings", None) or len(ids)
