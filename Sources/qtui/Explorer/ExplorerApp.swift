@@ -34,7 +34,7 @@ final class ExplorerApp {
                 dirty = true
             }
             if let reason = run(&pending, on: &state) { return stop(reason) }
-            if dirty || !pending.isEmpty {
+            if dirty {
                 terminal.present(render(state, glyphs: terminal.glyphs))
                 dirty = false
             }
