@@ -1,5 +1,5 @@
 # Entry points named in README.md. `make test` is what CI runs.
-.PHONY: test build release demo bench bench-runtime
+.PHONY: test build release demo bench bench-runtime fuzz
 
 test:
 	scripts/install-deps.sh
@@ -21,3 +21,11 @@ bench: release
 
 bench-runtime: release
 	scripts/bench_runtime.sh
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer), one mode at a time; not part of `make test`.
+# make fuzz MODE=gguf SECONDS=1800 — findings in fuzz/findings/MODE (scripts/fuzz.sh says more).
+MODE ?= gguf
+SECONDS ?= 300
+fuzz:
+	scripts/install-deps.sh
+	MODE=$(MODE) SECONDS_BUDGET=$(SECONDS) scripts/fuzz.sh
