@@ -2,6 +2,7 @@ import CFuzzDriver
 import Foundation
 
 /// `QuantKitFuzz MODE [libFuzzer flags] [corpus folders]`, MODE one of FuzzTarget's cases.
+/// The mode is also put in QTUI_FUZZ_MODE: libFuzzer's -fork children are started with the flags only.
 ///
 /// Built with `-Xswiftc -sanitize=fuzzer,address` (`make fuzz`) this runs libFuzzer on the target;
 /// built without (every ordinary `swift build`), it replays the files given — a way to rerun a
@@ -13,14 +14,16 @@ enum Main {
 
     static func main() {
         var arguments = CommandLine.arguments
-        guard arguments.count >= 2, let target = FuzzTarget(rawValue: arguments[1]) else {
+        if arguments.count >= 2, FuzzTarget(rawValue: arguments[1]) != nil {
+            setenv("QTUI_FUZZ_MODE", arguments.remove(at: 1), 1)
+        }
+        guard let target = ProcessInfo.processInfo.environment["QTUI_FUZZ_MODE"].flatMap(FuzzTarget.init) else {
             let modes = FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")
             FileHandle.standardError.write(Data("usage: QuantKitFuzz \(modes) [libFuzzer flags] [corpus…]\n".utf8))
             exit(1)
         }
         Self.target = target
         scratch = Scratch()
-        arguments.remove(at: 1)
         let status = runDriver(arguments)
         try? FileManager.default.removeItem(atPath: scratch.root)
         exit(status)
