@@ -223,7 +223,7 @@ final class ExplorerTests: XCTestCase {
         }
         state.apply(AnalysisWorker.Event.finished(blocksize: 64, cancelled: false))
         let calibration = Calibration(tokenLimit: 128)
-        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        let tokens = try calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
         let statistics = try calibration.run(try ModelRuntime(checkpoint: checkpoint), tokens: tokens)
         state.apply(AnalysisWorker.Event.calibrated(tokens: tokens.count, statistics: statistics))
         for (index, layer) in plan.linears.enumerated() {

@@ -83,7 +83,7 @@ public struct ModelAnalyzer: Sendable {
         } catch {
             return unavailable("\(error)")
         }
-        let tokens = request.calibration.tokens(of: request.text, tokenizer: tokenizer)
+        let tokens = try request.calibration.tokens(of: request.text, tokenizer: tokenizer)
         guard tokens.count >= 2 else { return unavailable("the calibration text has fewer than 2 tokens") }
         let statistics = try request.calibration.run(runtime, tokens: tokens, progress: { seen in
             progress(Progress(phase: "calibration", layerIndex: seen.layersSeen, layerCount: seen.layerCount,

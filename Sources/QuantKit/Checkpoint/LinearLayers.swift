@@ -26,6 +26,7 @@ public struct KeptTensor: Sendable, Hashable {
         case notMatrix = "not a 2-D weight (norms, buffers, biases)"
         case notFloat = "not a float dtype"
         case notWeight = "not a Linear weight"
+        case empty = "has a zero dimension (holds no values to quantize)"
     }
 
     public let tensor: TensorInfo
@@ -90,6 +91,8 @@ public struct LinearLayerPlan: Sendable {
         if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
         if tensor.shape.count != 2 { return .notMatrix }
         if !tensor.dtype.isDecodableFloat { return .notFloat }
+        // [2^40, 0] holds no bytes yet would size per-row buffers of 2^40: never an analysed layer.
+        if tensor.shape.contains(0) { return .empty }
         return nil
     }
 

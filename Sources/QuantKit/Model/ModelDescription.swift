@@ -45,40 +45,49 @@ public struct ModelDescription: Sendable, Equatable {
     /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
     public let typeVocabularySize: Int
 
+    /// The family of a model_type, nil for types the runtime does not run.
+    public static func family(of modelType: String) -> Family? {
+        guard supportedTypes.contains(modelType) else { return nil }
+        return modelType == "gpt2" ? .gpt2 : modelType == "bert" ? .bert : .llama
+    }
+
+    /// Shapes come from `config.geometry`, validated when the config was read; this adds what each
+    /// family requires to be present and the defaults transformers fills in.
     public init(config: ModelConfig) throws {
         let fields = try Self.fields(of: config)
         let file = config.path
+        let geometry = config.geometry
         func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
-        func integer(_ keys: String...) throws -> Int {
-            for key in keys { if let value = fields[key]?.integer, value > 0 { return value } }
-            throw fail(.invalidConfig("\(keys[0]) is missing or not a positive integer"))
+        func required(_ field: ModelGeometry.Field) throws -> Int {
+            guard let value = geometry[field] else { throw fail(.invalidConfig("\(geometry.key(field)) is missing")) }
+            return value
         }
         func optionalInteger(_ key: String) -> Int? { fields[key]?.integer }
         func number(_ key: String, default value: Double) -> Double { fields[key].flatMap(Self.double) ?? value }
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
 
         let type = config.modelType ?? "unknown"
-        guard Self.supportedTypes.contains(type) else {
+        guard let family = Self.family(of: type) else {
             let architecture = config.modelType ?? config.architectures.first ?? "without model_type"
             throw fail(.unsupportedArchitecture(architecture))
         }
         modelType = type
-        family = type == "gpt2" ? .gpt2 : type == "bert" ? .bert : .llama
-        hiddenSize = try integer("hidden_size", "n_embd")
-        layerCount = try integer("num_hidden_layers", "n_layer")
-        headCount = try integer("num_attention_heads", "n_head")
-        vocabularySize = try integer("vocab_size")
-        keyValueHeadCount = optionalInteger("num_key_value_heads") ?? headCount
-        headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
-        guard headCount % keyValueHeadCount == 0, headSize > 0, family == .llama || headSize * headCount == hiddenSize else {
-            throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
+        self.family = family
+        hiddenSize = try required(.hiddenSize)
+        layerCount = try required(.layerCount)
+        headCount = try required(.headCount)
+        vocabularySize = try required(.vocabularySize)
+        keyValueHeadCount = geometry.keyValueHeadCount ?? headCount
+        headSize = geometry.headSize ?? hiddenSize / headCount
+        guard family == .llama || headSize * headCount == hiddenSize else {
+            throw fail(.invalidConfig("\(headCount) heads of size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
-        typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
+        typeVocabularySize = geometry.typeVocabularySize ?? 2
 
         switch family {
         case .llama:
-            maxPositions = try integer("max_position_embeddings")
-            intermediateSize = try integer("intermediate_size")
+            maxPositions = try required(.maxPositions)
+            intermediateSize = try required(.intermediateSize)
             normEpsilon = Float(number("rms_norm_eps", default: 1e-6))
             activation = try Self.activation(fields["hidden_act"]?.string ?? "silu", file: file)
             rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file)
@@ -87,11 +96,11 @@ public struct ModelDescription: Sendable, Equatable {
             outputBias = type != "qwen2" && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
             queryKeyNorm = type == "qwen3"
-            slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
+            slidingWindows = try Self.slidingWindows(fields, window: geometry.slidingWindow, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
         case .gpt2:
-            maxPositions = try integer("n_positions", "max_position_embeddings")
-            intermediateSize = optionalInteger("n_inner") ?? 4 * hiddenSize
+            maxPositions = try required(.maxPositions)
+            intermediateSize = geometry.intermediateSize ?? 4 * hiddenSize
             normEpsilon = Float(number("layer_norm_epsilon", default: 1e-5))
             activation = try Self.activation(fields["activation_function"]?.string ?? "gelu_new", file: file)
             rotary = nil
@@ -103,8 +112,8 @@ public struct ModelDescription: Sendable, Equatable {
             let base: Float = scaled ? 1 / Float(headSize).squareRoot() : 1
             attentionScales = (0..<layerCount).map { layer in base / (byLayer ? Float(layer + 1) : 1) }
         case .bert:
-            maxPositions = try integer("max_position_embeddings")
-            intermediateSize = try integer("intermediate_size")
+            maxPositions = try required(.maxPositions)
+            intermediateSize = try required(.intermediateSize)
             normEpsilon = Float(number("layer_norm_eps", default: 1e-12))
             activation = try Self.activation(fields["hidden_act"]?.string ?? "gelu", file: file)
             rotary = nil
@@ -151,8 +160,7 @@ public struct ModelDescription: Sendable, Equatable {
     /// transformers: mistral slides every layer when `sliding_window` is set; qwen2/qwen3 only when
     /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
     /// those from `max_window_layers` on).
-    private static func slidingWindows(_ fields: [String: JSONValue], type: String, layers: Int, file: String) throws -> [Int?] {
-        let window = fields["sliding_window"]?.integer
+    private static func slidingWindows(_ fields: [String: JSONValue], window: Int?, type: String, layers: Int, file: String) throws -> [Int?] {
         switch type {
         case "mistral":
             return Array(repeating: window, count: layers)

@@ -72,7 +72,7 @@ enum AnalysisWorker {
                 return
             }
             let calibration = Calibration(tokenLimit: job.tokenLimit)
-            let tokens = calibration.tokens(of: job.text, tokenizer: tokenizer)
+            let tokens = try calibration.tokens(of: job.text, tokenizer: tokenizer)
             let started = Date()
             statistics = try calibration.run(runtime, tokens: tokens, progress: { seen in
                 let rate = Double(seen.layersSeen) / max(Date().timeIntervalSince(started), 1e-6)
@@ -141,7 +141,7 @@ enum PerplexityWorker {
             do {
                 let runtime = try ModelRuntime(checkpoint: checkpoint)
                 let calibration = Calibration(tokenLimit: tokenLimit)
-                let tokens = calibration.tokens(of: text, tokenizer: try Calibration.tokenizer(for: checkpoint))
+                let tokens = try calibration.tokens(of: text, tokenizer: try Calibration.tokenizer(for: checkpoint))
                 let started = Date()
                 let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: threshold, blocksize: blocksize,
                                                           skipModules: skipModules, progress: { done, total in
