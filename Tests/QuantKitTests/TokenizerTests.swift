@@ -173,4 +173,24 @@ final class TokenizerTests: XCTestCase {
     func testLowercaseIsPerScalarWithoutFinalSigma() throws {
         XCTAssertEqual(try Normalizer.lowercase.apply("ΑΣ Σ İ"), "ασ σ i\u{307}")
     }
+
+    /// Issue 17, F9: a chain whose output outgrows its input by more than the bound stops with one line
+    /// naming the file and the stage — on encoding, and on loading when a normalized added token runs
+    /// through it — instead of doubling the text 40 times.
+    func testAmplifyingNormalizerChainStopsNamingTheStage() throws {
+        let path = fixturesFolder + "/malformed/tokenizer-normalizer-amplification-minimal.json"
+        let tokenizer = try Tokenizer(path: path)
+        XCTAssertThrowsError(try tokenizer.encode(String(repeating: "a", count: 5000))) { error in
+            XCTAssertEqual("\(error)", "\(path): normalizer.normalizers[3] (Replace): grows a text of 5000 characters past 41024 (8× + 1024)")
+        }
+        XCTAssertEqual(try tokenizer.encode("xyz", addSpecialTokens: false).count, 0)
+
+        var json = try XCTUnwrap(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))).object)
+        json["added_tokens"] = .array([.object(["id": .integer(0), "content": .string(String(repeating: "a", count: 200)),
+                                                "special": .bool(false), "normalized": .bool(true)])])
+        let data = Data(PythonJSON.text(.object(json)).utf8)
+        XCTAssertThrowsError(try Tokenizer(json: data, source: "t.json")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("t.json: normalizer.normalizers["), "\(error)")
+        }
+    }
 }
