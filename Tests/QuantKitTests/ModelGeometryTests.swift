@@ -176,8 +176,8 @@ final class ModelGeometryTests: XCTestCase {
         finished.executableURL = URL(fileURLWithPath: "/bin/true")
         try finished.run()
         finished.waitUntilExit()
-        let stale = cache + "/other.gguf-1-2-c3" + PartialFolders.suffix(for: finished.processIdentifier)
-        let live = cache + "/other.gguf-1-2-c3" + PartialFolders.suffix(for: getppid())
+        let stale = cache + "/other.gguf-1-2-c3" + GGUFPartialFolders.suffix(for: finished.processIdentifier)
+        let live = cache + "/other.gguf-1-2-c3" + GGUFPartialFolders.suffix(for: getppid())
         for path in [stale, live] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         _ = try run()
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale))

@@ -80,8 +80,8 @@ public struct GGUFConversion {
         // Everything about the input is checked before the first byte is written.
         let config = try GGUFModelConfig(file: file, architecture: architecture)
         let tensors = try Self.mappedTensors(file, architecture: architecture, config: config)
-        PartialFolders.removeStale(in: cacheFolder)
-        let temporary = folder + PartialFolders.suffix(for: getpid())
+        GGUFPartialFolders.removeStale(in: cacheFolder)
+        let temporary = folder + GGUFPartialFolders.suffix(for: getpid())
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)

@@ -62,7 +62,6 @@ public struct ModelDescription: Sendable, Equatable {
             guard let value = geometry[field] else { throw fail(.invalidConfig("\(geometry.key(field)) is missing")) }
             return value
         }
-        func optionalInteger(_ key: String) -> Int? { fields[key]?.integer }
         func number(_ key: String, default value: Double) -> Double { fields[key].flatMap(Self.double) ?? value }
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
 

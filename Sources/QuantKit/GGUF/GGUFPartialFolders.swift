@@ -3,7 +3,7 @@ import Foundation
 /// Conversions build their folder as `<destination>.partial-<pid>` and rename it when complete. A run
 /// that fails removes its own; one that was killed cannot, so each conversion first removes those whose
 /// process is gone. A live process's folder is left alone: it may be converting the same file now.
-enum PartialFolders {
+enum GGUFPartialFolders {
     static let marker = ".partial-"
 
     static func suffix(for pid: pid_t) -> String { marker + String(pid) }
