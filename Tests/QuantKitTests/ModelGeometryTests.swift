@@ -69,6 +69,15 @@ final class ModelGeometryTests: XCTestCase {
         XCTAssertEqual(model.keyValueHeadCount, 4)
     }
 
+    /// Within bounds, yet wider than the exact int8 product calibration runs: the model is not run
+    /// (a weight-only report says why), never a precondition trap.
+    func testLinearWiderThanTheInt8ProductIsUnsupported() throws {
+        for changes in [["intermediate_size": "200000"], ["head_dim": "65536"]] {
+            let (path, open) = try config(changes)
+            assertRefused(open, file: path, ["unsupported: Linear layers with", "at most 131071"])
+        }
+    }
+
     /// The fuzz-findings reproducer (F8) beside a real model: the open fails, before any runtime.
     func testReproducerConfigFailsTheOpen() throws {
         let folder = TemporaryFolder()

@@ -1,3 +1,4 @@
+import CQuantKernels
 import Foundation
 
 /// What the runtime needs to know about a model, read from its config.json the way transformers 5.24
@@ -124,6 +125,12 @@ public struct ModelDescription: Sendable, Equatable {
                 throw fail(.unsupportedFeature("position_embedding_type \(kind)"))
             }
             if flag("is_decoder", default: false) { throw fail(.unsupportedFeature("BERT as a decoder (is_decoder)")) }
+        }
+        // Every converted Linear reads hidden, intermediate or heads × head size inputs; the exact int8
+        // product that calibration and perplexity run is exact in int32 only up to this many.
+        let widest = max(hiddenSize, intermediateSize, queryWidth)
+        guard widest <= Int(QK_INT8_PRODUCT_MAX_K) else {
+            throw fail(.unsupportedFeature("Linear layers with \(widest) inputs (the exact int8 product takes at most \(QK_INT8_PRODUCT_MAX_K))"))
         }
     }
 
