@@ -38,13 +38,13 @@ enum FuzzTarget: String, CaseIterable {
 
     /// open + layer plan + weight analysis of every converted layer, one thread.
     static func safetensors(_ data: Data, _ scratch: Scratch) throws {
-        let path = try scratch.write(data, as: "input.safetensors")
+        guard let path = scratch.write(data, as: "input.safetensors") else { return }
         try analyseWeights(Checkpoint(path: path))
     }
 
     /// read + dequantize + conversion into a cache folder + open + weight analysis.
     static func gguf(_ data: Data, _ scratch: Scratch) throws {
-        let path = try scratch.write(data, as: "input.gguf")
+        guard let path = scratch.write(data, as: "input.gguf") else { return }
         let cache = scratch.folder("cache")
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let result = try GGUFConversion(path: path, cacheFolder: cache).run()
@@ -65,18 +65,10 @@ enum FuzzTarget: String, CaseIterable {
     /// config.json (or, when the input has a weight_map, model.safetensors.index.json) beside a real
     /// tiny llama checkpoint: open, model description and shape checks, one forward pass.
     static func config(_ data: Data, _ scratch: Scratch) throws {
-        let model = scratch.folder("model")
-        try? FileManager.default.removeItem(atPath: model)
-        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-        let fixture = Fixtures.llama
-        if String(decoding: data, as: UTF8.self).contains("weight_map") {
-            try FileManager.default.copyItem(atPath: fixture + "/config.json", toPath: model + "/config.json")
-            try FileManager.default.copyItem(atPath: fixture + "/model.safetensors", toPath: model + "/model-00001-of-00001.safetensors")
-            try data.write(to: URL(fileURLWithPath: model + "/model.safetensors.index.json"))
-        } else {
-            try FileManager.default.copyItem(atPath: fixture + "/model.safetensors", toPath: model + "/model.safetensors")
-            try data.write(to: URL(fileURLWithPath: model + "/config.json"))
-        }
+        let sharded = String(decoding: data, as: UTF8.self).contains("weight_map")
+        guard let model = scratch.llamaFolder(sharded: sharded),
+              scratch.write(data, as: (sharded ? "sharded/model.safetensors.index.json" : "plain/config.json")) != nil
+        else { return }
         let checkpoint = try Checkpoint(path: model)
         let runtime = try ModelRuntime(checkpoint: checkpoint)
         _ = try runtime.logits(tokens: [1, 2, 3, 4])
@@ -88,7 +80,7 @@ enum FuzzTarget: String, CaseIterable {
         var bytes = TinyModel.Bytes(data)
         let model = TinyModel(&bytes)
         let folder = scratch.folder("tiny")
-        try model.write(to: folder)
+        guard (try? model.write(to: folder)) != nil else { return }
         let runtime = try ModelRuntime(checkpoint: Checkpoint(path: folder))
         let tokens = (0..<(1 + bytes.next() % 24)).map { _ in bytes.next() % model.vocabulary }
         _ = try runtime.logits(tokens: tokens)
@@ -114,7 +106,8 @@ enum Fixtures {
 }
 
 /// A per-process folder for the files a target writes; /dev/shm when there is one, so the disk is
-/// not worn by millions of tiny writes.
+/// not worn by millions of tiny writes. The harness's own file work can fail (libFuzzer's timer signals
+/// interrupt system calls): such an input is skipped, never reported as a finding of the code under test.
 struct Scratch {
     let root: String
 
@@ -126,9 +119,38 @@ struct Scratch {
 
     func folder(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
 
-    func write(_ data: Data, as name: String) throws -> String {
+    /// Writes `data` to `name` under the root, retrying interrupted writes; nil when it cannot.
+    func write(_ data: Data, as name: String) -> String? {
         let path = folder(name)
-        try data.write(to: URL(fileURLWithPath: path))
-        return path
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        let written = data.withUnsafeBytes { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let count = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+        return written ? path : nil
+    }
+
+    /// `plain/` (the fixture's model.safetensors; the input becomes config.json) or `sharded/` (the
+    /// fixture's config.json and its weights as the one shard an index may name), made once, by links.
+    func llamaFolder(sharded: Bool) -> String? {
+        let model = folder(sharded ? "sharded" : "plain")
+        let fixture = Fixtures.llama.hasPrefix("/") ? Fixtures.llama : FileManager.default.currentDirectoryPath + "/" + Fixtures.llama
+        let links = sharded
+            ? ["config.json": fixture + "/config.json", "model-00001-of-00001.safetensors": fixture + "/model.safetensors"]
+            : ["model.safetensors": fixture + "/model.safetensors"]
+        for (name, target) in links where !FileManager.default.fileExists(atPath: model + "/" + name) {
+            try? FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+            guard (try? FileManager.default.createSymbolicLink(atPath: model + "/" + name, withDestinationPath: target)) != nil
+            else { return nil }
+        }
+        return model
     }
 }
