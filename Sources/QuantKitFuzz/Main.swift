@@ -24,9 +24,9 @@ enum Main {
         }
         Self.target = target
         scratch = Scratch()
-        let status = runDriver(arguments)
-        try? FileManager.default.removeItem(atPath: scratch.root)
-        exit(status)
+        // libFuzzer ends the process with exit(), never returning here.
+        atexit { try? FileManager.default.removeItem(atPath: Main.scratch.root) }
+        exit(runDriver(arguments))
     }
 
     static func runDriver(_ arguments: [String]) -> Int32 {
