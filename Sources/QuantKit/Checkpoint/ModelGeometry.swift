@@ -6,7 +6,7 @@
 /// A value is refused — one line naming the file, the key as that file spells it, and the value — when
 /// - it is not an integer (a float such as 1.5, a string, a bool; 2.0 counts as 2, as JSONValue reads it);
 /// - it is outside 1…bound. The bounds are far above any released model and far below overflow: a
-///   product of any two fields stays under 2^48, so tokens × hidden, vocabulary × hidden, heads × head
+///   product of any two fields is at most 2^48, so tokens × hidden, vocabulary × hidden, heads × head
 ///   size and the like cannot wrap, and no `Array(repeating:count:)` over layers can ask for gigabytes;
 /// - the fields disagree: key/value heads must divide heads; a head size derived from hidden / heads
 ///   needs hidden divisible by heads; a rotary model needs an even head size (RoPE rotates pairs), and
@@ -51,8 +51,8 @@ public struct ModelGeometry: Sendable, Equatable {
     /// The geometry a config.json's top-level object describes.
     init(file: String, config fields: [String: JSONValue], rotary: Bool) throws {
         var present: [Field: (key: String, value: Value)] = [:]
-        for (field, keys) in Self.configKeys {
-            for key in keys {
+        for field in Field.allCases {
+            for key in Self.configKeys[field] ?? [] {
                 guard let json = fields[key], json != .null else { continue }
                 present[field] = (key, json.integer.map(Value.integer) ?? .other(Self.describe(json)))
                 break
@@ -110,7 +110,9 @@ public struct ModelGeometry: Sendable, Equatable {
     init(file: String, fields: [Field: (key: String, value: Value)], rotary: Bool) throws {
         self.file = file
         var values: [Field: Entry] = [:]
-        for (field, entry) in fields {
+        // In Field order, so the first of several bad values is always the one reported.
+        for field in Field.allCases {
+            guard let entry = fields[field] else { continue }
             guard case .integer(let number) = entry.value else {
                 throw GeometryError(file: file, key: entry.key, value: entry.value, reason: "is not an integer")
             }
