@@ -1,5 +1,5 @@
 # Entry points named in README.md. `make test` is what CI runs.
-.PHONY: test build release demo bench bench-runtime fixtures
+.PHONY: test build release demo bench bench-runtime fixtures fuzz
 
 test:
 	scripts/install-deps.sh
@@ -25,3 +25,11 @@ bench-runtime: release
 # Regenerates every golden fixture with the reference venv and fails if any changed.
 fixtures:
 	scripts/fixtures/regenerate.sh
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer), one mode at a time; not part of `make test`.
+# make fuzz MODE=gguf SECONDS=1800 — findings in fuzz/findings/MODE (scripts/tools/fuzz.sh says more).
+MODE ?= gguf
+SECONDS ?= 300
+fuzz:
+	scripts/install-deps.sh
+	MODE=$(MODE) SECONDS_BUDGET=$(SECONDS) scripts/tools/fuzz.sh

@@ -6,6 +6,9 @@ let package = Package(
     products: [
         .library(name: "QuantKit", targets: ["QuantKit"]),
         .executable(name: "qtui", targets: ["qtui"]),
+        // The fuzz harness (`make fuzz`): libFuzzer when built with -sanitize=fuzzer,address, a replayer
+        // otherwise.
+        .executable(name: "QuantKitFuzz", targets: ["QuantKitFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +55,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/qtui"
+        ),
+        // libFuzzer's entry point, weakly linked so that builds without the fuzzer sanitizer still link.
+        .target(
+            name: "CFuzzDriver",
+            path: "Sources/CFuzzDriver"
+        ),
+        .executableTarget(
+            name: "QuantKitFuzz",
+            dependencies: ["QuantKit", "CFuzzDriver"],
+            path: "Sources/QuantKitFuzz",
+            // gold (the default linker) dies with an internal error on the sanitized link; the
+            // toolchain's lld links it.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]
         ),
         .testTarget(
             name: "QuantKitTests",

@@ -30,7 +30,7 @@ struct CalibrationOptions: ParsableArguments {
             throw InputError(file: calib, message: "cannot read the calibration text (missing, unreadable or not UTF-8)")
         }
         if let tokenizer = try? Calibration.tokenizer(for: checkpoint) {
-            let count = tokenizer.encode(text).count
+            let count = try tokenizer.encode(text).count
             guard count >= Self.minimumTokens else {
                 throw InputError(file: calib, message: "gives \(count) tokens with the model's tokenizer; calibration needs at least \(Self.minimumTokens)")
             }

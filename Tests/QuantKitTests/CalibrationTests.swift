@@ -14,7 +14,7 @@ final class CalibrationTests: XCTestCase {
         try FileManager.default.copyItem(atPath: fixturesFolder + "/tokenizers/smollm2.tokenizer.json", toPath: folder.path + "/tokenizer.json")
         let checkpoint = try Checkpoint(path: folder.path)
         let calibration = Calibration(tokenLimit: 200)
-        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        let tokens = try calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
         XCTAssertEqual(tokens, expected["tokens"]!.array!.map { $0.integer! }, "the same calibration tokens")
 
         let runtime = try ModelRuntime(checkpoint: checkpoint)

@@ -87,7 +87,7 @@ final class MalformedInputTests: XCTestCase {
             let bytes = damaged(original, headerBytes: original.count)
             do {
                 let tokenizer = try Tokenizer(json: Data(bytes), source: "damaged.tokenizer.json")
-                _ = tokenizer.encode("Hello world, 12345 — ünïcödé!\n  spaces")
+                _ = try tokenizer.encode("Hello world, 12345 — ünïcödé!\n  spaces")
             } catch {
                 expectOneLineError(error, "damaged.tokenizer.json")
             }

@@ -34,7 +34,7 @@ final class OutlierFeaturesTests: XCTestCase {
     private func compareWithReference(checkpoint: Checkpoint, tokens count: Int, fixture: String) throws -> (OutlierFeatures, Int) {
         let expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: fixturesFolder + "/calibration/" + fixture)))
         let calibration = Calibration(tokenLimit: count)
-        let tokens = calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
+        let tokens = try calibration.tokens(of: CalibrationText.standard, tokenizer: try Calibration.tokenizer(for: checkpoint))
         XCTAssertEqual(tokens, expected["tokens"]!.array!.map { $0.integer! })
         let runtime = try ModelRuntime(checkpoint: checkpoint)
         let statistics = try calibration.run(runtime, tokens: tokens)

@@ -29,7 +29,7 @@ final class TokenizerTests: XCTestCase {
             let text = item["text"]!.string!
             let special = item["add_special_tokens"]!.bool!
             let expected = item["ids"]!.array!.map { $0.integer! }
-            let actual = tokenizers[name]!.encode(text, addSpecialTokens: special)
+            let actual = try tokenizers[name]!.encode(text, addSpecialTokens: special)
             if actual != expected {
                 let at = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(actual.count, expected.count)
                 failures.append("\(name) special=\(special) \(String(reflecting: String(text.prefix(40)))): "
@@ -59,8 +59,8 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(minilm.prefixIDs, [101])
         XCTAssertEqual(minilm.suffixIDs, [102])
         XCTAssertEqual(minilm.specialTokens["[MASK]"], 103)
-        XCTAssertEqual(minilm.encode("Hello, world!"), [101, 7592, 1010, 2088, 999, 102])
-        XCTAssertEqual(minilm.encode("Hello, world!", addSpecialTokens: false), [7592, 1010, 2088, 999])
+        XCTAssertEqual(try minilm.encode("Hello, world!"), [101, 7592, 1010, 2088, 999, 102])
+        XCTAssertEqual(try minilm.encode("Hello, world!", addSpecialTokens: false), [7592, 1010, 2088, 999])
     }
 
     func testPrefixAndSuffixFollowThePostProcessor() throws {
@@ -75,10 +75,10 @@ final class TokenizerTests: XCTestCase {
     func testCopiesShareTheWordCacheAcrossThreads() throws {
         let tokenizer = try tokenizer("gpt2")
         let text = String(repeating: "The quick brown fox jumps over the lazy dog; 12345 + 3.14. ", count: 40)
-        let expected = tokenizer.encode(text)
+        let expected = try tokenizer.encode(text)
         let results = Mutex<[[Int]]>(Array(repeating: [], count: 8))
         DispatchQueue.concurrentPerform(iterations: 8) { index in
-            let ids = tokenizer.encode(text)
+            let ids = try! tokenizer.encode(text)
             results.withLock { $0[index] = ids }
         }
         XCTAssertTrue(results.withLock { $0 }.allSatisfy { $0 == expected })
@@ -172,7 +172,27 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(pieces(.contiguous), ["a", "-", "b", "--", "c"])
     }
 
-    func testLowercaseIsPerScalarWithoutFinalSigma() {
-        XCTAssertEqual(Normalizer.lowercase.apply("ΑΣ Σ İ"), "ασ σ i\u{307}")
+    func testLowercaseIsPerScalarWithoutFinalSigma() throws {
+        XCTAssertEqual(try Normalizer.lowercase.apply("ΑΣ Σ İ"), "ασ σ i\u{307}")
+    }
+
+    /// Issue 17, F9: a chain whose output outgrows its input by more than the bound stops with one line
+    /// naming the file and the stage — on encoding, and on loading when a normalized added token runs
+    /// through it — instead of doubling the text 40 times.
+    func testAmplifyingNormalizerChainStopsNamingTheStage() throws {
+        let path = fixturesFolder + "/malformed/tokenizer-normalizer-amplification-minimal.json"
+        let tokenizer = try Tokenizer(path: path)
+        XCTAssertThrowsError(try tokenizer.encode(String(repeating: "a", count: 5000))) { error in
+            XCTAssertEqual("\(error)", "\(path): normalizer.normalizers[3] (Replace): grows a text of 5000 characters past 41024 (8× + 1024)")
+        }
+        XCTAssertEqual(try tokenizer.encode("xyz", addSpecialTokens: false).count, 0)
+
+        var json = try XCTUnwrap(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))).object)
+        json["added_tokens"] = .array([.object(["id": .integer(0), "content": .string(String(repeating: "a", count: 200)),
+                                                "special": .bool(false), "normalized": .bool(true)])])
+        let data = Data(PythonJSON.text(.object(json)).utf8)
+        XCTAssertThrowsError(try Tokenizer(json: data, source: "t.json")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("t.json: normalizer.normalizers["), "\(error)")
+        }
     }
 }

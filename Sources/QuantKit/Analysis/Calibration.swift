@@ -28,8 +28,8 @@ public struct Calibration: Sendable {
     }
 
     /// Token ids of `text` (special tokens as the tokenizer adds them), cut to `tokenLimit`.
-    public func tokens(of text: String, tokenizer: Tokenizer) -> [Int] {
-        Array(tokenizer.encode(text).prefix(tokenLimit))
+    public func tokens(of text: String, tokenizer: Tokenizer) throws -> [Int] {
+        Array(try tokenizer.encode(text).prefix(tokenLimit))
     }
 
     public func run(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },

@@ -21,8 +21,9 @@ public struct CalibrationRequest: Sendable {
         self.source = source
     }
 
-    /// The model made runnable and the text tokenized, or why the model cannot run (weight-only).
-    public func prepare(_ model: OpenedModel) -> Result<CalibrationSession, CalibrationUnavailable> {
+    /// The model made runnable and the text tokenized, or why the model cannot run (weight-only). A
+    /// tokenizer that fails on the text (a normalizer chain growing it without bound) is bad input: thrown.
+    public func prepare(_ model: OpenedModel) throws -> Result<CalibrationSession, CalibrationUnavailable> {
         let runtime: ModelRuntime
         let tokenizer: Tokenizer
         do {
@@ -31,7 +32,7 @@ public struct CalibrationRequest: Sendable {
         } catch {
             return .failure(CalibrationUnavailable(reason: "\(error)"))
         }
-        let tokens = calibration.tokens(of: text, tokenizer: tokenizer)
+        let tokens = try calibration.tokens(of: text, tokenizer: tokenizer)
         guard tokens.count >= Self.minimumTokens else {
             return .failure(CalibrationUnavailable(
                 reason: "\(source): \(tokens.count) calibration token\(tokens.count == 1 ? "" : "s"); at least \(Self.minimumTokens) are needed"))

@@ -33,7 +33,7 @@ public struct ModelAnalyzer: Sendable {
         if let knownStatistics {
             statistics = knownStatistics
         } else {
-            switch request.prepare(model) {
+            switch try request.prepare(model) {
             case .failure(let unavailable):
                 emit(.activationsUnavailable(reason: unavailable.reason))
                 return
@@ -95,7 +95,7 @@ public struct ModelAnalyzer: Sendable {
     public func measurePerplexity(threshold: Float, skipModules: [String] = [], emit: (AnalysisEvent) -> Void,
                                   isCancelled: () -> Bool = { false }) throws {
         guard let request = calibration else { return }
-        switch request.prepare(model) {
+        switch try request.prepare(model) {
         case .failure(let unavailable): emit(.activationsUnavailable(reason: unavailable.reason))
         case .success(let session):
             try measurePerplexity(session, threshold: threshold, skipModules: skipModules, tolerance: request.perplexityTolerance,

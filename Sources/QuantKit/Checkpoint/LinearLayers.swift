@@ -28,6 +28,7 @@ public struct KeptTensor: Sendable, Hashable {
         case notWeight = "not a Linear weight"
         case subclassOfLinear = "a subclass of nn.Linear (transformers converts nn.Linear itself only)"
         case multiheadAttention = "out_proj of nn.MultiheadAttention (not exactly nn.Linear; transformers keeps it)"
+        case empty = "has a zero dimension (holds no values to quantize)"
     }
 
     public let tensor: TensorInfo
@@ -124,6 +125,8 @@ public struct LinearLayerPlan: Sendable {
         if last.contains("embed") || ["wte", "wpe", "shared"].contains(last) { return .embedding }
         if tensor.shape.count != 2 { return .notMatrix }
         if !tensor.dtype.isDecodableFloat { return .notFloat }
+        // [2^40, 0] holds no bytes yet would size per-row buffers of 2^40: never an analysed layer.
+        if tensor.shape.contains(0) { return .empty }
         return nil
     }
 

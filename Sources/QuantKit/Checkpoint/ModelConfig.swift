@@ -9,9 +9,11 @@ public struct ModelConfig: Sendable {
     public let architectures: [String]
     public let torchDtype: String?
     public let tieWordEmbeddings: Bool?
-    public let hiddenSize: Int?
-    public let layerCount: Int?
-    public let vocabularySize: Int?
+    /// The shape-fixing numbers, validated (ModelGeometry): an absurd one fails the open.
+    public let geometry: ModelGeometry
+    public var hiddenSize: Int? { geometry.hiddenSize }
+    public var layerCount: Int? { geometry.layerCount }
+    public var vocabularySize: Int? { geometry.vocabularySize }
     public let rawJSON: Data
 
     public init(path: String) throws {
@@ -30,13 +32,7 @@ public struct ModelConfig: Sendable {
         architectures = fields["architectures"]?.array?.compactMap(\.string) ?? []
         torchDtype = fields["torch_dtype"]?.string ?? fields["dtype"]?.string
         tieWordEmbeddings = fields["tie_word_embeddings"]?.bool
-        hiddenSize = Self.integer(fields, "hidden_size", "n_embd", "d_model")
-        layerCount = Self.integer(fields, "num_hidden_layers", "n_layer", "num_layers")
-        vocabularySize = Self.integer(fields, "vocab_size")
-    }
-
-    private static func integer(_ fields: [String: JSONValue], _ keys: String...) -> Int? {
-        for key in keys { if let number = fields[key]?.integer { return number } }
-        return nil
+        geometry = try ModelGeometry(file: path, config: fields,
+                                     rotary: modelType.flatMap(ModelDescription.family(of:)) == .llama)
     }
 }

@@ -127,12 +127,11 @@ private struct TensorEntry {
               let begin = offsets[0].integer, let end = offsets[1].integer, begin >= 0, end >= begin
         else { throw bad("data_offsets must be two integers 0 ≤ begin ≤ end") }
 
-        var expected = dtype.byteSize
-        for dimension in shape {
-            let (product, overflow) = expected.multipliedReportingOverflow(by: dimension)
-            guard !overflow else { throw bad("shape is too large") }
-            expected = product
+        // At least 4 bytes an element: F16 and BF16 weights are decoded into Float copies.
+        guard let elements = ElementCount.of(shape, bytesPerElement: max(dtype.byteSize, 4)) else {
+            throw bad("shape \(shape) multiplies past 64 bits")
         }
+        let expected = elements * dtype.byteSize
         guard expected == end - begin else {
             throw CheckpointError(file: path, .sizeMismatch(tensor: name, expectedBytes: expected, actualBytes: end - begin))
         }

@@ -17,7 +17,7 @@ public struct SafetensorsWriter {
         public let byteCount: Int
 
         public init(name: String, dtype: DType, shape: [Int], data: Data) {
-            precondition(shape.reduce(1, *) * dtype.byteSize == data.count, "\(name): shape and data size disagree")
+            precondition(Self.byteCount(shape, dtype) == data.count, "\(name): shape and data size disagree")
             self.name = name
             self.dtype = dtype
             self.shape = shape
@@ -30,7 +30,16 @@ public struct SafetensorsWriter {
             self.dtype = dtype
             self.shape = shape
             data = Data()
-            byteCount = shape.reduce(1, *) * dtype.byteSize
+            byteCount = Self.byteCount(shape, dtype)
+        }
+
+        /// Shapes here come from readers that checked them (ElementCount); one that overflows is a bug
+        /// in the caller, not bad input.
+        private static func byteCount(_ shape: [Int], _ dtype: DType) -> Int {
+            guard let elements = ElementCount.of(shape, bytesPerElement: dtype.byteSize) else {
+                preconditionFailure("shape \(shape) multiplies past 64 bits")
+            }
+            return elements * dtype.byteSize
         }
     }
 

@@ -48,7 +48,9 @@ public struct GGUFConversion {
 
     /// Which converter wrote a cached folder. Bump it whenever the same GGUF would convert to different
     /// files (a tokenizer rule, a config key), so folders an older qtui wrote are not reused.
-    static let converterVersion = 2
+    /// 3: tensors are checked against the metadata's geometry (a version-2 folder may hold a tensor
+    /// with a zero dimension that no reader should see).
+    static let converterVersion = 3
 
     /// The folder this file converts into: its content identifies the input (the same model under
     /// another path or name converts once), the converter version the output.
@@ -74,16 +76,18 @@ public struct GGUFConversion {
             GGUFCache(folder: cacheFolder).touch(folder, source: path)
             return result(converted: false)
         }
-        let temporary = folder + ".partial-\(getpid())"
+        // Everything about the input is checked before the first byte is written.
+        let config = try architecture.map { try GGUFModelConfig(file: file, architecture: $0) }
+        let tensors = try architecture.map { try Self.mappedTensors(file, architecture: $0, config: config!) } ?? GGUFWeightOnly.tensors(file)
+        GGUFPartialFolders.removeStale(in: cacheFolder)
+        let temporary = folder + GGUFPartialFolders.suffix(for: getpid())
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             // The cache holds 4 bytes a parameter (a Q4 file grows about 7×): fail now, not when the disk fills.
-            let tensors = try architecture.map { try Self.mappedTensors(file, architecture: $0) } ?? GGUFWeightOnly.tensors(file)
             if let shortfall = FreeSpace.shortfall(tensors.reduce(0) { $0 + 4 * $1.0.elementCount }, at: temporary) {
                 throw CheckpointError(file: path, .cannotOpen(reason: "converting it into \(cacheFolder): \(shortfall)"))
             }
-            let config = try architecture.map { try GGUFModelConfig(file: file, architecture: $0) }
             try write(config?.configJSON() ?? GGUFWeightOnly.configJSON(file), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
             try writeWeights(file, tensors, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"),
@@ -133,13 +137,15 @@ public struct GGUFConversion {
         }
     }
 
-    /// The tensors that have a transformers name, in file order, with their transformers names.
-    static func mappedTensors(_ file: GGUFFile, architecture: GGUFArchitecture) throws -> [(GGUFTensor, String)] {
+    /// The tensors that have a transformers name, in file order, with their transformers names; each
+    /// decodable and of the shape the config gives it.
+    static func mappedTensors(_ file: GGUFFile, architecture: GGUFArchitecture, config: GGUFModelConfig) throws -> [(GGUFTensor, String)] {
         try file.tensors.compactMap { tensor in
             guard let name = architecture.transformersName(tensor.name) else { return nil }
             guard tensor.type.isDequantizable else {
                 throw CheckpointError(file: file.path, .unsupportedGGMLType(tensor.type.description, known: tensor.type.isKnown, tensor: tensor.name))
             }
+            try config.checkShape(of: tensor, as: name, in: file)
             return (tensor, name)
         }
     }

@@ -271,15 +271,16 @@ private struct GGUFReader {
             throw CheckpointError(file: file, .invalidEntry(tensor: name, reason: "n_dims \(dimensionCount) is more than ggml's \(GGUFFile.maxDimensions)"))
         }
         var dimensions: [Int] = []
-        var elements = 1
         for _ in 0..<dimensionCount {
             let raw = try cursor.readUInt64()
-            let (product, overflow) = elements.multipliedReportingOverflow(by: Int(clamping: raw))
-            guard raw <= UInt64(Int.max), !overflow else {
-                throw CheckpointError(file: file, .invalidEntry(tensor: name, reason: "dimensions overflow 64 bits"))
+            guard raw <= UInt64(Int.max) else {
+                throw CheckpointError(file: file, .invalidEntry(tensor: name, reason: "dimension \(raw) overflows 63 bits"))
             }
-            elements = product
             dimensions.append(Int(raw))
+        }
+        // × 4: a conversion writes every element as F32 (and the widest block type is still less per element).
+        guard ElementCount.of(dimensions, bytesPerElement: 4) != nil else {
+            throw CheckpointError(file: file, .invalidEntry(tensor: name, reason: "dimensions \(dimensions) multiply past 64 bits"))
         }
         let type = GGMLType(rawValue: try cursor.readUInt32())
         return Info(name: name, dimensions: dimensions, type: type, offset: try cursor.readUInt64())

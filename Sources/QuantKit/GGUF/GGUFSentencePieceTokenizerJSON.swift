@@ -65,20 +65,21 @@ enum GGUFSentencePieceTokenizerJSON {
     /// tokens of the vocabulary is a merge with that token's score; within a token, cuts are ordered
     /// by (left id, right id); then all merges are sorted by (score, left length, right length),
     /// highest first, a stable sort (ties keep that order). Lengths are in code points, as Python's.
-    /// Linear in the total length of the tokens: one dictionary lookup per cut, then one sort.
+    /// Linear in the total length of the tokens (two trie walks per token find every cut whose halves
+    /// are tokens, and a merge refers to the vocabulary's strings, never copies), then one sort.
     static func mergesFromScores(tokens: [String], scores: [Double]) -> [(left: String, right: String)] {
         let vocabulary = GGUFTokenizerMetadata.VocabularyIndex(tokens: tokens)
+        let prefixes = GGUFTokenTrie(vocabulary, backwards: false), suffixes = GGUFTokenTrie(vocabulary, backwards: true)
         struct Merge { let left: String, right: String, score: Double, leftLength: Int, rightLength: Int, order: Int }
         var merges: [Merge] = []
         for token in vocabulary.tokensInFirstOrder {
             let scalars = Array(token.unicodeScalars)
             guard scalars.count > 1, let tokenID = vocabulary.id(of: token) else { continue }
+            let leftIDs = prefixes.idsOfPrefixes(scalars), rightIDs = suffixes.idsOfPrefixes(scalars.reversed())
             var cuts: [(leftID: Int, rightID: Int, left: String, right: String, leftLength: Int)] = []
             for cut in 1..<scalars.count {
-                let left = String(String.UnicodeScalarView(scalars[..<cut]))
-                let right = String(String.UnicodeScalarView(scalars[cut...]))
-                if let leftID = vocabulary.id(of: left), let rightID = vocabulary.id(of: right) {
-                    cuts.append((leftID, rightID, left, right, cut))
+                if let leftID = leftIDs[cut - 1], let rightID = rightIDs[scalars.count - cut - 1] {
+                    cuts.append((leftID, rightID, tokens[leftID], tokens[rightID], cut))
                 }
             }
             cuts.sort { ($0.leftID, $0.rightID) < ($1.leftID, $1.rightID) }

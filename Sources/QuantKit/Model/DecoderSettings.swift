@@ -146,8 +146,13 @@ struct DecoderSettings {
 extension ModelDescription {
     /// FalconAttention: grouped `num_kv_heads` with the new architecture, one shared head with `multi_query`
     /// (the default), otherwise one per query head.
-    static func falconKeyValueHeads(_ fields: [String: JSONValue], heads: Int) -> Int {
-        if fields["new_decoder_architecture"]?.bool == true { return fields["num_kv_heads"]?.integer ?? heads }
-        return fields["multi_query"]?.bool ?? true ? 1 : heads
+    /// FalconConfig's key/value heads; `num_kv_heads` is outside ModelGeometry's keys, so it is bounded here.
+    static func falconKeyValueHeads(_ fields: [String: JSONValue], heads: Int, file: String) throws -> Int {
+        guard fields["new_decoder_architecture"]?.bool == true else { return fields["multi_query"]?.bool ?? true ? 1 : heads }
+        guard let value = fields["num_kv_heads"] else { return heads }
+        guard let count = value.integer, (1...heads).contains(count) else {
+            throw ModelError(file: file, .invalidConfig("num_kv_heads \(value) is not a whole number from 1 to num_attention_heads \(heads)"))
+        }
+        return count
     }
 }

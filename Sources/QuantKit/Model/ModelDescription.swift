@@ -1,3 +1,4 @@
+import CQuantKernels
 import Foundation
 
 /// What the runtime needs to know about a model, read from its config.json the way transformers 5.24
@@ -54,45 +55,70 @@ public struct ModelDescription: Sendable, Equatable {
     /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
     public private(set) var gemma: GemmaSettings?
 
+    /// The family of a model_type, nil for types the runtime does not run.
+    public static func family(of modelType: String) -> Family? {
+        guard supportedTypes.contains(modelType) else { return nil }
+        return GemmaSettings.modelTypes.contains(modelType) ? .gemma : Family(rawValue: modelType) ?? .llama
+    }
+
+    /// Shapes come from `config.geometry`, validated when the config was read; this adds what each
+    /// family requires to be present and the defaults transformers fills in.
     public init(config: ModelConfig) throws {
         let rawFields = try Self.fields(of: config)
-        let fields = GemmaSettings.modelTypes.contains(config.modelType ?? "")
-            ? GemmaSettings.resolvedFields(rawFields, type: config.modelType ?? "") : rawFields
+        let isGemma = GemmaSettings.modelTypes.contains(config.modelType ?? "")
+        let fields = isGemma ? GemmaSettings.resolvedFields(rawFields, type: config.modelType ?? "") : rawFields
         let file = config.path
+        let geometry = config.geometry
         func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
+        /// A positive count under one of `keys` in the (resolved) fields, within ModelGeometry's widest bound.
         func integer(_ keys: String...) throws -> Int {
-            for key in keys { if let value = fields[key]?.integer, value > 0 { return value } }
+            for key in keys {
+                guard let value = fields[key]?.integer else { continue }
+                guard (1...ModelGeometry.Field.vocabularySize.bound).contains(value) else {
+                    throw fail(.invalidConfig("\(key) \(value) is outside 1…\(ModelGeometry.Field.vocabularySize.bound)"))
+                }
+                return value
+            }
             throw fail(.invalidConfig("\(keys[0]) is missing or not a positive integer"))
         }
-        func optionalInteger(_ key: String) -> Int? { fields[key]?.integer }
+        /// The validated geometry; for Gemma, whose classes fill in keys config.json may leave out, the
+        /// resolved fields after it.
+        func required(_ field: ModelGeometry.Field) throws -> Int {
+            if let value = geometry[field] { return value }
+            guard isGemma, let keys = ModelGeometry.configKeys[field] else {
+                throw fail(.invalidConfig("\(geometry.key(field)) is missing"))
+            }
+            for key in keys { if fields[key] != nil { return try integer(key) } }
+            throw fail(.invalidConfig("\(keys[0]) is missing"))
+        }
         func number(_ key: String, default value: Double) -> Double { fields[key].flatMap(Self.double) ?? value }
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
 
         let type = config.modelType ?? "unknown"
         // A GGUF converted weight-only (GGUFWeightOnly) carries the reason it cannot run.
         if let reason = fields[GGUFWeightOnly.reasonKey]?.string { throw fail(.unsupportedFeature(reason)) }
-        guard Self.supportedTypes.contains(type) else {
+        guard let family = Self.family(of: type) else {
             let architecture = config.modelType ?? config.architectures.first ?? "without model_type"
             throw fail(.unsupportedArchitecture(architecture))
         }
         modelType = type
-        family = GemmaSettings.modelTypes.contains(type) ? .gemma : Family(rawValue: type) ?? .llama
-        hiddenSize = try integer("hidden_size", "n_embd")
-        layerCount = try integer("num_hidden_layers", "n_layer")
-        headCount = try integer("num_attention_heads", "n_head")
-        vocabularySize = try integer("vocab_size")
-        keyValueHeadCount = family == .falcon ? Self.falconKeyValueHeads(fields, heads: headCount)
-            : optionalInteger("num_key_value_heads") ?? headCount
-        headSize = optionalInteger("head_dim") ?? hiddenSize / headCount
-        guard headCount % keyValueHeadCount == 0, headSize > 0, [.llama, .phi3, .gemma].contains(family) || headSize * headCount == hiddenSize else {
+        self.family = family
+        hiddenSize = try required(.hiddenSize)
+        layerCount = try required(.layerCount)
+        headCount = try required(.headCount)
+        vocabularySize = try required(.vocabularySize)
+        keyValueHeadCount = family == .falcon ? try Self.falconKeyValueHeads(fields, heads: headCount, file: file)
+            : geometry.keyValueHeadCount ?? headCount
+        headSize = geometry.headSize ?? hiddenSize / headCount
+        guard headCount % keyValueHeadCount == 0, [.llama, .phi3, .gemma].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
-        typeVocabularySize = optionalInteger("type_vocab_size") ?? 2
+        typeVocabularySize = geometry.typeVocabularySize ?? 2
 
         switch family {
         case .llama:
-            maxPositions = try integer("max_position_embeddings")
-            intermediateSize = try integer("intermediate_size")
+            maxPositions = try required(.maxPositions)
+            intermediateSize = try required(.intermediateSize)
             normEpsilon = Float(number("rms_norm_eps", default: 1e-6))
             activation = try Self.activation(fields["hidden_act"]?.string ?? "silu", file: file)
             rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file)
@@ -101,7 +127,7 @@ public struct ModelDescription: Sendable, Equatable {
             outputBias = type != "qwen2" && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
             queryKeyNorm = type == "qwen3"
-            slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
+            slidingWindows = try Self.slidingWindows(fields, window: geometry.slidingWindow, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
         case .gemma:
             maxPositions = try integer("max_position_embeddings")
@@ -121,8 +147,8 @@ public struct ModelDescription: Sendable, Equatable {
             attentionScales = Array(repeating: Float(pow(scalar, -0.5)), count: layerCount)
             self.gemma = gemma
         case .gpt2:
-            maxPositions = try integer("n_positions", "max_position_embeddings")
-            intermediateSize = optionalInteger("n_inner") ?? 4 * hiddenSize
+            maxPositions = try required(.maxPositions)
+            intermediateSize = geometry.intermediateSize ?? 4 * hiddenSize
             normEpsilon = Float(number("layer_norm_epsilon", default: 1e-5))
             activation = try Self.activation(fields["activation_function"]?.string ?? "gelu_new", file: file)
             rotary = nil
@@ -134,8 +160,8 @@ public struct ModelDescription: Sendable, Equatable {
             let base: Float = scaled ? 1 / Float(headSize).squareRoot() : 1
             attentionScales = (0..<layerCount).map { layer in base / (byLayer ? Float(layer + 1) : 1) }
         case .bert:
-            maxPositions = try integer("max_position_embeddings")
-            intermediateSize = try integer("intermediate_size")
+            maxPositions = try required(.maxPositions)
+            intermediateSize = try required(.intermediateSize)
             normEpsilon = Float(number("layer_norm_eps", default: 1e-12))
             activation = try Self.activation(fields["hidden_act"]?.string ?? "gelu", file: file)
             rotary = nil
@@ -157,6 +183,12 @@ public struct ModelDescription: Sendable, Equatable {
             slidingWindows = Array(repeating: settings.slidingWindow, count: layerCount)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
             layout = settings.layout
+        }
+        // Every converted Linear reads hidden, intermediate or heads × head size inputs; the exact int8
+        // product that calibration and perplexity run is exact in int32 only up to this many.
+        let widest = max(hiddenSize, intermediateSize, queryWidth)
+        guard widest <= Int(QK_INT8_PRODUCT_MAX_K) else {
+            throw fail(.unsupportedFeature("Linear layers with \(widest) inputs (the exact int8 product takes at most \(QK_INT8_PRODUCT_MAX_K))"))
         }
     }
 
@@ -192,8 +224,7 @@ public struct ModelDescription: Sendable, Equatable {
     /// transformers: mistral slides every layer when `sliding_window` is set; qwen2/qwen3 only when
     /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
     /// those from `max_window_layers` on).
-    private static func slidingWindows(_ fields: [String: JSONValue], type: String, layers: Int, file: String) throws -> [Int?] {
-        let window = fields["sliding_window"]?.integer
+    private static func slidingWindows(_ fields: [String: JSONValue], window: Int?, type: String, layers: Int, file: String) throws -> [Int?] {
         switch type {
         case "mistral":
             return Array(repeating: window, count: layers)

@@ -34,18 +34,18 @@ struct AddedVocabulary: Sendable {
     private let raw: AddedTokenMatcher
     private let normalized: AddedTokenMatcher
 
-    init(_ tokens: [AddedToken], normalizer: Normalizer?) {
+    init(_ tokens: [AddedToken], normalizer: Normalizer?) throws {
         self.tokens = tokens
         // Special tokens first, then the others (the library's pattern order), each in file order.
         let ordered = tokens.filter(\.special) + tokens.filter { !$0.special }
         raw = AddedTokenMatcher(ordered.filter { !$0.normalized }.map { ($0.content, $0) })
-        normalized = AddedTokenMatcher(ordered.filter(\.normalized).map { (normalizer?.apply($0.content) ?? $0.content, $0) })
+        normalized = AddedTokenMatcher(try ordered.filter(\.normalized).map { (try normalizer?.apply($0.content) ?? $0.content, $0) })
     }
 
-    func extract(_ text: String, normalizer: Normalizer?) -> [Segment] {
-        raw.split(Piece(text: text, atStart: true)).flatMap { segment -> [Segment] in
+    func extract(_ text: String, normalizer: Normalizer?) throws -> [Segment] {
+        try raw.split(Piece(text: text, atStart: true)).flatMap { segment -> [Segment] in
             guard case .text(let piece) = segment else { return [segment] }
-            let text = normalizer?.apply(piece.text) ?? piece.text
+            let text = try normalizer?.apply(piece.text) ?? piece.text
             return normalized.split(Piece(text: text, atStart: piece.atStart))
         }
     }

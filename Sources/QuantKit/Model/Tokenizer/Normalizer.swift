@@ -51,10 +51,48 @@ indirect enum Normalizer: Sendable {
         }
     }
 
-    func apply(_ text: String) -> String {
+    /// How far a chain may grow a text: real chains stay within about 3× (NFKD of Hangul, BERT's spacing
+    /// of Chinese characters, Prepend's prefix, "▁" for " "); 8× plus 1024 scalars leaves room (only a
+    /// text made mostly of the rare 18-scalar NFKD ligatures like U+FDFA would pass it). Past that —
+    /// 40 Replace "a" → "aa" double the text 40 times (issue 17, F9) — the chain stops, a Replace
+    /// before it builds its output. The bound is also a time bound: each stage costs its text's length.
+    static let growthFactor = 8, growthSlack = 1024
+
+    /// A stage that grew the text past the limit; Tokenizer names its file.
+    struct Growth: Error {
+        let stage: String
+        let input: Int
+        let limit: Int
+    }
+
+    /// `text` normalized; throws Growth when a stage's output would pass growthFactor × the length of
+    /// `text` + growthSlack scalars.
+    func apply(_ text: String) throws -> String {
+        let input = text.unicodeScalars.count
+        return try apply(text, stage: "normalizer", input: input, limit: input * Self.growthFactor + Self.growthSlack)
+    }
+
+    private func apply(_ text: String, stage: String, input: Int, limit: Int) throws -> String {
+        let growth = Growth(stage: "\(stage) (\(typeName))", input: input, limit: limit)
+        let out: String
         switch self {
         case .sequence(let steps):
-            return steps.reduce(text) { $1.apply($0) }
+            return try steps.enumerated().reduce(text) { text, step in
+                try step.element.apply(text, stage: stage + ".normalizers[\(step.offset)]", input: input, limit: limit)
+            }
+        case .replace(let pattern, let content):
+            out = try Self.replace(text, pattern, with: content, limit: limit, growth: growth)
+        default:
+            out = applyStep(text)
+        }
+        guard out.unicodeScalars.count <= limit else { throw growth }
+        return out
+    }
+
+    /// One stage other than Sequence and Replace, each growing the text by a bounded factor.
+    private func applyStep(_ text: String) -> String {
+        switch self {
+        case .sequence, .replace: preconditionFailure("handled by apply")
         case .bert(let cleanText, let handleChineseChars, let stripAccents, let lowercase):
             var out = text
             if cleanText { out = Self.bertClean(out) }
@@ -69,9 +107,26 @@ indirect enum Normalizer: Sendable {
         case .lowercase: return Self.lowercased(text)
         case .stripAccents: return Self.removeNonspacingMarks(text)
         case .strip(let left, let right): return Self.strip(text, left: left, right: right)
-        case .replace(let pattern, let content): return Self.replace(text, pattern, with: content)
         case .prepend(let prefix): return text.isEmpty ? text : prefix + text
         case .byteLevel: return ByteLevel.encode(text)
+        }
+    }
+
+    /// The tokenizer.json type, for messages.
+    private var typeName: String {
+        switch self {
+        case .sequence: return "Sequence"
+        case .bert: return "BertNormalizer"
+        case .nfc: return "NFC"
+        case .nfd: return "NFD"
+        case .nfkc: return "NFKC"
+        case .nfkd: return "NFKD"
+        case .lowercase: return "Lowercase"
+        case .stripAccents: return "StripAccents"
+        case .strip: return "Strip"
+        case .replace: return "Replace"
+        case .prepend: return "Prepend"
+        case .byteLevel: return "ByteLevel"
         }
     }
 
@@ -130,10 +185,14 @@ indirect enum Normalizer: Sendable {
         return String(scalars[start..<end])
     }
 
-    static func replace(_ text: String, _ pattern: TextPattern, with content: String) -> String {
+    /// Sizes the output first (length − matched + matches × content) and throws `growth` past `limit`.
+    static func replace(_ text: String, _ pattern: TextPattern, with content: String, limit: Int, growth: Growth) throws -> String {
         let matches = pattern.matches(in: text)
         if matches.isEmpty { return text }
         let scalars = text.unicodeScalars
+        let matched = matches.reduce(0) { $0 + scalars.distance(from: $1.lowerBound, to: $1.upperBound) }
+        let (added, overflow) = matches.count.multipliedReportingOverflow(by: content.unicodeScalars.count)
+        guard !overflow, scalars.count - matched + added <= limit else { throw growth }
         var out = String.UnicodeScalarView()
         var previous = scalars.startIndex
         for match in matches {

@@ -83,7 +83,8 @@ public struct Tokenizer: Sendable {
 
         let vocab = model.vocab
         let tokens = try Self.readAddedTokens(root["added_tokens"], vocab: vocab, file: source)
-        added = AddedVocabulary(tokens, normalizer: normalizer)
+        let normalizer = self.normalizer
+        added = try Self.growthChecked(source) { try AddedVocabulary(tokens, normalizer: normalizer) }
         var byID: [Int: String] = [:]
         byID.reserveCapacity(vocab.count + tokens.count)
         for (token, id) in vocab { byID[id] = token.string }
@@ -138,10 +139,11 @@ public struct Tokenizer: Sendable {
     /// The ids of `text`. With `addSpecialTokens` the post-processor adds its tokens (BOS, [CLS] and
     /// [SEP], …); added and special tokens written in the text are recognised either way, as the
     /// library does.
-    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+    /// Throws a TokenizerError naming the normalizer stage that would grow the text without bound.
+    public func encode(_ text: String, addSpecialTokens: Bool = true) throws -> [Int] {
         var ids: [Int] = []
         ids.reserveCapacity(text.utf8.count / 3)
-        for segment in added.extract(text, normalizer: normalizer) {
+        for segment in try Self.growthChecked(source, { try added.extract(text, normalizer: normalizer) }) {
             switch segment {
             case .token(let id):
                 ids.append(id)
@@ -152,6 +154,15 @@ public struct Tokenizer: Sendable {
             }
         }
         return postProcessor?.apply(ids, addSpecialTokens: addSpecialTokens) ?? ids
+    }
+
+    /// `body`, with a normalizer's Growth reported as this file's TokenizerError.
+    private static func growthChecked<T>(_ file: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let growth as Normalizer.Growth {
+            throw TokenizerError(file: file, .invalidComponent(component: growth.stage, reason: "grows a text of \(growth.input) characters past \(growth.limit) (\(Normalizer.growthFactor)× + \(Normalizer.growthSlack))"))
+        }
     }
 
     /// The vocabulary string of an id (an added token's content, or the model's token: byte-level
