@@ -65,3 +65,23 @@ final class MoEConversionTests: XCTestCase {
         }
     }
 }
+
+extension MoEConversionTests {
+    /// The bytes the sizes call MoE-kept are exactly the stored experts and routers bitsandbytes leaves alone
+    /// (F32 fixtures: 4 bytes each), and still part of keptBytes; a dense model has none.
+    func testSizesCountTheExpertsBitsandbytesKeeps() throws {
+        for (name, entry) in try cases() {
+            let checkpoint = try Checkpoint(path: Self.folder + "/" + name)
+            let sizes = OpenedModel(checkpoint).sizes
+            let stored = Set(try XCTUnwrap(entry["stored"]?.array).compactMap(\.string))
+            let moe = checkpoint.tensors.filter {
+                stored.contains($0.name) && ($0.name.contains(".experts.") || $0.name.hasSuffix(".gate.weight"))
+            }
+            XCTAssertEqual(sizes.moeKeptBytes, moe.reduce(0) { $0 + $1.elementCount * 4 }, name)
+            XCTAssertGreaterThan(sizes.keptBytes, sizes.moeKeptBytes, name)
+            XCTAssertGreaterThan(Double(sizes.moeKeptBytes) / Double(sizes.unquantizedBytes), 0.2, name)
+        }
+        let dense = try Checkpoint(path: ArchitectureRuntimeTests.folder + "/phi3-f32")
+        XCTAssertEqual(OpenedModel(dense).sizes.moeKeptBytes, 0)
+    }
+}

@@ -35,6 +35,9 @@ public struct KeptTensor: Sendable, Hashable {
         case multiheadAttention = "out_proj of nn.MultiheadAttention (not exactly nn.Linear; transformers keeps it)"
         case moeExpert = "MoE expert weights: transformers fuses them into 3-D parameters bitsandbytes does not quantize"
         case moeRouter = "MoE router: a TopKRouter parameter, not an nn.Linear (bitsandbytes does not quantize it)"
+
+        /// A mixture-of-experts tensor transformers + bitsandbytes leave unquantized.
+        public var isMoE: Bool { self == .moeExpert || self == .moeRouter }
     }
 
     public let tensor: TensorInfo
