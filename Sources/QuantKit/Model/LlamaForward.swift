@@ -1,4 +1,4 @@
-/// The llama family (llama, mistral, qwen2, qwen3), as transformers' LlamaDecoderLayer and friends:
+/// The llama family (llama, mistral, qwen2, qwen3, mixtral, qwen3_moe), as transformers' LlamaDecoderLayer and friends:
 ///
 ///     h = embed_tokens[token]
 ///     per block:  n = RMSNorm(h)                    input_layernorm
@@ -6,7 +6,8 @@
 ///                 q, k = RMSNorm per head (qwen3 q_norm / k_norm), then rotary positions
 ///                 h += attention(q, k, v)·Woᵀ          causal, grouped-query, sliding window if set
 ///                 n = RMSNorm(h)                    post_attention_layernorm
-///                 h += (act(n·Wgateᵀ) ⊙ n·Wupᵀ)·Wdownᵀ
+///                 h += (act(n·Wgateᵀ) ⊙ n·Wupᵀ)·Wdownᵀ     or, in an MoE block, the routed experts
+///                                                   (RoutedFeedForward.swift)
 ///     logits = RMSNorm(h)·Eᵀ                        E = lm_head, or embed_tokens when tied
 struct LlamaForward: ForwardPass {
     let description: ModelDescription
@@ -32,6 +33,12 @@ struct LlamaForward: ForwardPass {
 
     func blockPrefix(_ index: Int) -> String { prefix + "layers.\(index)." }
 
+    /// The routed feed-forward of block `index`; nil where the block has the dense MLP.
+    private func routed(_ index: Int) -> RoutedFeedForward? {
+        guard let experts = description.experts, experts.sparseBlocks[index] else { return nil }
+        return RoutedFeedForward(experts: experts, activation: description.activation, hiddenSize: description.hiddenSize)
+    }
+
     func blockTensors(_ index: Int) -> [TensorSpec] {
         let d = description
         var specs: [TensorSpec] = []
@@ -49,6 +56,7 @@ struct LlamaForward: ForwardPass {
             specs.append(TensorSpec(name: "self_attn.k_norm.weight", shape: [d.headSize]))
         }
         specs.append(TensorSpec(name: "post_attention_layernorm.weight", shape: [d.hiddenSize]))
+        if let routed = routed(index) { return specs + routed.tensors }
         linear("mlp.gate_proj", d.intermediateSize, d.hiddenSize, bias: d.mlpBias)
         linear("mlp.up_proj", d.intermediateSize, d.hiddenSize, bias: d.mlpBias)
         linear("mlp.down_proj", d.hiddenSize, d.intermediateSize, bias: d.mlpBias)
@@ -99,6 +107,10 @@ struct LlamaForward: ForwardPass {
         weights.linear("self_attn.o_proj").apply(attended, rows: rows, into: h, accumulate: true)
 
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["post_attention_layernorm.weight"].pointer, epsilon: d.normEpsilon)
+        if let routed = routed(index) {
+            return try routed.apply(normed, rows: rows, firstToken: chunk.lowerBound, into: h, weights: weights, block: index,
+                                    module: module, run: run)
+        }
         let gate = run.scratch("gate", count: rows * d.intermediateSize)
         let up = run.scratch("up", count: rows * d.intermediateSize)
         try observe("mlp.gate_proj", normed, columns: width)

@@ -4,9 +4,10 @@ import Foundation
 /// reads it (including the defaults transformers fills in for missing keys).
 ///
 /// Four families of forward pass cover the supported `model_type`s:
-/// - `.llama` — llama, mistral, qwen2, qwen3: pre-RMSNorm decoder, rotary positions, grouped-query
-///   attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k, mistral and
-///   qwen2/3 (when enabled) a sliding attention window.
+/// - `.llama` — llama, mistral, qwen2, qwen3, mixtral, qwen3_moe: pre-RMSNorm decoder, rotary positions,
+///   grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k,
+///   mistral, mixtral and qwen2/3 (when enabled) a sliding attention window; mixtral and qwen3_moe (qwen3's
+///   attention) route each token to experts (`experts`, MixtureOfExperts.swift).
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
@@ -17,7 +18,7 @@ import Foundation
 public struct ModelDescription: Sendable, Equatable {
     public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon, gemma }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen3_moe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
         + GemmaSettings.modelTypes
 
     public let modelType: String
@@ -51,6 +52,8 @@ public struct ModelDescription: Sendable, Equatable {
     public let typeVocabularySize: Int
     /// Block layout choices of phi3, gpt_neox, opt and falcon; `.standard` for the others.
     public private(set) var layout = DecoderLayout.standard
+    /// mixtral, qwen3_moe: the routed feed-forward; nil for dense models.
+    public private(set) var experts: MixtureOfExperts?
     /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
     public private(set) var gemma: GemmaSettings?
 
@@ -100,9 +103,12 @@ public struct ModelDescription: Sendable, Equatable {
             queryKeyValueBias = type == "qwen2" || flag("attention_bias", default: false)
             outputBias = type != "qwen2" && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
-            queryKeyNorm = type == "qwen3"
+            queryKeyNorm = type == "qwen3" || type == "qwen3_moe"
             slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+            if MixtureOfExperts.modelTypes.contains(type) {
+                experts = try MixtureOfExperts(fields: fields, type: type, layers: layerCount, file: file)
+            }
         case .gemma:
             maxPositions = try integer("max_position_embeddings")
             intermediateSize = try integer("intermediate_size")
@@ -189,14 +195,17 @@ public struct ModelDescription: Sendable, Equatable {
         return activation
     }
 
-    /// transformers: mistral slides every layer when `sliding_window` is set; qwen2/qwen3 only when
+    /// transformers: mistral and mixtral slide every layer when `sliding_window` is set; qwen2/qwen3 only when
     /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
     /// those from `max_window_layers` on).
     private static func slidingWindows(_ fields: [String: JSONValue], type: String, layers: Int, file: String) throws -> [Int?] {
         let window = fields["sliding_window"]?.integer
         switch type {
-        case "mistral":
+        case "mistral", "mixtral":
             return Array(repeating: window, count: layers)
+        case "qwen3_moe":
+            // Qwen3MoeConfig: sliding_window only with use_sliding_window, then on every layer.
+            return Array(repeating: fields["use_sliding_window"]?.bool == true ? window : nil, count: layers)
         case "qwen2", "qwen3":
             guard fields["use_sliding_window"]?.bool == true, let window else { return Array(repeating: nil, count: layers) }
             if let types = fields["layer_types"]?.array {

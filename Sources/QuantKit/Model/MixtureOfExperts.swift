@@ -1,0 +1,63 @@
+/// The routed feed-forward of mixtral and qwen3_moe, read from config.json as transformers 5.24 reads it.
+///
+///     router:  p = softmax(n · Wgateᵀ) in float32        (Wgate [experts, hidden], the `gate` TopKRouter)
+///              the top_k largest p per token; divided by their sum when the type normalizes
+///     experts: out = Σ over a token's top_k experts e of  p_e · (act(n·W1ₑᵀ) ⊙ n·W3ₑᵀ)·W2ₑᵀ
+///
+/// Checkpoints store each expert separately: mixtral as `block_sparse_moe.experts.<e>.w1 / w3 / w2` (gate,
+/// up, down), qwen3_moe as `mlp.experts.<e>.gate_proj / up_proj / down_proj`; the router is `<block>.gate`.
+public struct MixtureOfExperts: Sendable, Equatable {
+    public let expertCount: Int
+    /// `num_experts_per_tok`.
+    public let topK: Int
+    /// mixtral: always; qwen3_moe: `norm_topk_prob` (default false).
+    public let normalizesTopK: Bool
+    /// Each expert's hidden width (mixtral `intermediate_size`, qwen3_moe `moe_intermediate_size`).
+    public let expertWidth: Int
+    /// Per block: routed experts, or the dense MLP (qwen3_moe's `mlp_only_layers` and `decoder_sparse_step`).
+    public let sparseBlocks: [Bool]
+    /// The module holding the router and the experts, relative to the block (`block_sparse_moe`, `mlp`).
+    public let module: String
+    /// Stored projection names of one expert: gate, up, down.
+    public let projections: (gate: String, up: String, down: String)
+
+    public static let modelTypes: Set<String> = ["mixtral", "qwen3_moe"]
+
+    init(fields: [String: JSONValue], type: String, layers: Int, file: String) throws {
+        func positive(_ keys: String...) throws -> Int {
+            for key in keys { if let value = fields[key]?.integer, value > 0 { return value } }
+            throw ModelError(file: file, .invalidConfig("\(keys[0]) is missing or not a positive integer"))
+        }
+        if type == "mixtral" {
+            expertCount = try positive("num_local_experts")
+            expertWidth = try positive("intermediate_size")
+            normalizesTopK = true
+            sparseBlocks = Array(repeating: true, count: layers)
+            module = "block_sparse_moe"
+            projections = ("w1", "w3", "w2")
+        } else {
+            // Qwen3MoeConfig maps num_experts to num_local_experts, the name its save_pretrained writes.
+            expertCount = try positive("num_experts", "num_local_experts")
+            expertWidth = try positive("moe_intermediate_size")
+            normalizesTopK = fields["norm_topk_prob"]?.bool ?? false
+            let step = fields["decoder_sparse_step"]?.integer ?? 1
+            let denseOnly = Set((fields["mlp_only_layers"]?.array ?? []).compactMap(\.integer))
+            sparseBlocks = (0..<layers).map { !denseOnly.contains($0) && step > 0 && ($0 + 1) % step == 0 }
+            module = "mlp"
+            projections = ("gate_proj", "up_proj", "down_proj")
+        }
+        topK = try positive("num_experts_per_tok")
+        guard topK <= expertCount else {
+            throw ModelError(file: file, .invalidConfig("num_experts_per_tok \(topK) exceeds the \(expertCount) experts"))
+        }
+    }
+
+    /// Name of expert `e`'s projection relative to the block, e.g. `block_sparse_moe.experts.3.w1`.
+    func expert(_ e: Int, _ projection: String) -> String { "\(module).experts.\(e).\(projection)" }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        (a.expertCount, a.topK, a.normalizesTopK, a.expertWidth, a.sparseBlocks, a.module)
+            == (b.expertCount, b.topK, b.normalizesTopK, b.expertWidth, b.sparseBlocks, b.module)
+            && a.projections == b.projections
+    }
+}
