@@ -1,11 +1,14 @@
-/// The routed feed-forward of mixtral and qwen3_moe, read from config.json as transformers 5.24 reads it.
+/// The routed feed-forward of mixtral, qwen2_moe and qwen3_moe, read from config.json as transformers 5.24
+/// reads it.
 ///
 ///     router:  p = softmax(n · Wgateᵀ) in float32        (Wgate [experts, hidden], the `gate` TopKRouter)
 ///              the top_k largest p per token; divided by their sum when the type normalizes
 ///     experts: out = Σ over a token's top_k experts e of  p_e · (act(n·W1ₑᵀ) ⊙ n·W3ₑᵀ)·W2ₑᵀ
+///     qwen2_moe adds a shared expert on every token:  out += sigmoid(n·wᵀ) · MLP_shared(n)
+///              (w = `shared_expert_gate` [1, hidden]; both are nn.Linear, converted by bitsandbytes)
 ///
 /// Checkpoints store each expert separately: mixtral as `block_sparse_moe.experts.<e>.w1 / w3 / w2` (gate,
-/// up, down), qwen3_moe as `mlp.experts.<e>.gate_proj / up_proj / down_proj`; the router is `<block>.gate`.
+/// up, down), the qwen types as `mlp.experts.<e>.gate_proj / up_proj / down_proj`; the router is `<block>.gate`.
 public struct MixtureOfExperts: Sendable, Equatable {
     public let expertCount: Int
     /// `num_experts_per_tok`.
@@ -21,7 +24,10 @@ public struct MixtureOfExperts: Sendable, Equatable {
     /// Stored projection names of one expert: gate, up, down.
     public let projections: (gate: String, up: String, down: String)
 
-    public static let modelTypes: Set<String> = ["mixtral", "qwen3_moe"]
+    /// qwen2_moe: `shared_expert_intermediate_size`, the shared expert's hidden width; nil without one.
+    public let sharedExpertWidth: Int?
+
+    public static let modelTypes: Set<String> = ["mixtral", "qwen2_moe", "qwen3_moe"]
 
     init(fields: [String: JSONValue], type: String, layers: Int, file: String) throws {
         func positive(_ keys: String...) throws -> Int {
@@ -35,8 +41,9 @@ public struct MixtureOfExperts: Sendable, Equatable {
             sparseBlocks = Array(repeating: true, count: layers)
             module = "block_sparse_moe"
             projections = ("w1", "w3", "w2")
+            sharedExpertWidth = nil
         } else {
-            // Qwen3MoeConfig maps num_experts to num_local_experts, the name its save_pretrained writes.
+            // Qwen2MoeConfig writes num_experts; Qwen3MoeConfig maps num_experts to num_local_experts, the name its save_pretrained writes.
             expertCount = try positive("num_experts", "num_local_experts")
             expertWidth = try positive("moe_intermediate_size")
             normalizesTopK = fields["norm_topk_prob"]?.bool ?? false
@@ -45,6 +52,7 @@ public struct MixtureOfExperts: Sendable, Equatable {
             sparseBlocks = (0..<layers).map { !denseOnly.contains($0) && step > 0 && ($0 + 1) % step == 0 }
             module = "mlp"
             projections = ("gate_proj", "up_proj", "down_proj")
+            sharedExpertWidth = type == "qwen2_moe" ? try positive("shared_expert_intermediate_size") : nil
         }
         topK = try positive("num_experts_per_tok")
         guard topK <= expertCount else {
@@ -58,6 +66,6 @@ public struct MixtureOfExperts: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         (a.expertCount, a.topK, a.normalizesTopK, a.expertWidth, a.sparseBlocks, a.module)
             == (b.expertCount, b.topK, b.normalizesTopK, b.expertWidth, b.sparseBlocks, b.module)
-            && a.projections == b.projections
+            && a.projections == b.projections && a.sharedExpertWidth == b.sharedExpertWidth
     }
 }

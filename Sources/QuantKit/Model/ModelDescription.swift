@@ -4,10 +4,11 @@ import Foundation
 /// reads it (including the defaults transformers fills in for missing keys).
 ///
 /// Four families of forward pass cover the supported `model_type`s:
-/// - `.llama` — llama, mistral, qwen2, qwen3, mixtral, qwen3_moe: pre-RMSNorm decoder, rotary positions,
-///   grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k,
-///   mistral, mixtral and qwen2/3 (when enabled) a sliding attention window; mixtral and qwen3_moe (qwen3's
-///   attention) route each token to experts (`experts`, MixtureOfExperts.swift).
+/// - `.llama` — llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe: pre-RMSNorm decoder, rotary
+///   positions, grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on
+///   q and k, mistral, mixtral and qwen2/3 (when enabled) a sliding attention window; mixtral, qwen2_moe
+///   (qwen2's attention, biases by `qkv_bias`) and qwen3_moe (qwen3's) route each token to experts
+///   (`experts`, MixtureOfExperts.swift).
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
@@ -18,7 +19,7 @@ import Foundation
 public struct ModelDescription: Sendable, Equatable {
     public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon, gemma }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen3_moe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
         + GemmaSettings.modelTypes
 
     public let modelType: String
@@ -100,8 +101,9 @@ public struct ModelDescription: Sendable, Equatable {
             activation = try Self.activation(fields["hidden_act"]?.string ?? "silu", file: file)
             rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file)
             tiedEmbeddings = flag("tie_word_embeddings", default: false)
-            queryKeyValueBias = type == "qwen2" || flag("attention_bias", default: false)
-            outputBias = type != "qwen2" && flag("attention_bias", default: false)
+            queryKeyValueBias = type == "qwen2" || (type == "qwen2_moe" && flag("qkv_bias", default: true))
+                || flag("attention_bias", default: false)
+            outputBias = !["qwen2", "qwen2_moe"].contains(type) && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
             queryKeyNorm = type == "qwen3" || type == "qwen3_moe"
             slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
@@ -195,9 +197,9 @@ public struct ModelDescription: Sendable, Equatable {
         return activation
     }
 
-    /// transformers: mistral and mixtral slide every layer when `sliding_window` is set; qwen2/qwen3 only when
-    /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
-    /// those from `max_window_layers` on).
+    /// transformers: mistral and mixtral slide every layer when `sliding_window` is set; qwen2/qwen3/qwen2_moe
+    /// only when `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
+    /// those from `max_window_layers` on; qwen2_moe: the even layers below it).
     private static func slidingWindows(_ fields: [String: JSONValue], type: String, layers: Int, file: String) throws -> [Int?] {
         let window = fields["sliding_window"]?.integer
         switch type {
@@ -206,13 +208,15 @@ public struct ModelDescription: Sendable, Equatable {
         case "qwen3_moe":
             // Qwen3MoeConfig: sliding_window only with use_sliding_window, then on every layer.
             return Array(repeating: fields["use_sliding_window"]?.bool == true ? window : nil, count: layers)
-        case "qwen2", "qwen3":
+        case "qwen2", "qwen3", "qwen2_moe":
             guard fields["use_sliding_window"]?.bool == true, let window else { return Array(repeating: nil, count: layers) }
             if let types = fields["layer_types"]?.array {
                 guard types.count == layers else { throw ModelError(file: file, .invalidConfig("layer_types has \(types.count) entries for \(layers) layers")) }
                 return types.map { $0.string == "sliding_attention" ? window : nil }
             }
             let first = fields["max_window_layers"]?.integer ?? 28
+            // Qwen2MoeConfig's own default: every other layer below max_window_layers.
+            if type == "qwen2_moe" { return (0..<layers).map { $0 % 2 == 0 && $0 < first ? window : nil } }
             return (0..<layers).map { $0 >= first ? window : nil }
         default:
             return Array(repeating: nil, count: layers)

@@ -1,9 +1,9 @@
 import Foundation
 
 /// One block's routed feed-forward over one chunk, as transformers' MixtralSparseMoeBlock /
-/// Qwen3MoeSparseMoeBlock compute it (MixtureOfExperts.swift has the formula): the router's softmax and
-/// top-k per token, then each expert on the tokens routed to it, weighted, summed in expert order and
-/// added to the residual stream.
+/// Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock compute it (MixtureOfExperts.swift has the formula): the
+/// router's softmax and top-k per token, then each expert on the tokens routed to it, weighted, summed in
+/// expert order, plus qwen2_moe's gated shared expert, and added to the residual stream.
 ///
 /// The observer sees every expert's inputs under the names the checkpoint stores — the gate and up
 /// projections' (the normed block input) and the down projection's (act(gate) ⊙ up) — with only the tokens
@@ -23,6 +23,12 @@ struct RoutedFeedForward {
             specs.append(TensorSpec(name: experts.expert(e, gate) + ".weight", shape: [experts.expertWidth, hiddenSize]))
             specs.append(TensorSpec(name: experts.expert(e, up) + ".weight", shape: [experts.expertWidth, hiddenSize]))
             specs.append(TensorSpec(name: experts.expert(e, down) + ".weight", shape: [hiddenSize, experts.expertWidth]))
+        }
+        if let shared = experts.sharedExpertWidth {
+            specs.append(TensorSpec(name: experts.module + ".shared_expert.gate_proj.weight", shape: [shared, hiddenSize]))
+            specs.append(TensorSpec(name: experts.module + ".shared_expert.up_proj.weight", shape: [shared, hiddenSize]))
+            specs.append(TensorSpec(name: experts.module + ".shared_expert.down_proj.weight", shape: [hiddenSize, shared]))
+            specs.append(TensorSpec(name: experts.module + ".shared_expert_gate.weight", shape: [1, hiddenSize]))
         }
         return specs
     }
@@ -64,7 +70,35 @@ struct RoutedFeedForward {
                 for j in 0..<width { target[j] += source[j] * weight }
             }
         }
+        if experts.sharedExpertWidth != nil {
+            try addSharedExpert(normed, rows: rows, firstToken: firstToken, into: sum, weights: weights, block: block, module: module, run: run)
+        }
         for i in 0..<rows * width { h[i] += sum[i] }
+    }
+
+    /// sum[r] += sigmoid(normed[r]·wᵀ) · MLP_shared(normed[r]) — converted Linears, observed on every token.
+    private func addSharedExpert(_ normed: UnsafePointer<Float>, rows: Int, firstToken: Int, into sum: UnsafeMutablePointer<Float>,
+                                 weights: BlockWeights, block: Int, module: String, run: RunContext) throws {
+        let width = hiddenSize, inner = experts.sharedExpertWidth ?? 0, shared = experts.module + ".shared_expert"
+        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
+            try run.observe(module + name, block: block, firstToken: firstToken, values, rows: rows, columns: columns)
+        }
+        let gate = run.scratch("shared-gate", count: rows * inner), up = run.scratch("shared-up", count: rows * inner)
+        try observe(shared + ".gate_proj", normed, columns: width)
+        weights.linear(shared + ".gate_proj").apply(normed, rows: rows, into: gate)
+        try observe(shared + ".up_proj", normed, columns: width)
+        weights.linear(shared + ".up_proj").apply(normed, rows: rows, into: up)
+        activation.applyGated(gate, times: up, count: rows * inner)
+        try observe(shared + ".down_proj", gate, columns: inner)
+        let output = run.scratch("shared-output", count: rows * width)
+        weights.linear(shared + ".down_proj").apply(gate, rows: rows, into: output)
+        let logit = run.scratch("shared-expert-gate", count: rows)
+        try observe(experts.module + ".shared_expert_gate", normed, columns: width)
+        weights.linear(experts.module + ".shared_expert_gate").apply(normed, rows: rows, into: logit)
+        for r in 0..<rows {
+            let scale = 1 / (1 + exp(-logit[r]))
+            for j in 0..<width { sum[r * width + j] += scale * output[r * width + j] }
+        }
     }
 
     /// Per token: its top_k experts (largest router probability first) and their weights.
