@@ -54,8 +54,8 @@ final class MoERuntimeTests: XCTestCase {
     }
 
     /// Every expert's gate/up and down inputs (their column maxima) and its routed-token count are those
-    /// of transformers; the converted Linears are still shown once each, the experts only by
-    /// runObservingExperts.
+    /// of transformers, and so are the converted Linears' inputs (qwen2_moe's shared expert included);
+    /// the converted Linears are still shown once each, the experts only by runObservingExperts.
     func testExpertInputsAndRoutedTokensMatchTransformersHooks() throws {
         let ids = try inputIDs()
         for (name, entry) in try cases() {
@@ -65,12 +65,19 @@ final class MoERuntimeTests: XCTestCase {
             try runtime.run(tokens: ids) { plain.insert($0.name) }
             XCTAssertEqual(plain, Set(runtime.plan.linears.map(\.name)), name)
             try runtime.runObservingExperts(tokens: ids) { input in
-                guard let routed = input.routedTokens else { return }
-                XCTAssertEqual(routed.count, input.tokens)
-                counts[input.name, default: 0] += input.tokens
+                if let routed = input.routedTokens {
+                    XCTAssertEqual(routed.count, input.tokens)
+                    counts[input.name, default: 0] += input.tokens
+                }
                 var columns = maxima[input.name] ?? [Float](repeating: 0, count: input.features)
                 for row in 0..<input.tokens { for (j, x) in input.row(row).enumerated() { columns[j] = max(columns[j], abs(x)) } }
                 maxima[input.name] = columns
+            }
+            for module in plain {
+                let reference = try floats(name, "column_max." + module), scale = reference.max()!
+                for (value, expected) in zip(try XCTUnwrap(maxima[module]), reference) {
+                    XCTAssertEqual(value, expected, accuracy: Self.relativeTolerance * scale, "\(name) \(module)")
+                }
             }
             let routed = try XCTUnwrap(entry["routed_tokens"]?.object)
             for (layer, perExpert) in routed {
