@@ -113,12 +113,19 @@ final class MoERuntimeTests: XCTestCase {
         }
     }
 
-    /// olmoe (full-width q/k norms, clip_qkv) is not run yet: refused by name.
-    func testUnroutedMoETypesAreRefused() throws {
-        for name in ["olmoe-f32"] {
-            XCTAssertThrowsError(try runtime(name)) { error in
-                guard case .unsupportedArchitecture = (error as? ModelError)?.problem else { return XCTFail("\(name): \(error)") }
-            }
-        }
+    /// The clip_qkv fixture does exercise the clamp: the same weights without it miss transformers' logits.
+    func testClipQKVFixtureDependsOnTheClamp() throws {
+        let source = Self.folder + "/olmoe-clip-f32"
+        XCTAssertEqual(try runtime("olmoe-clip-f32").model.clipQKV, 0.8)
+        let folder = TemporaryFolder()
+        let config = try String(contentsOfFile: source + "/config.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"clip_qkv\": 0.8", with: "\"clip_qkv\": null")
+        _ = folder.write("config.json", text: config)
+        try FileManager.default.copyItem(atPath: source + "/model.safetensors", toPath: folder.path + "/model.safetensors")
+        let unclipped = try ModelRuntime(checkpoint: Checkpoint(path: folder.path))
+        XCTAssertNil(unclipped.model.clipQKV)
+        let reference = try floats("olmoe-clip-f32", "logits")
+        let difference = zip(try unclipped.logits(tokens: try inputIDs()).values, reference).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(difference, 100 * Self.relativeTolerance * reference.map(abs).max()!)
     }
 }

@@ -1,4 +1,4 @@
-/// The routed feed-forward of mixtral, qwen2_moe and qwen3_moe, read from config.json as transformers 5.24
+/// The routed feed-forward of mixtral, qwen2_moe, qwen3_moe and olmoe, read from config.json as transformers 5.24
 /// reads it.
 ///
 ///     router:  p = softmax(n · Wgateᵀ) in float32        (Wgate [experts, hidden], the `gate` TopKRouter)
@@ -27,7 +27,7 @@ public struct MixtureOfExperts: Sendable, Equatable {
     /// qwen2_moe: `shared_expert_intermediate_size`, the shared expert's hidden width; nil without one.
     public let sharedExpertWidth: Int?
 
-    public static let modelTypes: Set<String> = ["mixtral", "qwen2_moe", "qwen3_moe"]
+    public static let modelTypes: Set<String> = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"]
 
     init(fields: [String: JSONValue], type: String, layers: Int, file: String) throws {
         func positive(_ keys: String...) throws -> Int {
@@ -45,7 +45,8 @@ public struct MixtureOfExperts: Sendable, Equatable {
         } else {
             // Qwen2MoeConfig writes num_experts; Qwen3MoeConfig maps num_experts to num_local_experts, the name its save_pretrained writes.
             expertCount = try positive("num_experts", "num_local_experts")
-            expertWidth = try positive("moe_intermediate_size")
+            // OlmoeExperts are intermediate_size wide (olmoe has no dense MLP).
+            expertWidth = try positive(type == "olmoe" ? "intermediate_size" : "moe_intermediate_size")
             normalizesTopK = fields["norm_topk_prob"]?.bool ?? false
             let step = fields["decoder_sparse_step"]?.integer ?? 1
             let denseOnly = Set((fields["mlp_only_layers"]?.array ?? []).compactMap(\.integer))

@@ -7,8 +7,8 @@ import Foundation
 /// - `.llama` — llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe: pre-RMSNorm decoder, rotary
 ///   positions, grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on
 ///   q and k, mistral, mixtral and qwen2/3 (when enabled) a sliding attention window; mixtral, qwen2_moe
-///   (qwen2's attention, biases by `qkv_bias`) and qwen3_moe (qwen3's) route each token to experts
-///   (`experts`, MixtureOfExperts.swift).
+///   (qwen2's attention, biases by `qkv_bias`), qwen3_moe (qwen3's) and olmoe (q/k RMSNorm over the whole
+///   projection, `clip_qkv`) route each token to experts (`experts`, MixtureOfExperts.swift).
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
@@ -19,7 +19,7 @@ import Foundation
 public struct ModelDescription: Sendable, Equatable {
     public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon, gemma }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
         + GemmaSettings.modelTypes
 
     public let modelType: String
@@ -47,6 +47,10 @@ public struct ModelDescription: Sendable, Equatable {
     public let mlpBias: Bool
     /// qwen3: RMSNorm over each head of q and k before the rotation.
     public let queryKeyNorm: Bool
+    /// olmoe: that RMSNorm spans the whole q and k projections (weights [queryWidth], [keyValueWidth]).
+    public private(set) var queryKeyNormOverWidth = false
+    /// olmoe `clip_qkv`: q, k (after their norms) and v clamped to ±clip; nil for none.
+    public private(set) var clipQKV: Float?
     /// Multiplies q·k; per block because GPT-2 may divide by the block number too.
     public let attentionScales: [Float]
     /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
@@ -105,7 +109,11 @@ public struct ModelDescription: Sendable, Equatable {
                 || flag("attention_bias", default: false)
             outputBias = !["qwen2", "qwen2_moe"].contains(type) && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
-            queryKeyNorm = type == "qwen3" || type == "qwen3_moe"
+            queryKeyNorm = ["qwen3", "qwen3_moe", "olmoe"].contains(type)
+            if type == "olmoe" {
+                queryKeyNormOverWidth = true
+                clipQKV = fields["clip_qkv"].flatMap(Self.double).map(Float.init)
+            }
             slidingWindows = try Self.slidingWindows(fields, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
             if MixtureOfExperts.modelTypes.contains(type) {
