@@ -13,11 +13,11 @@ public struct MixtureOfExperts: Sendable, Equatable {
     public let expertCount: Int
     /// `num_experts_per_tok`.
     public let topK: Int
-    /// mixtral: always; qwen3_moe: `norm_topk_prob` (default false).
+    /// mixtral: always; the others: `norm_topk_prob` (default false).
     public let normalizesTopK: Bool
-    /// Each expert's hidden width (mixtral `intermediate_size`, qwen3_moe `moe_intermediate_size`).
+    /// Each expert's hidden width (mixtral, olmoe `intermediate_size`; qwen2_moe, qwen3_moe `moe_intermediate_size`).
     public let expertWidth: Int
-    /// Per block: routed experts, or the dense MLP (qwen3_moe's `mlp_only_layers` and `decoder_sparse_step`).
+    /// Per block: routed experts, or the dense MLP (qwen2_moe's and qwen3_moe's `mlp_only_layers` and `decoder_sparse_step`; mixtral and olmoe route every block).
     public let sparseBlocks: [Bool]
     /// The module holding the router and the experts, relative to the block (`block_sparse_moe`, `mlp`).
     public let module: String
@@ -50,7 +50,7 @@ public struct MixtureOfExperts: Sendable, Equatable {
             normalizesTopK = fields["norm_topk_prob"]?.bool ?? false
             let step = fields["decoder_sparse_step"]?.integer ?? 1
             let denseOnly = Set((fields["mlp_only_layers"]?.array ?? []).compactMap(\.integer))
-            sparseBlocks = (0..<layers).map { !denseOnly.contains($0) && step > 0 && ($0 + 1) % step == 0 }
+            sparseBlocks = (0..<layers).map { type == "olmoe" || (!denseOnly.contains($0) && step > 0 && ($0 + 1) % step == 0) }
             module = "mlp"
             projections = ("gate_proj", "up_proj", "down_proj")
             sharedExpertWidth = type == "qwen2_moe" ? try positive("shared_expert_intermediate_size") : nil

@@ -57,7 +57,7 @@ public struct ModelDescription: Sendable, Equatable {
     public let typeVocabularySize: Int
     /// Block layout choices of phi3, gpt_neox, opt and falcon; `.standard` for the others.
     public private(set) var layout = DecoderLayout.standard
-    /// mixtral, qwen3_moe: the routed feed-forward; nil for dense models.
+    /// mixtral, qwen2_moe, qwen3_moe, olmoe: the routed feed-forward; nil for dense models.
     public private(set) var experts: MixtureOfExperts?
     /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
     public private(set) var gemma: GemmaSettings?

@@ -64,7 +64,7 @@ public final class ModelRuntime {
         try run(tokens: tokens, everyLinear: false, observer: observer)
     }
 
-    /// `run`, and also the inputs of every routed expert of an MoE model (mixtral, qwen3_moe) — which
+    /// `run`, and also the inputs of every routed expert of an MoE model (mixtral, qwen2_moe, qwen3_moe, olmoe) — which
     /// transformers + bitsandbytes do not convert — each with only the tokens routed to it
     /// (`LinearInput.routedTokens`; zero rows when none were). For what-if numbers, never for the plan.
     public func runObservingExperts(tokens: [Int], observer: (LinearInput) throws -> Void) throws {

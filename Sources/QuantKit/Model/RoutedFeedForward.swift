@@ -1,7 +1,7 @@
 import Foundation
 
 /// One block's routed feed-forward over one chunk, as transformers' MixtralSparseMoeBlock /
-/// Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock compute it (MixtureOfExperts.swift has the formula): the
+/// Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock / OlmoeSparseMoeBlock compute it (MixtureOfExperts.swift has the formula): the
 /// router's softmax and top-k per token, then each expert on the tokens routed to it, weighted, summed in
 /// expert order, plus qwen2_moe's gated shared expert, and added to the residual stream.
 ///
