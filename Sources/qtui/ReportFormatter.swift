@@ -122,7 +122,9 @@ enum ReportFormatter {
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
         let keptDTypes = Set(report.kept.map(\.dtype).filter(\.isDecodableFloat)).map(\.torchName).sorted().joined(separator: ", ")
-        out += "\(report.kept.count) tensors kept unquantized (\(formatBytes(t.keptBytes))\(keptDTypes.isEmpty ? "" : " in " + keptDTypes)).\n\n"
+        out += "\(report.kept.count) tensors kept unquantized (\(formatBytes(t.keptBytes))\(keptDTypes.isEmpty ? "" : " in " + keptDTypes)).\n"
+        out += moeLine(report)
+        out += "\n"
         let totalRows = [["original", formatBytes(t.originalBytes), "100.0%"]] + t.methods.map { total in
             [total.method.rawValue, formatBytes(total.bytes), String(format: "%.1f%%", Double(total.bytes) / Double(max(t.originalBytes, 1)) * 100)]
         }
@@ -156,6 +158,18 @@ enum ReportFormatter {
             (start, previous) = (block, block)
         }
         return parts.joined(separator: " ")
+    }
+
+    /// For a mixture-of-experts model: how much of it bitsandbytes leaves unquantized, and why; empty otherwise.
+    static func moeLine(_ report: ModelReport) -> String {
+        let moe = report.kept.filter(\.reason.isMoE)
+        guard !moe.isEmpty else { return "" }
+        let bytes = moe.reduce(0) { $0 + $1.bytes }
+        let nf4 = report.totals.methods.first { $0.method == .nf4 }?.bytes ?? report.totals.originalBytes
+        return "Of these, \(moe.count) MoE expert and router tensors (\(formatBytes(bytes))) are not quantized by bitsandbytes "
+            + "in transformers (it fuses the experts into 3-D parameters; its routers are not nn.Linear): "
+            + String(format: "%.0f%% of the original, %.0f%% of the nf4 model.\n",
+                     Double(bytes) / Double(max(report.totals.originalBytes, 1)) * 100, Double(bytes) / Double(max(nf4, 1)) * 100)
     }
 
     /// Perplexity and KL from fp32 per method, both along the threshold grid, and the suggestion with its cost.

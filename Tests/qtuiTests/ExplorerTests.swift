@@ -168,6 +168,17 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(send([.character("e")], to: &state), [.planExport(state.exportPlan)])
     }
 
+    /// Mixtral: the memory line says how much of the model is experts bitsandbytes leaves unquantized
+    /// (46% of the tiny fixture), and the plan totals count them as kept.
+    func testMoEMemoryLineShowsTheExpertsKept() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/moe/mixtral-f32").path
+        let state = ExplorerState(model: OpenedModel(try Checkpoint(path: folder)), threshold: 6, blocksize: 64, width: 80, height: 24)
+        let line = render(state).line(21)
+        XCTAssertTrue(line.hasPrefix(" memory  F32 429.3 kB · 46% experts kept"), line)
+        XCTAssertGreaterThan(state.totalBytes(.nf4), state.sizes.moeKeptBytes)
+    }
+
     func testExportDialogFlow() throws {
         var state = try openedState()
         send([.character("m"), .character("d"), .character("s")], to: &state)

@@ -50,3 +50,20 @@ final class ReportFormatterTests: XCTestCase {
         XCTAssertEqual(ReportFormatter.blockRanges([]), "")
     }
 }
+
+extension ReportFormatterTests {
+    /// A Mixtral scan says which share bitsandbytes leaves unquantized (the fixture's experts and routers:
+    /// 198,656 of 429,312 bytes); a dense model's report has no such line.
+    func testMoEReportSaysWhatBitsandbytesLeavesUnquantized() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures")
+        let model = OpenedModel(try Checkpoint(path: fixtures.appendingPathComponent("moe/mixtral-f32").path))
+        let report = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: 64, threads: 2)).report()
+        let line = ReportFormatter.moeLine(report)
+        XCTAssertTrue(line.hasPrefix("Of these, 26 MoE expert and router tensors (198.7 kB) are not quantized by bitsandbytes"), line)
+        XCTAssertTrue(line.contains(": 46% of the original, "), line)
+        XCTAssertTrue(ReportFormatter.table(report, markdown: false).contains(line))
+        let dense = OpenedModel(try Checkpoint(path: fixtures.appendingPathComponent("archs/phi3-f32").path))
+        XCTAssertEqual(ReportFormatter.moeLine(try ModelAnalyzer(dense, weights: WeightAnalyzer(blocksize: 64, threads: 2)).report()), "")
+    }
+}

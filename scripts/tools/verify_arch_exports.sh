@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Exports every fixture of Tests/Fixtures/archs (phi3, gpt_neox, opt, falcon; scripts/fixtures/make_arch_fixtures.py)
+# Exports every fixture of Tests/Fixtures/archs (phi3, gpt_neox, opt, falcon; scripts/fixtures/make_arch_fixtures.py),
+# or of the folder FIXTURES names (FIXTURES=Tests/Fixtures/moe: mixtral, qwen2_moe, qwen3_moe, olmoe; make_moe_fixtures.py),
 # with qtui as int8 at threshold 6 and as nf4 with double quantization, and checks each against
 # transformers' own bitsandbytes quantization of the same folder with scripts/tools/verify_export.py (Δlogits must be 0).
 #
@@ -12,7 +13,7 @@ qtui=${1:-.build/debug/qtui}
 out=${2:-$(mktemp -d)}
 python=${PYTHON:-$HOME/refenv/bin/python}
 status=0
-for fixture in Tests/Fixtures/archs/*/; do
+for fixture in "${FIXTURES:-Tests/Fixtures/archs}"/*/; do
     name=$(basename "$fixture")
     for method in int8 nf4-dq; do
         target="$out/$name-$method"

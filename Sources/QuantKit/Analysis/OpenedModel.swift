@@ -54,6 +54,9 @@ public struct ModelSizes: Sendable, Equatable {
     public let originalBytes: Int
     /// Tensor data bytes of everything that is not a converted Linear weight, in the kept dtype.
     public let keptBytes: Int
+    /// Of `keptBytes`, the mixture-of-experts experts and routers (0 for a dense model): transformers +
+    /// bitsandbytes leave them unquantized, so no method shrinks them (for a real Mixtral, most of the model).
+    public let moeKeptBytes: Int
     /// The whole model unquantized, every float tensor in the kept dtype (as stored when there is none):
     /// what the memory preview compares with.
     public let unquantizedBytes: Int
@@ -64,6 +67,7 @@ public struct ModelSizes: Sendable, Equatable {
         func bytes(_ tensor: TensorInfo) -> Int { tensor.elementCount * tensor.dtype.kept(as: keptDType).byteSize }
         self.originalBytes = originalBytes ?? checkpoint.tensors.reduce(0) { $0 + $1.byteCount }
         keptBytes = plan.kept.reduce(0) { $0 + bytes($1.tensor) }
+        moeKeptBytes = plan.kept.filter(\.reason.isMoE).reduce(0) { $0 + bytes($1.tensor) }
         unquantizedBytes = checkpoint.tensors.reduce(0) { $0 + bytes($1) }
         let floats = Set(checkpoint.tensors.filter(\.dtype.isDecodableFloat).map { $0.dtype.kept(as: keptDType) })
         unquantizedLabel = floats.count == 1 ? floats.first!.rawValue : "stored"

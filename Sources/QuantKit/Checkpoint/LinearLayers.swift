@@ -5,6 +5,11 @@
 /// the output head stays (`lm_head`, `embed_out`, BERT's `cls.predictions.decoder`, and a bias-free
 /// top-level `score` / `classifier` / `qa_outputs`, whose weight is the last parameter). A head with a
 /// bias is converted: its last parameter is the bias, which matches no module.
+/// Mixture-of-experts models (mixtral, qwen2_moe, qwen3_moe, olmoe) are stored per expert
+/// (`experts.N.w1` / `experts.N.gate_proj`…), but transformers 5.24 loads each layer's experts into two
+/// fused 3-D parameters (`experts.gate_up_proj`, `experts.down_proj`) and the router `gate` into a TopKRouter
+/// holding a bare parameter: neither is an nn.Linear, so both stay in the compute dtype. Shared experts
+/// (qwen2_moe's `shared_expert.*` and its `shared_expert_gate`) are plain nn.Linear and are converted.
 public struct LinearLayer: Sendable, Hashable {
     /// Module name, e.g. `model.layers.0.mlp.up_proj`.
     public let name: String
@@ -29,6 +34,11 @@ public struct KeptTensor: Sendable, Hashable {
         case subclassOfLinear = "a subclass of nn.Linear (transformers converts nn.Linear itself only)"
         case multiheadAttention = "out_proj of nn.MultiheadAttention (not exactly nn.Linear; transformers keeps it)"
         case empty = "has a zero dimension (holds no values to quantize)"
+        case moeExpert = "MoE expert weights: transformers fuses them into 3-D parameters bitsandbytes does not quantize"
+        case moeRouter = "MoE router: a TopKRouter parameter, not an nn.Linear (bitsandbytes does not quantize it)"
+
+        /// A mixture-of-experts tensor transformers + bitsandbytes leave unquantized.
+        public var isMoE: Bool { self == .moeExpert || self == .moeRouter }
     }
 
     public let tensor: TensorInfo
@@ -51,6 +61,7 @@ public struct LinearLayerPlan: Sendable {
         var biasesOfLinears = Set<String>()
         // transformers 5.24 replaces `type(module) is nn.Linear` only; Falcon's layers are all FalconLinear.
         let linearSubclasses = checkpoint.config?.modelType == "falcon"
+        let fusesExperts = Self.fusedExpertModelTypes.contains(checkpoint.config?.modelType ?? "")
         for tensor in checkpoint.tensors {
             guard tensor.name.hasSuffix(".weight") || tensor.name == "weight" else { continue }
             let module = String(tensor.name.dropLast(tensor.name == "weight" ? 6 : 7))
@@ -59,6 +70,10 @@ public struct LinearLayerPlan: Sendable {
             // q/k/v live in its own `in_proj_weight`) holds a NonDynamicallyQuantizableLinear out_proj.
             if module.hasSuffix(".out_proj"), checkpoint.tensor(named: module.dropLast("out_proj".count) + "in_proj_weight") != nil {
                 kept.append(KeptTensor(tensor: tensor, reason: .multiheadAttention))
+                continue
+            }
+            if fusesExperts, let reason = Self.moeReason(module: module, checkpoint: checkpoint) {
+                kept.append(KeptTensor(tensor: tensor, reason: reason))
                 continue
             }
             switch Self.classify(tensor, module: module, hasBias: hasBias) ?? (linearSubclasses ? .subclassOfLinear : nil) {
@@ -87,6 +102,19 @@ public struct LinearLayerPlan: Sendable {
         self.kept = kept
         let stored = kept.filter { $0.reason == .outputHead }.map { String($0.tensor.name.dropLast(".weight".count)) }
         headModules = stored.isEmpty ? Self.tiedHead(architectures: checkpoint.config?.architectures ?? []).map { [$0] } ?? [] : stored
+    }
+
+    /// The model types whose experts transformers 5.24 fuses on load (each checked against a real bitsandbytes
+    /// load of a fixture in scripts/fixtures/make_moe_fixtures.py).
+    public static let fusedExpertModelTypes: Set<String> = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"]
+
+    /// `….experts.<N>.<projection>` is a routed expert; `….gate` beside such experts is the router.
+    private static func moeReason(module: String, checkpoint: Checkpoint) -> KeptTensor.Reason? {
+        let parts = module.split(separator: ".")
+        if parts.count >= 3, parts[parts.count - 3] == "experts", Int(parts[parts.count - 2]) != nil { return .moeExpert }
+        guard parts.last == "gate" else { return nil }
+        let experts = module.dropLast("gate".count) + "experts."
+        return checkpoint.tensors.contains { $0.name.hasPrefix(experts) } ? .moeRouter : nil
     }
 
     /// The module `get_output_embeddings()` returns for a model class whose head is tied (not stored):

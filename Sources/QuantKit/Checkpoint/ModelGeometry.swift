@@ -116,6 +116,8 @@ public struct ModelGeometry: Sendable, Equatable {
             guard case .integer(let number) = entry.value else {
                 throw GeometryError(file: file, key: entry.key, value: entry.value, reason: "is not an integer")
             }
+            // A sliding window of 0 means none (Qwen2MoeConfig writes it so when use_sliding_window is off).
+            if field == .slidingWindow && number == 0 { continue }
             guard (1...field.bound).contains(number) else {
                 throw GeometryError(file: file, key: entry.key, value: entry.value, reason: "is outside 1…\(field.bound)")
             }

@@ -48,7 +48,13 @@ struct DecoderSettings {
     init(_ family: ModelDescription.Family, fields: [String: JSONValue], hiddenSize: Int, headSize: Int, layers: Int, file: String) throws {
         func fail(_ problem: ModelError.Problem) -> ModelError { ModelError(file: file, problem) }
         func integer(_ key: String, default value: Int? = nil) throws -> Int {
-            if let number = fields[key]?.integer, number > 0 { return number }
+            if let number = fields[key]?.integer, number > 0 {
+                // Keys outside ModelGeometry's (ffn_dim, original_max_position_embeddings…), bounded alike.
+                guard number <= ModelGeometry.Field.vocabularySize.bound else {
+                    throw fail(.invalidConfig("\(key) \(number) is outside 1…\(ModelGeometry.Field.vocabularySize.bound)"))
+                }
+                return number
+            }
             guard let value, fields[key] == nil || fields[key] == .null else {
                 throw fail(.invalidConfig("\(key) is missing or not a positive integer"))
             }

@@ -65,10 +65,12 @@ final class RunContext {
     }
 
     /// Shows the observer the input of Linear `module` for tokens firstToken..<firstToken + rows.
-    func observe(_ module: String, block: Int?, firstToken: Int, _ values: UnsafePointer<Float>, rows: Int, columns: Int) throws {
+    /// `routedTokens`: a routed expert's rows, see `LinearInput.routedTokens`.
+    func observe(_ module: String, block: Int?, firstToken: Int, _ values: UnsafePointer<Float>, rows: Int, columns: Int,
+                 routedTokens: [Int]? = nil) throws {
         guard let observer else { return }
         try observer(LinearInput(name: module, block: block, firstToken: firstToken, tokens: rows, features: columns,
-                                 values: UnsafeBufferPointer(start: values, count: rows * columns)))
+                                 values: UnsafeBufferPointer(start: values, count: rows * columns), routedTokens: routedTokens))
     }
 
     /// Decodes one row of a tensor (an embedding) into `destination`, or adds it with `add`.

@@ -12,6 +12,10 @@ public struct LinearInput {
     /// Input features (the layer's in_features).
     public let features: Int
     public let values: UnsafeBufferPointer<Float>
+    /// A routed MoE expert's input (which transformers does not convert): the token, as an index into the
+    /// token list, of each row — only the tokens the router sent to it, possibly none. nil for every other
+    /// Linear, whose rows are the consecutive tokens from `firstToken`.
+    public var routedTokens: [Int]? = nil
 
     /// The input vector of one token.
     public func row(_ index: Int) -> UnsafeBufferPointer<Float> {

@@ -1,12 +1,14 @@
-/// The llama family (llama, mistral, qwen2, qwen3), as transformers' LlamaDecoderLayer and friends:
+/// The llama family (llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, olmoe), as transformers' LlamaDecoderLayer and friends:
 ///
 ///     h = embed_tokens[token]
 ///     per block:  n = RMSNorm(h)                    input_layernorm
 ///                 q, k, v = n·Wqᵀ (+b), n·Wkᵀ (+b), n·Wvᵀ (+b)      (+b: qwen2, attention_bias)
-///                 q, k = RMSNorm per head (qwen3 q_norm / k_norm), then rotary positions
+///                 q, k = RMSNorm per head (qwen3 q_norm / k_norm; olmoe: over the whole q, k), then
+///                 q, k, v clamped to ±clip_qkv (olmoe, when set), then rotary positions
 ///                 h += attention(q, k, v)·Woᵀ          causal, grouped-query, sliding window if set
 ///                 n = RMSNorm(h)                    post_attention_layernorm
-///                 h += (act(n·Wgateᵀ) ⊙ n·Wupᵀ)·Wdownᵀ
+///                 h += (act(n·Wgateᵀ) ⊙ n·Wupᵀ)·Wdownᵀ     or, in an MoE block, the routed experts
+///                                                   (RoutedFeedForward.swift)
 ///     logits = RMSNorm(h)·Eᵀ                        E = lm_head, or embed_tokens when tied
 struct LlamaForward: ForwardPass {
     let description: ModelDescription
@@ -32,6 +34,12 @@ struct LlamaForward: ForwardPass {
 
     func blockPrefix(_ index: Int) -> String { prefix + "layers.\(index)." }
 
+    /// The routed feed-forward of block `index`; nil where the block has the dense MLP.
+    private func routed(_ index: Int) -> RoutedFeedForward? {
+        guard let experts = description.experts, experts.sparseBlocks[index] else { return nil }
+        return RoutedFeedForward(experts: experts, activation: description.activation, hiddenSize: description.hiddenSize)
+    }
+
     func blockTensors(_ index: Int) -> [TensorSpec] {
         let d = description
         var specs: [TensorSpec] = []
@@ -45,10 +53,11 @@ struct LlamaForward: ForwardPass {
         linear("self_attn.v_proj", d.keyValueWidth, d.hiddenSize, bias: d.queryKeyValueBias)
         linear("self_attn.o_proj", d.hiddenSize, d.queryWidth, bias: d.outputBias)
         if d.queryKeyNorm {
-            specs.append(TensorSpec(name: "self_attn.q_norm.weight", shape: [d.headSize]))
-            specs.append(TensorSpec(name: "self_attn.k_norm.weight", shape: [d.headSize]))
+            specs.append(TensorSpec(name: "self_attn.q_norm.weight", shape: [d.queryKeyNormOverWidth ? d.queryWidth : d.headSize]))
+            specs.append(TensorSpec(name: "self_attn.k_norm.weight", shape: [d.queryKeyNormOverWidth ? d.keyValueWidth : d.headSize]))
         }
         specs.append(TensorSpec(name: "post_attention_layernorm.weight", shape: [d.hiddenSize]))
+        if let routed = routed(index) { return specs + routed.tensors }
         linear("mlp.gate_proj", d.intermediateSize, d.hiddenSize, bias: d.mlpBias)
         linear("mlp.up_proj", d.intermediateSize, d.hiddenSize, bias: d.mlpBias)
         linear("mlp.down_proj", d.hiddenSize, d.intermediateSize, bias: d.mlpBias)
@@ -80,10 +89,16 @@ struct LlamaForward: ForwardPass {
             weights.linear(name).apply(normed, rows: rows, into: output)
         }
         if d.queryKeyNorm {
-            Normalization.rms(query, into: query, rows: rows * d.headCount, width: d.headSize,
+            let whole = d.queryKeyNormOverWidth
+            Normalization.rms(query, into: query, rows: whole ? rows : rows * d.headCount, width: whole ? d.queryWidth : d.headSize,
                               weight: weights["self_attn.q_norm.weight"].pointer, epsilon: d.normEpsilon)
-            Normalization.rms(key, into: key, rows: rows * d.keyValueHeadCount, width: d.headSize,
+            Normalization.rms(key, into: key, rows: whole ? rows : rows * d.keyValueHeadCount, width: whole ? d.keyValueWidth : d.headSize,
                               weight: weights["self_attn.k_norm.weight"].pointer, epsilon: d.normEpsilon)
+        }
+        if let clip = d.clipQKV {
+            for (values, count) in [(query, rows * d.queryWidth), (key, rows * d.keyValueWidth), (value, rows * d.keyValueWidth)] {
+                for i in 0..<count { values[i] = min(max(values[i], -clip), clip) }
+            }
         }
         if let rotary = run.rotary {
             rotary.apply(query, rows: rows, stride: d.queryWidth, heads: d.headCount)
@@ -99,6 +114,10 @@ struct LlamaForward: ForwardPass {
         weights.linear("self_attn.o_proj").apply(attended, rows: rows, into: h, accumulate: true)
 
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["post_attention_layernorm.weight"].pointer, epsilon: d.normEpsilon)
+        if let routed = routed(index) {
+            return try routed.apply(normed, rows: rows, firstToken: chunk.lowerBound, into: h, weights: weights, block: index,
+                                    module: module, run: run)
+        }
         let gate = run.scratch("gate", count: rows * d.intermediateSize)
         let up = run.scratch("up", count: rows * d.intermediateSize)
         try observe("mlp.gate_proj", normed, columns: width)

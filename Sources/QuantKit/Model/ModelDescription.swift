@@ -5,9 +5,11 @@ import Foundation
 /// reads it (including the defaults transformers fills in for missing keys).
 ///
 /// Four families of forward pass cover the supported `model_type`s:
-/// - `.llama` — llama, mistral, qwen2, qwen3: pre-RMSNorm decoder, rotary positions, grouped-query
-///   attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on q and k, mistral and
-///   qwen2/3 (when enabled) a sliding attention window.
+/// - `.llama` — llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe: pre-RMSNorm decoder, rotary
+///   positions, grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases, qwen3 an RMSNorm per head on
+///   q and k, mistral, mixtral and qwen2/3 (when enabled) a sliding attention window; mixtral, qwen2_moe
+///   (qwen2's attention, biases by `qkv_bias`), qwen3_moe (qwen3's) and olmoe (q/k RMSNorm over the whole
+///   projection, `clip_qkv`) route each token to experts (`experts`, MixtureOfExperts.swift).
 /// - `.gpt2` — pre-LayerNorm decoder, learned positions, fused Conv1D q/k/v, tanh GELU, tied head.
 /// - `.bert` — post-LayerNorm encoder (BertModel), word + position + token-type embeddings, erf GELU,
 ///   bidirectional attention, pooler.
@@ -18,7 +20,7 @@ import Foundation
 public struct ModelDescription: Sendable, Equatable {
     public enum Family: String, Sendable { case llama, gpt2, bert, phi3, gptNeoX = "gpt_neox", opt, falcon, gemma }
 
-    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
+    public static let supportedTypes = ["llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "gpt2", "bert", "phi3", "gpt_neox", "opt", "falcon"]
         + GemmaSettings.modelTypes
 
     public let modelType: String
@@ -46,12 +48,18 @@ public struct ModelDescription: Sendable, Equatable {
     public let mlpBias: Bool
     /// qwen3: RMSNorm over each head of q and k before the rotation.
     public let queryKeyNorm: Bool
+    /// olmoe: that RMSNorm spans the whole q and k projections (weights [queryWidth], [keyValueWidth]).
+    public private(set) var queryKeyNormOverWidth = false
+    /// olmoe `clip_qkv`: q, k (after their norms) and v clamped to ±clip; nil for none.
+    public private(set) var clipQKV: Float?
     /// Multiplies q·k; per block because GPT-2 may divide by the block number too.
     public let attentionScales: [Float]
     /// bert: rows of the token-type embedding (the runtime uses type 0 for every token).
     public let typeVocabularySize: Int
     /// Block layout choices of phi3, gpt_neox, opt and falcon; `.standard` for the others.
     public private(set) var layout = DecoderLayout.standard
+    /// mixtral, qwen2_moe, qwen3_moe, olmoe: the routed feed-forward; nil for dense models.
+    public private(set) var experts: MixtureOfExperts?
     /// `.gemma`: what sets Gemma apart (GemmaSettings.swift); nil for the other families.
     public private(set) var gemma: GemmaSettings?
 
@@ -81,15 +89,16 @@ public struct ModelDescription: Sendable, Equatable {
             }
             throw fail(.invalidConfig("\(keys[0]) is missing or not a positive integer"))
         }
-        /// The validated geometry; for Gemma, whose classes fill in keys config.json may leave out, the
-        /// resolved fields after it.
+        /// The validated geometry; for Gemma, whose classes fill in keys config.json may leave out (and whose
+        /// multimodal config nests them in text_config), the resolved fields, bounded by `integer`.
+        func optional(_ field: ModelGeometry.Field) throws -> Int? {
+            guard isGemma else { return geometry[field] }
+            for key in ModelGeometry.configKeys[field] ?? [] where fields[key] != nil && fields[key] != .null { return try integer(key) }
+            return nil
+        }
         func required(_ field: ModelGeometry.Field) throws -> Int {
-            if let value = geometry[field] { return value }
-            guard isGemma, let keys = ModelGeometry.configKeys[field] else {
-                throw fail(.invalidConfig("\(geometry.key(field)) is missing"))
-            }
-            for key in keys { if fields[key] != nil { return try integer(key) } }
-            throw fail(.invalidConfig("\(keys[0]) is missing"))
+            guard let value = try optional(field) else { throw fail(.invalidConfig("\(geometry.key(field)) is missing")) }
+            return value
         }
         func number(_ key: String, default value: Double) -> Double { fields[key].flatMap(Self.double) ?? value }
         func flag(_ key: String, default value: Bool) -> Bool { fields[key]?.bool ?? value }
@@ -108,12 +117,12 @@ public struct ModelDescription: Sendable, Equatable {
         headCount = try required(.headCount)
         vocabularySize = try required(.vocabularySize)
         keyValueHeadCount = family == .falcon ? try Self.falconKeyValueHeads(fields, heads: headCount, file: file)
-            : geometry.keyValueHeadCount ?? headCount
-        headSize = geometry.headSize ?? hiddenSize / headCount
+            : try optional(.keyValueHeadCount) ?? headCount
+        headSize = try optional(.headSize) ?? hiddenSize / headCount
         guard headCount % keyValueHeadCount == 0, [.llama, .phi3, .gemma].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))
         }
-        typeVocabularySize = geometry.typeVocabularySize ?? 2
+        typeVocabularySize = try optional(.typeVocabularySize) ?? 2
 
         switch family {
         case .llama:
@@ -123,12 +132,20 @@ public struct ModelDescription: Sendable, Equatable {
             activation = try Self.activation(fields["hidden_act"]?.string ?? "silu", file: file)
             rotary = try RotaryConfig(fields: fields, headSize: headSize, file: file)
             tiedEmbeddings = flag("tie_word_embeddings", default: false)
-            queryKeyValueBias = type == "qwen2" || flag("attention_bias", default: false)
-            outputBias = type != "qwen2" && flag("attention_bias", default: false)
+            queryKeyValueBias = type == "qwen2" || (type == "qwen2_moe" && flag("qkv_bias", default: true))
+                || flag("attention_bias", default: false)
+            outputBias = !["qwen2", "qwen2_moe"].contains(type) && flag("attention_bias", default: false)
             mlpBias = flag("mlp_bias", default: false)
-            queryKeyNorm = type == "qwen3"
+            queryKeyNorm = ["qwen3", "qwen3_moe", "olmoe"].contains(type)
+            if type == "olmoe" {
+                queryKeyNormOverWidth = true
+                clipQKV = fields["clip_qkv"].flatMap(Self.double).map(Float.init)
+            }
             slidingWindows = try Self.slidingWindows(fields, window: geometry.slidingWindow, type: type, layers: layerCount, file: file)
             attentionScales = Array(repeating: 1 / Float(headSize).squareRoot(), count: layerCount)
+            if MixtureOfExperts.modelTypes.contains(type) {
+                experts = try MixtureOfExperts(fields: fields, type: type, layers: layerCount, file: file)
+            }
         case .gemma:
             maxPositions = try integer("max_position_embeddings")
             intermediateSize = try integer("intermediate_size")
@@ -221,20 +238,25 @@ public struct ModelDescription: Sendable, Equatable {
         return activation
     }
 
-    /// transformers: mistral slides every layer when `sliding_window` is set; qwen2/qwen3 only when
-    /// `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
-    /// those from `max_window_layers` on).
+    /// transformers: mistral and mixtral slide every layer when `sliding_window` is set; qwen2/qwen3/qwen2_moe
+    /// only when `use_sliding_window`, and then the layers `layer_types` marks "sliding_attention" (by default
+    /// those from `max_window_layers` on; qwen2_moe: the even layers below it).
     private static func slidingWindows(_ fields: [String: JSONValue], window: Int?, type: String, layers: Int, file: String) throws -> [Int?] {
         switch type {
-        case "mistral":
+        case "mistral", "mixtral":
             return Array(repeating: window, count: layers)
-        case "qwen2", "qwen3":
+        case "qwen3_moe":
+            // Qwen3MoeConfig: sliding_window only with use_sliding_window, then on every layer.
+            return Array(repeating: fields["use_sliding_window"]?.bool == true ? window : nil, count: layers)
+        case "qwen2", "qwen3", "qwen2_moe":
             guard fields["use_sliding_window"]?.bool == true, let window else { return Array(repeating: nil, count: layers) }
             if let types = fields["layer_types"]?.array {
                 guard types.count == layers else { throw ModelError(file: file, .invalidConfig("layer_types has \(types.count) entries for \(layers) layers")) }
                 return types.map { $0.string == "sliding_attention" ? window : nil }
             }
             let first = fields["max_window_layers"]?.integer ?? 28
+            // Qwen2MoeConfig's own default: every other layer below max_window_layers.
+            if type == "qwen2_moe" { return (0..<layers).map { $0 % 2 == 0 && $0 < first ? window : nil } }
             return (0..<layers).map { $0 >= first ? window : nil }
         default:
             return Array(repeating: nil, count: layers)

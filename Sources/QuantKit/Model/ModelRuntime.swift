@@ -64,6 +64,18 @@ public final class ModelRuntime {
         try run(tokens: tokens, everyLinear: false, observer: observer)
     }
 
+    /// `run`, and also the inputs of every routed expert of an MoE model (mixtral, qwen2_moe, qwen3_moe, olmoe) — which
+    /// transformers + bitsandbytes do not convert — each with only the tokens routed to it
+    /// (`LinearInput.routedTokens`; zero rows when none were). For what-if numbers, never for the plan.
+    public func runObservingExperts(tokens: [Int], observer: (LinearInput) throws -> Void) throws {
+        let converted = Set(plan.linears.map(\.name))
+        try withoutActuallyEscaping(observer) { observer in
+            _ = try forward(tokens, observer: { input in
+                if input.routedTokens != nil || converted.contains(input.name) { try observer(input) }
+            }) { _, _ in () }
+        }
+    }
+
     /// `everyLinear` also shows the nn.Linear layers transformers leaves unconverted that a pass reads as
     /// Linears (Falcon's FalconLinear) — to check them against transformers' hooks.
     func run(tokens: [Int], everyLinear: Bool, observer: (LinearInput) throws -> Void) throws {
