@@ -124,8 +124,11 @@ int qk_int8_product_variant(const int8_t *a, int64_t m, int64_t k, const int8_t 
                             int64_t first_column, int64_t columns, int32_t *c, int64_t ldc, int variant);
 int qk_has_avx512_vnni(void);
 
-/* 1 when the AVX2 paths are in use on this CPU. */
+/* Run-time dispatch (dispatch.c): 1 when those paths are in use — the CPU has them and QTUI_MAX_ISA
+ * (scalar | avx2) does not cap them. qk_isa_name: the widest in use, "avx512-vnni", "avx512", "avx2" or
+ * "scalar". */
 int qk_has_avx2(void);
+const char *qk_isa_name(void);
 
 #ifdef __cplusplus
 }

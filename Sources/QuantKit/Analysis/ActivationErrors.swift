@@ -40,16 +40,16 @@ public struct ActivationErrors: Sendable, Equatable {
         let n = layer.outFeatures, k = layer.inFeatures
         precondition(sample.count == rows * k)
         let weight = decodedWeight(layer, in: checkpoint)
-        let reference = product(sample, rows: rows, weight, n: n, k: k)
+        let reference = BLAS.product(sample, rows: rows, weight, n: n, k: k)
 
         var fourBit: [QuantMethod: Double] = [:]
         for type in FourBitType.allCases {
             let (packed, absmax) = quantize4Bit(weight, type: type, blocksize: blocksize)
             let plain = dequantize4Bit(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
-            fourBit[type == .nf4 ? .nf4 : .fp4] = relativeError(product(sample, rows: rows, plain, n: n, k: k), reference)
+            fourBit[type == .nf4 ? .nf4 : .fp4] = relativeError(BLAS.product(sample, rows: rows, plain, n: n, k: k), reference)
             let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
             let nested = dequantize4Bit(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
-            fourBit[type == .nf4 ? .nf4DoubleQuant : .fp4DoubleQuant] = relativeError(product(sample, rows: rows, nested, n: n, k: k), reference)
+            fourBit[type == .nf4 ? .nf4DoubleQuant : .fp4DoubleQuant] = relativeError(BLAS.product(sample, rows: rows, nested, n: n, k: k), reference)
         }
 
         let int8Weight = Int8Weight(weight, n: n, k: k)
@@ -80,7 +80,7 @@ public struct ActivationErrors: Sendable, Equatable {
     public static func int8Error(_ layer: LinearLayer, in checkpoint: Checkpoint, sample: [Float], rows: Int, threshold: Float) -> Double {
         let n = layer.outFeatures, k = layer.inFeatures
         let weight = decodedWeight(layer, in: checkpoint)
-        let reference = product(sample, rows: rows, weight, n: n, k: k)
+        let reference = BLAS.product(sample, rows: rows, weight, n: n, k: k)
         return relativeError(Int8Weight(weight, n: n, k: k).output(sample, rows: rows, threshold: threshold), reference)
     }
 
@@ -95,20 +95,6 @@ public struct ActivationErrors: Sendable, Equatable {
             }
         }
         return weight
-    }
-
-    /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS, on all cores.
-    static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: rows * n)
-        x.withUnsafeBufferPointer { x in
-            w.withUnsafeBufferPointer { w in
-                y.withUnsafeMutableBufferPointer { y in
-                    matrixMultiplyParallel(m: rows, n: n, k: k, a: x.baseAddress!, lda: k, b: w.baseAddress!, ldb: k,
-                                           transposeB: true, beta: 0, c: y.baseAddress!, ldc: n)
-                }
-            }
-        }
-        return y
     }
 
     static func relativeError(_ approximate: [Float], _ exact: [Float]) -> Double {
@@ -234,7 +220,7 @@ struct Int8Weight: Sendable {
             for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
             for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized(row: j, column: column) }
         }
-        let extra = ActivationErrors.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
+        let extra = BLAS.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
         for i in y.indices { y[i] += extra[i] }
         return y
     }
