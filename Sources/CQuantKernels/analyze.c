@@ -580,16 +580,6 @@ AVX512 static int errors_avx512(const qk_range *r, qk_accum *acc) {
     return 0;
 }
 
-int qk_has_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = qk_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                 && __builtin_cpu_supports("avx512vl");
-    }
-    return cached;
-}
-
 /* Which paths a range can take: NaN/Inf, or rows not whole slices of 64, keep it off AVX-512. */
 int qk_errors_variant(const qk_range *r, qk_accum *acc, int variant) {
     switch (variant) {

@@ -40,12 +40,3 @@ void qk_decode_bf16(const void *src, float *dst, int64_t count) {
 }
 
 void qk_decode_f32(const void *src, float *dst, int64_t count) { memcpy(dst, src, (size_t)count * 4); }
-
-int qk_has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}

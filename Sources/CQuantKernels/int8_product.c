@@ -168,12 +168,6 @@ AVX2 static void product_avx2(const int8_t *a, int64_t m, int64_t k, const int8_
 
 /* ================================================================= dispatch ==== */
 
-int qk_has_avx512_vnni(void) {
-    static int cached = -1;
-    if (cached < 0) cached = qk_has_avx512() && __builtin_cpu_supports("avx512vnni");
-    return cached;
-}
-
 int qk_int8_product_variant(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
                             int64_t first_column, int64_t columns, int32_t *c, int64_t ldc, int variant) {
     switch (variant) {

@@ -18,11 +18,22 @@ struct Bench: ParsableCommand {
         With --forward it measures the model runtime: the fp32 forward pass (logits) of --tokens tokens,
         token i = (i × 7919 + 13) mod vocab, as scripts/bench/bench_peer_runtime.py feeds transformers.
 
+        With --output-errors it measures the output-error phase (every layer's int8 grid and 4-bit errors on
+        its sampled calibration rows, after one calibration on --tokens tokens of the built-in text) against
+        the matmul of the same layers: X (--tokens × in) · Wᵀ in fp32 through the runtime's sgemm, the
+        products one forward pass spends on them. Both best of --repeat, measured in the same run, with the
+        CPU time of the phase over its wall time and cores (utilisation).
+
+        Every line says which kernel instruction set ran ("isa"); QTUI_MAX_ISA=avx2 or scalar caps it.
+
         Examples (each writes its input first):
           swift build -c release && .build/release/qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
             && .build/release/qtui bench /tmp/qtui-llama8
           qtui synthesize --out /tmp/qtui-llama32 --layers 32 && qtui bench /tmp/qtui-llama32 --explorer
           qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 && qtui bench /tmp/qtui-llama8 --forward --tokens 512 --repeat 3
+          qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
+            && cp Tests/Fixtures/tokenizers/smollm2.tokenizer.json /tmp/qtui-llama8/tokenizer.json \\
+            && qtui bench /tmp/qtui-llama8 --output-errors --repeat 3
           scripts/bench/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
         """
     )
@@ -41,19 +52,25 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the model runtime's forward pass (tokens/s) instead of the analysis.")
     var forward = false
 
-    @Option(parsing: .unconditional, help: "Tokens of the --forward input.")
+    @Flag(help: "Measure the output-error phase against the matmul of the same layers instead of the analysis.")
+    var outputErrors = false
+
+    @Option(parsing: .unconditional, help: "Tokens of the --forward input, or the calibration tokens of --output-errors.")
     var tokens: Int = 512
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
-        guard !(explorer && forward) else { throw ValidationError("--explorer and --forward measure different things; pick one") }
+        guard [explorer, forward, outputErrors].filter({ $0 }).count <= 1 else {
+            throw ValidationError("--explorer, --forward and --output-errors measure different things; pick one")
+        }
     }
 
     func run() throws {
         let opened = try OpenModel.opened(model.model, keptDType: nil)
         if explorer { return try benchExplorer(opened) }
         if forward { return try benchForward(opened.checkpoint) }
+        if outputErrors { return try benchOutputErrors(opened) }
         let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
         let parameters = analyzer.layers.reduce(0) { $0 + $1.parameterCount }
         var best = Double.infinity
@@ -66,6 +83,7 @@ struct Bench: ParsableCommand {
         let line: [String: Any] = [
             "parameters": parameters, "best_seconds": best, "mparam_per_s": Double(parameters) / best / 1e6,
             "threads": threads.count, "runs": runs, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
+            "isa": KernelDispatch.instructionSet,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
@@ -132,6 +150,98 @@ extension Bench {
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
+}
+
+extension Bench {
+    /// The output-error phase (best of --repeat after calibrating once) against the fp32 matmul of the
+    /// same layers on --tokens rows (best of --repeat), in the same run.
+    func benchOutputErrors(_ model: OpenedModel) throws {
+        var request = CalibrationRequest(text: CalibrationText.standard, source: "built-in text")
+        request.calibration.tokenLimit = tokens
+        var analyzer = try ModelAnalyzer(model, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count),
+                                         calibration: request)
+        var statistics: [String: ActivationStatistics] = [:]
+        var calibrationTokens = 0
+        try analyzer.run(emit: { event in
+            if case .calibrated(let count, let seen) = event { (calibrationTokens, statistics) = (count, seen) }
+        })
+        guard !statistics.isEmpty else { throw ValidationError("the model cannot run here, so it has no output errors to measure") }
+        analyzer.knownStatistics = statistics
+        var phase = PhaseClock()
+        for _ in 0..<runs {
+            try analyzer.run(emit: { event in if case .progress(let progress) = event { phase.observe(progress) } })
+            phase.finishRun()
+        }
+        let measured = analyzer.layers.filter { (statistics[$0.name]?.sampleRows ?? 0) > 0 }
+        var matmul = Double.infinity
+        for _ in 0..<runs {
+            var seconds = 0.0
+            for layer in measured {
+                let x = deterministicValues(calibrationTokens * layer.inFeatures, step: 7919)
+                let w = deterministicValues(layer.parameterCount, step: 104_729)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let y = BLAS.product(x, rows: calibrationTokens, w, n: layer.outFeatures, k: layer.inFeatures)
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                precondition(y.count == calibrationTokens * layer.outFeatures)
+            }
+            matmul = min(matmul, seconds)
+        }
+        let line: [String: Any] = [
+            "layers": measured.count, "tokens": calibrationTokens, "runs": runs, "isa": KernelDispatch.instructionSet,
+            "output_errors_seconds": phase.best, "matmul_seconds": matmul, "ratio": phase.best / matmul,
+            "cpu_utilisation": phase.bestUtilisation, "output_errors_cpu_seconds": phase.bestCPUSeconds,
+            "cores": ProcessInfo.processInfo.activeProcessorCount, "load_average": loadAverage(),
+            "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Values in [-0.5, 0.5) that fill a product's operands (their values do not change its time).
+private func deterministicValues(_ count: Int, step: Int) -> [Float] {
+    (0..<count).map { (i: Int) -> Float in Float((i * step + 13) % 1021) / 1021 - 0.5 }
+}
+
+/// Wall and CPU time of the output-error phase, from its first progress event to its last, per run.
+private struct PhaseClock {
+    private var start: (wall: Double, cpu: Double)?
+    private var end: (wall: Double, cpu: Double)?
+    private(set) var best = Double.infinity
+    /// CPU time over wall time × cores in the best run.
+    private(set) var bestUtilisation = 0.0
+    /// CPU time of the best run (all threads): the work, whatever else the machine runs.
+    private(set) var bestCPUSeconds = 0.0
+
+    mutating func observe(_ progress: AnalysisProgress) {
+        guard progress.phase == .outputErrors else { return }
+        let now = (wall: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, cpu: processCPUSeconds())
+        if start == nil { start = now }
+        end = now
+    }
+
+    mutating func finishRun() {
+        if let start, let end, end.wall - start.wall < best {
+            best = end.wall - start.wall
+            bestCPUSeconds = end.cpu - start.cpu
+            bestUtilisation = bestCPUSeconds / best / Double(ProcessInfo.processInfo.activeProcessorCount)
+        }
+        (start, end) = (nil, nil)
+    }
+}
+
+/// User + system CPU time of this process so far, in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let seconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    return seconds + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// The 1-minute load average (other work on a shared machine), or -1 where /proc is missing.
+private func loadAverage() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
+    return Double(text.split(separator: " ").first ?? "") ?? -1
 }
 
 /// Peak resident set size of this process (VmHWM), in kB; 0 where /proc is missing.

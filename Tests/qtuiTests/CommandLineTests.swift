@@ -137,6 +137,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try run(["scan", model, "--no-calib", "--perplexity"]).status, 1, "--perplexity needs calibration")
     }
 
+    /// QTUI_MAX_ISA caps every kernel dispatch: `bench` names what ran, and the capped paths give the
+    /// same output errors (the int8 product is exact and the quantizers' variants byte-identical).
+    func testInstructionSetCapKeepsTheOutputErrors() throws {
+        let model = try writeCalibratableModel()
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var errors: [[LayerActivationReport.OutputErrors?]] = []
+        for cap in ["", "avx2", "scalar"] {
+            let scan = try run(["scan", model, "--format", "json", "--tokens", "64"], environment: ["QTUI_MAX_ISA": cap])
+            XCTAssertEqual(scan.status, 0, scan.stderr)
+            errors.append(try decoder.decode(ModelReport.self, from: Data(scan.stdout.utf8)).layers.map { $0.activations?.outputErrors })
+            let bench = try run(["bench", model, "--repeat", "1"], environment: ["QTUI_MAX_ISA": cap])
+            let isa = try XCTUnwrap(bench.stdout.components(separatedBy: "\"isa\":\"").dropFirst().first?.split(separator: "\"").first)
+            if cap == "scalar" { XCTAssertEqual(isa, "scalar") }
+            if cap == "avx2" { XCTAssertFalse(isa.hasPrefix("avx512"), bench.stdout) }
+        }
+        XCTAssertTrue(errors[0].contains { $0 != nil })
+        XCTAssertEqual(errors[1], errors[0])
+        XCTAssertEqual(errors[2], errors[0])
+    }
+
     func testJSONOutputDecodesIntoTheReport() throws {
         let result = try run(["scan", try writeModel(), "--format", "json", "--layers", "mlp"])
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -5,6 +5,9 @@
 #   make bench                     (builds release first)
 #   QTUI_REFENV=~/refenv scripts/bench/bench.sh
 #
+# The kernels take the widest instruction set the CPU has; QTUI_MAX_ISA=avx2 (or scalar) caps them, so an
+# AVX-512 machine measures the AVX2 paths (QTUI_MAX_ISA=avx2 make bench). The summary names the ISA that ran.
+#
 # The peer needs the reference venv (torch + bitsandbytes, see scripts/requirements-ref.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +29,7 @@ echo "  $ours"
 python3 - "$peer" "$ours" <<'PY'
 import json, sys
 peer, ours = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"tensor 4096x11008 F16: qtui {ours['mparam_per_s']:.0f} Mparam/s, bitsandbytes {peer['mparam_per_s_total']:.1f} Mparam/s "
+print(f"tensor 4096x11008 F16, kernels {ours['isa']}: qtui {ours['mparam_per_s']:.0f} Mparam/s, bitsandbytes {peer['mparam_per_s_total']:.1f} Mparam/s "
       f"(nf4 alone {peer['mparam_per_s_nf4']:.1f}): ratio {ours['mparam_per_s'] / peer['mparam_per_s_total']:.0f}x; "
       f"qtui peak RSS {ours['peak_rss_mb']:.0f} MB (mapping included)")
 PY

@@ -124,8 +124,26 @@ int qk_int8_product_variant(const int8_t *a, int64_t m, int64_t k, const int8_t 
                             int64_t first_column, int64_t columns, int32_t *c, int64_t ldc, int variant);
 int qk_has_avx512_vnni(void);
 
-/* 1 when the AVX2 paths are in use on this CPU. */
+/* LLM.int8's decomposed product, its int8 part (int8_mixed.c), for output columns first_column ≤ j <
+ * first_column + columns (first_column a multiple of 16): y[i · ldy + j − first_column] =
+ * float(CA·CBᵀ)[i][j] × (SCA[i] × SCB[j]) × 6.200124e-05, and the dequantized weight columns the fp16
+ * part multiplies, w_outliers[(j − first_column) · outlier_count + t] = CB[j][outliers[t]] × SCB[j] × (1/127).
+ * a (m × k codes CA), row_scale (SCA), packed + column_offsets (qk_int8_pack of CB), column_scale (SCB).
+ * The scalar twin uses the scalar product and the portable build; both equal Int8Weight.outputReference. */
+void qk_int8_mixed_output(const int8_t *a, const float *row_scale, int64_t m, int64_t k, const int8_t *packed,
+                          const int32_t *column_offsets, const float *column_scale, const int64_t *outliers,
+                          int64_t outlier_count, int64_t first_column, int64_t columns, float *y, int64_t ldy,
+                          float *w_outliers);
+void qk_int8_mixed_output_scalar(const int8_t *a, const float *row_scale, int64_t m, int64_t k, const int8_t *packed,
+                                 const int32_t *column_offsets, const float *column_scale, const int64_t *outliers,
+                                 int64_t outlier_count, int64_t first_column, int64_t columns, float *y, int64_t ldy,
+                                 float *w_outliers);
+
+/* Run-time dispatch (dispatch.c): 1 when those paths are in use — the CPU has them and QTUI_MAX_ISA
+ * (scalar | avx2) does not cap them. qk_isa_name: the widest in use, "avx512-vnni", "avx512", "avx2" or
+ * "scalar". */
 int qk_has_avx2(void);
+const char *qk_isa_name(void);
 
 #ifdef __cplusplus
 }

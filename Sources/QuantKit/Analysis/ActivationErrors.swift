@@ -40,47 +40,72 @@ public struct ActivationErrors: Sendable, Equatable {
         let n = layer.outFeatures, k = layer.inFeatures
         precondition(sample.count == rows * k)
         let weight = decodedWeight(layer, in: checkpoint)
-        let reference = product(sample, rows: rows, weight, n: n, k: k)
-
-        var fourBit: [QuantMethod: Double] = [:]
-        for type in FourBitType.allCases {
-            let (packed, absmax) = quantize4Bit(weight, type: type, blocksize: blocksize)
-            let plain = dequantize4Bit(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
-            fourBit[type == .nf4 ? .nf4 : .fp4] = relativeError(product(sample, rows: rows, plain, n: n, k: k), reference)
-            let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
-            let nested = dequantize4Bit(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
-            fourBit[type == .nf4 ? .nf4DoubleQuant : .fp4DoubleQuant] = relativeError(product(sample, rows: rows, nested, n: n, k: k), reference)
-        }
+        let reference = BLAS.product(sample, rows: rows, weight, n: n, k: k)
 
         let int8Weight = Int8Weight(weight, n: n, k: k)
-        var errors: [Double] = []
-        var outliers: [Int] = []
         // Thresholds that quantize the sample identically (same outlier columns, same row scales) give
-        // the same output: measured once.
+        // the same output: measured once. The last quantization is pure int8 (threshold 0).
         struct Quantized: Hashable { let columns: [Int]; let scale: [Float] }
-        var cache: [Quantized: Double] = [:]
+        var distinct: [Int8Rowwise] = []
+        var known: [Quantized: Int] = [:]
+        var measurementOfThreshold: [Int] = []
+        var outliers: [Int] = []
         for threshold in grid {
             let activation = Int8Rowwise.quantize(sample, rows: rows, columns: k, threshold: threshold)
             let key = Quantized(columns: activation.outlierColumns, scale: activation.scale)
-            if let known = cache[key] {
-                errors.append(known)
-            } else {
-                let error = relativeError(int8Weight.output(activation, sample: sample), reference)
-                cache[key] = error
-                errors.append(error)
+            if known[key] == nil {
+                known[key] = distinct.count
+                distinct.append(activation)
             }
+            measurementOfThreshold.append(known[key]!)
             outliers.append(activation.outlierColumns.count)
         }
-        let pure = relativeError(int8Weight.output(Int8Rowwise.quantize(sample, rows: rows, columns: k), sample: sample), reference)
-        return ActivationErrors(thresholds: grid, int8: errors, sampleOutlierColumns: outliers, int8Pure: pure,
-                                fourBit: fourBit, sampleRows: rows)
+        distinct.append(Int8Rowwise.quantize(sample, rows: rows, columns: k))
+
+        // The 4-bit types (plain and double-quant each; the longest jobs: first) and every distinct int8
+        // quantization run as separate jobs on all cores; each job's result is what it would be alone,
+        // and at most one job per core holds its buffers (a 4-bit job up to two weights' worth of Float,
+        // an int8 job the weight's outlier columns) at a time.
+        let fourBitTypes = FourBitType.allCases
+        var results = [Double](repeating: 0, count: 2 * fourBitTypes.count + distinct.count)
+        results.withUnsafeMutableBufferPointer { results in
+            Parallel.perform(iterations: fourBitTypes.count + distinct.count) { job in
+                if job < fourBitTypes.count {
+                    let errors = fourBitErrors(weight, type: fourBitTypes[job], blocksize: blocksize, sample: sample, rows: rows,
+                                               n: n, k: k, reference: reference)
+                    (results[2 * job], results[2 * job + 1]) = errors
+                } else {
+                    let activation = distinct[job - fourBitTypes.count]
+                    results[fourBitTypes.count + job] = relativeError(int8Weight.output(activation, sample: sample), reference)
+                }
+            }
+        }
+        var fourBit: [QuantMethod: Double] = [:]
+        for (index, type) in fourBitTypes.enumerated() {
+            fourBit[type == .nf4 ? .nf4 : .fp4] = results[2 * index]
+            fourBit[type == .nf4 ? .nf4DoubleQuant : .fp4DoubleQuant] = results[2 * index + 1]
+        }
+        let int8 = Array(results[(2 * fourBitTypes.count)...])
+        return ActivationErrors(thresholds: grid, int8: measurementOfThreshold.map { int8[$0] }, sampleOutlierColumns: outliers,
+                                int8Pure: int8.last!, fourBit: fourBit, sampleRows: rows)
+    }
+
+    /// The output error of one 4-bit type, plain and with double-quantized absmax.
+    private static func fourBitErrors(_ weight: [Float], type: FourBitType, blocksize: Int, sample: [Float], rows: Int,
+                                      n: Int, k: Int, reference: [Float]) -> (plain: Double, doubleQuant: Double) {
+        let (packed, absmax) = quantize4Bit(weight, type: type, blocksize: blocksize)
+        let plain = dequantize4Bit(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
+        let plainError = relativeError(BLAS.product(sample, rows: rows, plain, n: n, k: k), reference)
+        let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
+        let nested = dequantize4Bit(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
+        return (plainError, relativeError(BLAS.product(sample, rows: rows, nested, n: n, k: k), reference))
     }
 
     /// The int8 output error at one threshold (the explorer refines off-grid thresholds with it).
     public static func int8Error(_ layer: LinearLayer, in checkpoint: Checkpoint, sample: [Float], rows: Int, threshold: Float) -> Double {
         let n = layer.outFeatures, k = layer.inFeatures
         let weight = decodedWeight(layer, in: checkpoint)
-        let reference = product(sample, rows: rows, weight, n: n, k: k)
+        let reference = BLAS.product(sample, rows: rows, weight, n: n, k: k)
         return relativeError(Int8Weight(weight, n: n, k: k).output(sample, rows: rows, threshold: threshold), reference)
     }
 
@@ -95,20 +120,6 @@ public struct ActivationErrors: Sendable, Equatable {
             }
         }
         return weight
-    }
-
-    /// X (rows × k) · Wᵀ (W: n × k) → rows × n, fp32 through BLAS, on all cores.
-    static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: rows * n)
-        x.withUnsafeBufferPointer { x in
-            w.withUnsafeBufferPointer { w in
-                y.withUnsafeMutableBufferPointer { y in
-                    matrixMultiplyParallel(m: rows, n: n, k: k, a: x.baseAddress!, lda: k, b: w.baseAddress!, ldb: k,
-                                           transposeB: true, beta: 0, c: y.baseAddress!, ldc: n)
-                }
-            }
-        }
-        return y
     }
 
     static func relativeError(_ approximate: [Float], _ exact: [Float]) -> Double {
@@ -132,15 +143,23 @@ public struct ActivationErrors: Sendable, Equatable {
         return (packed, absmax)
     }
 
+    /// code[index] × absmax[block] for each value (the high nibble first).
     private static func dequantize4Bit(_ packed: [UInt8], absmax: [Float], type: FourBitType, blocksize: Int, count: Int) -> [Float] {
         let code = type.code
-        var out = [Float](repeating: 0, count: count)
-        for i in 0..<count {
-            let byte = packed[i / 2]
-            let index = i % 2 == 0 ? byte >> 4 : byte & 0x0F
-            out[i] = code[Int(index)] * absmax[i / blocksize]
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            packed.withUnsafeBufferPointer { packed in
+                code.withUnsafeBufferPointer { code in
+                    for block in 0..<(count + blocksize - 1) / blocksize {
+                        let scale = absmax[block]
+                        for i in block * blocksize..<min((block + 1) * blocksize, count) {
+                            let byte = packed[i >> 1]
+                            out[i] = code[Int(i & 1 == 0 ? byte >> 4 : byte & 0x0F)] * scale
+                        }
+                    }
+                }
+            }
+            initialized = count
         }
-        return out
     }
 }
 
@@ -186,6 +205,69 @@ struct Int8Weight: Sendable {
         output(Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: threshold), sample: x)
     }
 
+    /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns
+    /// of X (as given, fp32) times the dequantized weight columns. The int8 part and the weight columns in
+    /// C (qk_int8_mixed_output), column blocks on all cores; equal to `outputReference` bit for bit.
+    func output(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
+        let rows = activation.rows, outliers = activation.outlierColumns, count = outliers.count
+        let columns = outliers.map { Int64($0) }
+        var y = [Float](repeating: 0, count: rows * n)
+        var wOutliers = [Float](repeating: 0, count: n * count)
+        activation.codes.withUnsafeBufferPointer { a in
+            activation.scale.withUnsafeBufferPointer { rowScale in
+                packed.withUnsafeBufferPointer { packed in
+                    columnOffsets.withUnsafeBufferPointer { offsets in
+                        scale.withUnsafeBufferPointer { columnScale in
+                            y.withUnsafeMutableBufferPointer { y in
+                                wOutliers.withUnsafeMutableBufferPointer { w in
+                                    Parallel.forEach((n + 15) / 16, grain: 4) { part in
+                                        let first = part.lowerBound * 16, last = min(part.upperBound * 16, n)
+                                        qk_int8_mixed_output(a.baseAddress, rowScale.baseAddress, Int64(rows), Int64(k), packed.baseAddress,
+                                                             offsets.baseAddress, columnScale.baseAddress, columns, Int64(count),
+                                                             Int64(first), Int64(last - first), y.baseAddress! + first, Int64(n),
+                                                             w.baseAddress.map { $0 + first * count })
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard count > 0 else { return y }
+        addOutlierPart(&y, outliers: outliers, wOutliers, sample: sample, rows: rows)
+        return y
+    }
+
+    /// y += X[:, outliers] · w_outliersᵀ in fp32 (w_outliers: n × outliers.count).
+    private func addOutlierPart(_ y: inout [Float], outliers: [Int], _ wOutliers: [Float], sample: [Float], rows: Int) {
+        var xOutliers = [Float](repeating: 0, count: rows * outliers.count)
+        for (c, column) in outliers.enumerated() {
+            for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
+        }
+        let extra = BLAS.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
+        for i in y.indices { y[i] += extra[i] }
+    }
+
+    /// The reference the C path is tested against: the same computation in Swift.
+    func outputReference(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
+        let rows = activation.rows
+        let product = product(activation)
+        let dequantScale: Float = 6.200124e-05
+        var y = [Float](repeating: 0, count: rows * n)
+        for r in 0..<rows {
+            for j in 0..<n { y[r * n + j] = Float(product[r * n + j]) * (activation.scale[r] * scale[j]) * dequantScale }
+        }
+        let outliers = activation.outlierColumns
+        guard !outliers.isEmpty else { return y }
+        var wOutliers = [Float](repeating: 0, count: n * outliers.count)
+        for (c, column) in outliers.enumerated() {
+            for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized(row: j, column: column) }
+        }
+        addOutlierPart(&y, outliers: outliers, wOutliers, sample: sample, rows: rows)
+        return y
+    }
+
     /// CA · CBᵀ (rows × n), exact in int32 as torch._int_mm computes it; column blocks on all cores.
     func product(_ activation: Int8Rowwise) -> [Int32] {
         let rows = activation.rows
@@ -204,38 +286,5 @@ struct Int8Weight: Sendable {
             }
         }
         return c
-    }
-
-    /// bitsandbytes' int8_mixed_scaled_mm in fp32: the int8 product rescaled, plus the outlier columns
-    /// of X (as given, fp32) times the dequantized weight columns.
-    func output(_ activation: Int8Rowwise, sample: [Float]) -> [Float] {
-        let rows = activation.rows
-        let product = product(activation)
-        let dequantScale: Float = 6.200124e-05
-        var y = [Float](repeating: 0, count: rows * n)
-        y.withUnsafeMutableBufferPointer { y in
-            product.withUnsafeBufferPointer { product in
-                activation.scale.withUnsafeBufferPointer { rowScale in
-                    scale.withUnsafeBufferPointer { columnScale in
-                        Parallel.forEach(rows, grain: 16) { part in
-                            for r in part {
-                                for j in 0..<n { y[r * n + j] = Float(product[r * n + j]) * (rowScale[r] * columnScale[j]) * dequantScale }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let outliers = activation.outlierColumns
-        guard !outliers.isEmpty else { return y }
-        var xOutliers = [Float](repeating: 0, count: rows * outliers.count)
-        var wOutliers = [Float](repeating: 0, count: n * outliers.count)
-        for (c, column) in outliers.enumerated() {
-            for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
-            for j in 0..<n { wOutliers[j * outliers.count + c] = dequantized(row: j, column: column) }
-        }
-        let extra = ActivationErrors.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
-        for i in y.indices { y[i] += extra[i] }
-        return y
     }
 }

@@ -40,6 +40,23 @@ func matrixMultiplyParallel(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda
     }
 }
 
+extension BLAS {
+    /// X (rows × k) · Wᵀ (W: n × k) → rows × n in fp32, column blocks on all cores: the products of the
+    /// output errors, and the matmul the benchmarks measure them against.
+    public static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: rows * n)
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    matrixMultiplyParallel(m: rows, n: n, k: k, a: x.baseAddress!, lda: k, b: w.baseAddress!, ldb: k,
+                                           transposeB: true, beta: 0, c: y.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return y
+    }
+}
+
 /// A Linear layer with its weight as Float: y = x · Wᵀ + b. nn.Linear stores W as [out, in]; GPT-2's
 /// Conv1D stores it as [in, out] (`storedTransposed`), which the product reads as it is.
 struct Linear {

@@ -1,0 +1,102 @@
+import CQuantKernels
+import Foundation
+import XCTest
+@testable import QuantKit
+
+/// LLM.int8's decomposed product in C (qk_int8_mixed_output) against the Swift reference
+/// (Int8Weight.outputReference) and its scalar twin, bit for bit, and the output errors measured in
+/// parallel against the same errors measured one threshold after another through the reference.
+final class Int8MixedOutputTests: XCTestCase {
+    private let shapes: [(rows: Int, n: Int, k: Int)] = [(1, 1, 1), (2, 17, 3), (3, 33, 17), (5, 47, 63), (9, 20, 65), (64, 40, 65)]
+
+    /// Normal values with column 0 (and the last, for k > 2) ten times larger: outliers at moderate thresholds.
+    private func sample(rows: Int, k: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var x = generator.normal(rows * k)
+        for r in 0..<rows {
+            x[r * k] *= 10
+            if k > 2 { x[r * k + k - 1] *= 10 }
+        }
+        return x
+    }
+
+    /// Thresholds with no outlier columns (0: pure int8; 1e6), some (3) and all (1e-3, every value is non-zero).
+    private let thresholds: [Float] = [0, 1e6, 3, 1e-3]
+
+    func testCOutputEqualsTheSwiftReferenceBitForBit() {
+        var outlierCounts = Set<String>()
+        for (index, shape) in shapes.enumerated() {
+            let (rows, n, k) = shape
+            var generator = SeededGenerator(seed: UInt64(50 + index))
+            let int8 = Int8Weight(generator.normal(n * k, scale: 0.05), n: n, k: k)
+            let x = sample(rows: rows, k: k, seed: UInt64(90 + index))
+            for threshold in thresholds {
+                let activation = Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: threshold)
+                let outliers = activation.outlierColumns.count
+                outlierCounts.insert(outliers == 0 ? "none" : outliers == k ? "all" : "some")
+                XCTAssertEqual(int8.output(activation, sample: x).map(\.bitPattern), int8.outputReference(activation, sample: x).map(\.bitPattern),
+                               "\(rows)×\(n)×\(k) at \(threshold) (\(outliers) outlier columns)")
+            }
+        }
+        XCTAssertEqual(outlierCounts, ["none", "some", "all"])
+    }
+
+    func testDispatchedKernelEqualsItsScalarTwin() {
+        for (index, shape) in shapes.enumerated() {
+            let (rows, n, k) = shape
+            var generator = SeededGenerator(seed: UInt64(150 + index))
+            let weight = generator.normal(n * k, scale: 0.05)
+            var codes = [Int8](repeating: 0, count: n * k)
+            var columnScale = [Float](repeating: 0, count: n)
+            weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &columnScale) }
+            var packed = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(n), Int64(k))))
+            var offsets = [Int32](repeating: 0, count: (n + 15) / 16 * 16)
+            qk_int8_pack(codes, Int64(n), Int64(k), &packed, &offsets)
+            let x = sample(rows: rows, k: k, seed: UInt64(190 + index))
+            for threshold in thresholds {
+                let activation = Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: threshold)
+                let outliers = activation.outlierColumns.map { Int64($0) }
+                // The whole output, and a column range that starts on a later block (how the callers split it).
+                for (first, columns) in [(0, n), (16, n - 16)] where columns > 0 {
+                    var results: [[UInt32]] = []
+                    for scalar in [false, true] {
+                        var y = [Float](repeating: -1, count: rows * columns)
+                        var w = [Float](repeating: -1, count: columns * outliers.count)
+                        let kernel = scalar ? qk_int8_mixed_output_scalar : qk_int8_mixed_output
+                        kernel(activation.codes, activation.scale, Int64(rows), Int64(k), packed, offsets, columnScale, outliers,
+                               Int64(outliers.count), Int64(first), Int64(columns), &y, Int64(columns), &w)
+                        results.append((y + w).map(\.bitPattern))
+                    }
+                    XCTAssertEqual(results[0], results[1], "\(rows)×\(n)×\(k) at \(threshold), columns \(first)+\(columns)")
+                    XCTAssertFalse(results[1].contains(Float(-1).bitPattern), "every entry written")
+                }
+            }
+        }
+    }
+
+    /// The jobs run in parallel; every threshold's error, the pure int8 one and their order are what
+    /// the reference gives measured one after another.
+    func testOutputErrorsEqualTheSequentialReference() throws {
+        let folder = TemporaryFolder()
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        let checkpoint = try Checkpoint(path: folder.path)
+        let layers = try ModelRuntime(checkpoint: checkpoint).plan.linears
+        for (index, layer) in layers.prefix(3).enumerated() {
+            let (n, k, rows) = (layer.outFeatures, layer.inFeatures, 24)
+            let x = sample(rows: rows, k: k, seed: UInt64(300 + index))
+            let measured = ActivationErrors.measure(layer, in: checkpoint, sample: x, rows: rows)
+            let weight = ActivationErrors.decodedWeight(layer, in: checkpoint)
+            let reference = BLAS.product(x, rows: rows, weight, n: n, k: k)
+            let int8 = Int8Weight(weight, n: n, k: k)
+            func error(_ threshold: Float) -> Double {
+                let activation = Int8Rowwise.quantizeReference(x, rows: rows, columns: k, threshold: threshold)
+                return ActivationErrors.relativeError(int8.outputReference(activation, sample: x), reference)
+            }
+            XCTAssertEqual(measured.thresholds, ActivationErrors.defaultGrid)
+            XCTAssertEqual(measured.int8, ActivationErrors.defaultGrid.map(error), layer.name)
+            XCTAssertEqual(measured.int8Pure, error(0), layer.name)
+            XCTAssertGreaterThan(Set(measured.sampleOutlierColumns).count, 2, "\(layer.name): the grid crosses outlier columns")
+            XCTAssertEqual(measured.fourBit.count, 4)
+        }
+    }
+}
