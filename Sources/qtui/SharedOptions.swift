@@ -8,7 +8,7 @@ import QuantKit
 
 /// The model every command but `synthesize` opens.
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file (converted once into ~/.cache/qtui/gguf). Runs llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt_neox, opt, falcon, gpt2 and bert; GGUF: llama, qwen2, qwen3, gemma2, gemma3, phi3, falcon. Any other architecture opens weight-only (no forward pass for it; a GGUF's weights keep their GGUF names).")
+    @Argument(help: "A .safetensors file, a model folder (model.safetensors or sharded with an index) or a .gguf file (converted once into ~/.cache/qtui/gguf). Runs llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma, gemma2, gemma3, phi3, gpt_neox, opt, falcon, gpt2 and bert; GGUF: llama, qwen2, qwen3, gemma2, gemma3, phi3, falcon. Any other architecture opens weight-only (no forward pass for it; a GGUF's weights keep their GGUF names).")
     var model: String
 }
 
