@@ -67,18 +67,14 @@ struct FalconForward: ForwardPass {
 
     func embed(_ tokens: [Int], chunks: [Range<Int>], into hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
         let table = run.tensor("transformer.word_embeddings.weight")
-        for (row, token) in tokens.enumerated() {
-            run.embeddingRow(table, row: token, into: hidden + row * description.hiddenSize)
-        }
+        run.embed(tokens, table: table, width: description.hiddenSize, into: hidden)
     }
 
     func block(_ index: Int, weights: BlockWeights, chunk: Range<Int>, hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
         let d = description, rows = chunk.count, width = d.hiddenSize
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
-        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
-            try run.observe(module + name, block: index, firstToken: chunk.lowerBound, values, rows: rows, columns: columns)
-        }
+        let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
         func layerNorm(_ name: String, into output: UnsafeMutablePointer<Float>) {
             Normalization.layer(h, into: output, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
                                 bias: weights[name + ".bias"].pointer, epsilon: d.normEpsilon)

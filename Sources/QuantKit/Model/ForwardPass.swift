@@ -81,6 +81,11 @@ final class RunContext {
         if add { for i in 0..<width { destination[i] += target[i] } }
     }
 
+    /// The embedding rows of `tokens`, one after another from `destination` (`width` floats each).
+    func embed(_ tokens: [Int], table: TensorInfo, width: Int, into destination: UnsafeMutablePointer<Float>) {
+        for (row, token) in tokens.enumerated() { embeddingRow(table, row: token, into: destination + row * width) }
+    }
+
     /// A global tensor (validated at start-up), loaded through the store.
     func load(_ name: String) -> WeightBuffer {
         guard let tensor = store.checkpoint.tensor(named: name) else { preconditionFailure("tensor \(name) was not validated") }
@@ -90,5 +95,18 @@ final class RunContext {
     func tensor(_ name: String) -> TensorInfo {
         guard let tensor = store.checkpoint.tensor(named: name) else { preconditionFailure("tensor \(name) was not validated") }
         return tensor
+    }
+}
+
+/// Shows a block's Linear inputs to the run's observer under the block's module names, for one chunk:
+/// `try observe("self_attn.q_proj", normed, columns: width)`. Every family's block makes one.
+struct BlockObserver {
+    let run: RunContext
+    let module: String
+    let block: Int
+    let chunk: Range<Int>
+
+    func callAsFunction(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
+        try run.observe(module + name, block: block, firstToken: chunk.lowerBound, values, rows: chunk.count, columns: columns)
     }
 }

@@ -97,9 +97,7 @@ struct GemmaForward: ForwardPass {
         let d = description, rows = chunk.count, width = d.hiddenSize
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
-        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
-            try run.observe(module + name, block: index, firstToken: chunk.lowerBound, values, rows: rows, columns: columns)
-        }
+        let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
         func norm(_ name: String, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
             self.norm(input, into: output, rows: rows, width: width, weight: weights[name + ".weight"], run: run)
         }

@@ -90,9 +90,7 @@ struct OPTForward: ForwardPass {
         let d = description, rows = chunk.count, width = d.hiddenSize
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
-        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
-            try run.observe(module + name, block: index, firstToken: chunk.lowerBound, values, rows: rows, columns: columns)
-        }
+        let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
         func layerNorm(_ name: String, into output: UnsafeMutablePointer<Float>) {
             Normalization.layer(h, into: output, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
                                 bias: weights[name + ".bias"].pointer, epsilon: d.normEpsilon)

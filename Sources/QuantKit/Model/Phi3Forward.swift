@@ -44,18 +44,14 @@ struct Phi3Forward: ForwardPass {
 
     func embed(_ tokens: [Int], chunks: [Range<Int>], into hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
         let table = run.tensor("model.embed_tokens.weight")
-        for (row, token) in tokens.enumerated() {
-            run.embeddingRow(table, row: token, into: hidden + row * description.hiddenSize)
-        }
+        run.embed(tokens, table: table, width: description.hiddenSize, into: hidden)
     }
 
     func block(_ index: Int, weights: BlockWeights, chunk: Range<Int>, hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {
         let d = description, rows = chunk.count, width = d.hiddenSize, inner = d.intermediateSize
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
-        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
-            try run.observe(module + name, block: index, firstToken: chunk.lowerBound, values, rows: rows, columns: columns)
-        }
+        let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
 
         let normed = run.scratch("normed", count: rows * width)
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["input_layernorm.weight"].pointer, epsilon: d.normEpsilon)
