@@ -61,10 +61,7 @@ struct GPTNeoXForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
-        func layerNorm(_ name: String, into output: UnsafeMutablePointer<Float>) {
-            Normalization.layer(h, into: output, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
-                                bias: weights[name + ".bias"].pointer, epsilon: d.normEpsilon)
-        }
+        let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
 
         let normed = run.scratch("normed", count: rows * width)
         layerNorm("input_layernorm", into: normed)

@@ -39,3 +39,18 @@ enum Normalization {
         }
     }
 }
+
+/// A block's LayerNorm of its input rows by the `name.weight` / `name.bias` of the block:
+/// `layerNorm("input_layernorm", into: normed)`. The LayerNorm families' blocks make one.
+struct BlockLayerNorm {
+    let input: UnsafeMutablePointer<Float>
+    let rows: Int
+    let width: Int
+    let weights: BlockWeights
+    let epsilon: Float
+
+    func callAsFunction(_ name: String, into output: UnsafeMutablePointer<Float>) {
+        Normalization.layer(input, into: output, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
+                            bias: weights[name + ".bias"].pointer, epsilon: epsilon)
+    }
+}

@@ -91,10 +91,7 @@ struct OPTForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
-        func layerNorm(_ name: String, into output: UnsafeMutablePointer<Float>) {
-            Normalization.layer(h, into: output, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
-                                bias: weights[name + ".bias"].pointer, epsilon: d.normEpsilon)
-        }
+        let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
         /// The sublayer's input: the normed copy before (pre-LayerNorm), the residual stream itself after.
         func input(_ norm: String) -> UnsafeMutablePointer<Float> {
             guard layout.normBefore else { return h }
