@@ -84,6 +84,30 @@ final class TokenizerTests: XCTestCase {
         XCTAssertTrue(results.withLock { $0 }.allSatisfy { $0 == expected })
     }
 
+    /// A file may allow words of any length (the fuzzer found max_input_chars_per_word 798 and a 600-letter
+    /// word taking seconds): candidates are bounded by the longest vocabulary entry, and the pieces stay
+    /// those of the plain greedy longest-match-first loop.
+    func testLongWordPieceWordsSplitAsTheGreedyDefinitionSays() throws {
+        let vocab = ["[UNK]": 0, "a": 1, "ab": 2, "abc": 3, "##a": 4, "##b": 5, "##bc": 6, "##c": 7, "##abca": 8]
+        let json = #"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "max_input_chars_per_word": 5000, "vocab": "#
+            + String(decoding: try JSONSerialization.data(withJSONObject: vocab), as: UTF8.self) + "}}"
+        let tokenizer = try Tokenizer(json: Data(json.utf8), source: "long-words/tokenizer.json")
+        func greedy(_ word: [Character]) -> [Int] {
+            var out: [Int] = [], start = 0
+            while start < word.count {
+                var end = word.count
+                while end > start, vocab[(start > 0 ? "##" : "") + String(word[start..<end])] == nil { end -= 1 }
+                if end == start { return [0] }
+                out.append(vocab[(start > 0 ? "##" : "") + String(word[start..<end])]!)
+                start = end
+            }
+            return out
+        }
+        for word in [String(repeating: "abc", count: 60), "ab" + String(repeating: "abca", count: 40), String(repeating: "ab", count: 90) + "x"] {
+            XCTAssertEqual(try tokenizer.encode(word, addSpecialTokens: false), greedy(Array(word)), "\(word.prefix(12))… (\(word.count))")
+        }
+    }
+
     // MARK: - Errors: one line, naming the file and the component
 
     private func assertTokenizerError(_ json: String, _ check: (TokenizerError.Problem) -> Bool, contains fragment: String,

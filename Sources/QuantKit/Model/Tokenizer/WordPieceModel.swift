@@ -11,6 +11,9 @@ struct WordPieceModel: Sendable {
     private let unknownID: Int
     private let prefix: String
     private let maxCharacters: Int
+    /// The longest vocabulary entry, in Unicode scalars: no candidate longer can match, so a word costs
+    /// length × longest lookups instead of length² (a file may allow words of any length).
+    private let longestEntry: Int
     private let cache = WordCache()
 
     init(_ reader: ComponentReader) throws {
@@ -20,6 +23,7 @@ struct WordPieceModel: Sendable {
         unknownID = id
         prefix = try reader.optionalString("continuing_subword_prefix") ?? "##"
         maxCharacters = try reader.integer("max_input_chars_per_word", default: 100)
+        longestEntry = vocab.keys.map { $0.string.unicodeScalars.count }.max() ?? 0
     }
 
     func tokenize(_ word: String, into ids: inout [Int]) {
@@ -34,7 +38,7 @@ struct WordPieceModel: Sendable {
         var out: [Int] = []
         var start = 0
         while start < scalars.count {
-            var end = scalars.count
+            var end = min(scalars.count, start + longestEntry)
             var found: Int?
             while start < end {
                 var candidate = start > 0 ? prefix : ""
