@@ -7,8 +7,6 @@ public struct ModelConfig: Sendable {
     public let path: String
     public let modelType: String?
     public let architectures: [String]
-    public let torchDtype: String?
-    public let tieWordEmbeddings: Bool?
     /// The shape-fixing numbers, validated (ModelGeometry): an absurd one fails the open.
     public let geometry: ModelGeometry
     public var hiddenSize: Int? { geometry.hiddenSize }
@@ -30,9 +28,7 @@ public struct ModelConfig: Sendable {
         rawJSON = data
         modelType = fields["model_type"]?.string
         architectures = fields["architectures"]?.array?.compactMap(\.string) ?? []
-        torchDtype = fields["torch_dtype"]?.string ?? fields["dtype"]?.string
-        tieWordEmbeddings = fields["tie_word_embeddings"]?.bool
         geometry = try ModelGeometry(file: path, config: fields,
-                                     rotary: modelType.flatMap(ModelDescription.family(of:)) == .llama)
+                                     rotary: [.llama, .gemma].contains(modelType.flatMap(ModelDescription.family(of:))))
     }
 }

@@ -209,9 +209,6 @@ public struct ModelDescription: Sendable, Equatable {
         }
     }
 
-    /// Whether a token attends only to earlier tokens (decoders) or to all tokens of its chunk (bert).
-    public var isCausal: Bool { family != .bert }
-
     /// Width of the query projection (heads × head size); the key and value width is `keyValueWidth`.
     public var queryWidth: Int { headCount * headSize }
     public var keyValueWidth: Int { keyValueHeadCount * headSize }
