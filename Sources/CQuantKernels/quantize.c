@@ -1,6 +1,7 @@
 #include "qk_kernels.h"
 #include <math.h>
 #include <string.h>
+#include "simd_avx2.h"
 
 /* Byte-producing quantizers for export: the same arithmetic as the analysis kernels and the Swift
  * references (Blockwise.swift, FourBit.swift, Int8Rowwise.swift), writing bitsandbytes' layouts. */
@@ -129,8 +130,6 @@ INLINE void quantize_int8_activations_body(const float *x, int64_t rows, int64_t
     }
 }
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-
 static void quantize_int8_activations_portable(const float *x, int64_t rows, int64_t columns, float threshold,
                                                int8_t *codes, float *scale, uint8_t *outlier) {
     quantize_int8_activations_body(x, rows, columns, threshold, codes, scale, outlier);
@@ -152,14 +151,47 @@ static void quantize_4bit_portable(const void *data, int dtype, int64_t count, i
                                    const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
     quantize_4bit_body(data, dtype, count, blocksize, partial, midpoints, order, packed, absmax);
 }
+/* Whole blocks of a multiple of 8 values (every bitsandbytes blocksize), 8 lanes at a time: the same
+ * absmax, reciprocal and clamp as the body, the position among the midpoints by the 4-level search of
+ * simd_avx2.h (its code book holding the order table, so it yields the index), two indices to a byte.
+ * A partial last block goes through the body. */
 AVX2 static void quantize_4bit_avx2(const void *data, int dtype, int64_t count, int64_t blocksize, int partial,
                                     const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
-    quantize_4bit_body(data, dtype, count, blocksize, partial, midpoints, order, packed, absmax);
+    float order_values[16];
+    for (int k = 0; k < 16; k++) order_values[k] = order[k];
+    const code_book book = make_code_book(midpoints, order_values);
+    int32_t index[4096];
+    int64_t blocks = (count + blocksize - 1) / blocksize;
+    int64_t whole = count / blocksize;
+    if (partial && whole == blocks) whole--;
+    for (int64_t b = 0; b < whole; b++) {
+        int64_t start = b * blocksize;
+        __m256 largest = _mm256_setzero_ps();
+        for (int64_t i = 0; i < blocksize; i += 8) {
+            __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), load8(data, dtype, start + i));
+            largest = _mm256_max_ps(magnitude, largest);  /* a NaN lane keeps `largest`, as fmaxf does */
+        }
+        float block_max = max_ps(largest);
+        absmax[b] = block_max;
+        const __m256 reciprocal = _mm256_set1_ps(1.0f / fmaxf(block_max, 1e-38f));
+        for (int64_t i = 0; i < blocksize; i += 8) {
+            __m256 scaled = clamp_unit_ps(_mm256_mul_ps(load8(data, dtype, start + i), reciprocal));
+            _mm256_storeu_si256((__m256i *)(index + i), _mm256_cvtps_epi32(code_value(&book, scaled)));
+        }
+        uint8_t *out = packed + start / 2;
+        for (int64_t i = 0; i < blocksize / 2; i++) out[i] = (uint8_t)(index[2 * i] << 4 | index[2 * i + 1]);
+    }
+    if (whole < blocks) {
+        int64_t start = whole * blocksize;
+        const unsigned char *tail = (const unsigned char *)data + start * (dtype == QK_F32 ? 4 : 2);
+        quantize_4bit_body(tail, dtype, count - start, blocksize, partial, midpoints, order, packed + start / 2, absmax + whole);
+    }
 }
 void qk_quantize_4bit(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                       const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {
-    (qk_has_avx2() ? quantize_4bit_avx2 : quantize_4bit_portable)(data, dtype, count, blocksize, last_block_partial,
-                                                                   midpoints, order, packed, absmax);
+    int vector = qk_has_avx2() && blocksize % 8 == 0 && blocksize <= 4096;
+    (vector ? quantize_4bit_avx2 : quantize_4bit_portable)(data, dtype, count, blocksize, last_block_partial,
+                                                           midpoints, order, packed, absmax);
 }
 void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                              const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax) {

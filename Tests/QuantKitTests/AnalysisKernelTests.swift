@@ -184,6 +184,22 @@ final class AnalysisKernelTests: XCTestCase {
         }
     }
 
+    /// A layer of many chunks gives the same report, to the last bit of every sum, on any number of
+    /// workers (they take chunks in whatever order they get to them).
+    func testReportDoesNotDependOnTheWorkers() throws {
+        let (rows, columns) = (600, 1000)
+        // Values over 25 octaves (fp16-finite), so the double sums round and their order shows.
+        let values = awkwardWeights(rows: rows, columns: columns, seed: 5).enumerated().map { i, x in x * Float(pow(2.0, Double(i % 25 - 20))) }
+        var builder = SafetensorsBuilder()
+        builder.add("layer.weight", floats: values, shape: [rows, columns])
+        let folder = TemporaryFolder()
+        folder.write("model.safetensors", builder.bytes())
+        let checkpoint = try Checkpoint(path: folder.path)
+        let layer = try XCTUnwrap(LinearLayerPlan(checkpoint: checkpoint).linears.first)
+        let reports = try [1, 2, 3, 8, 2, 3].map { try WeightAnalyzer(blocksize: 64, threads: $0).analyze(layer, in: checkpoint) }
+        for report in reports.dropFirst() { XCTAssertEqual(report, reports[0]) }
+    }
+
     private func referenceDequantized(_ values: [Float], rows: Int, columns: Int, method: QuantMethod) -> [Float] {
         guard let type = method.fourBitType else {
             return Int8Rowwise.quantizeReference(values, rows: rows, columns: columns).dequantized()
@@ -229,6 +245,58 @@ final class QuantizeKernelTests: XCTestCase {
                 values.withUnsafeBytes { build($0.baseAddress, Int32(QK_F32), Int64(rows), Int64(columns), &codes, &scale) }
                 XCTAssertEqual(codes, reference.codes, "int8 \(rows)×\(columns)")
                 XCTAssertEqual(scale.map(\.bitPattern), reference.scale.map(\.bitPattern))
+            }
+        }
+    }
+
+    /// The vector 4-bit quantizer against its portable twin on values the references do not cover: ±0,
+    /// ±Inf, NaN, an all-zero block, from F32, F16 and BF16 bytes, blocks of 8 to 4096, partial or not.
+    func testFourBitQuantizerMatchesItsScalarTwinOnSpecialValues() {
+        var generator = SeededGenerator(seed: 7)
+        var values = generator.normal(4096 + 72, scale: 2)
+        for i in 0..<64 { values[64 + i] = 0 }
+        values[200] = .infinity; values[333] = -.infinity; values[401] = .nan; values[402] = -0.0; values[777] = .nan
+        let halves = values.map { Float16($0) }, brains = values.map { UInt16($0.bitPattern >> 16) }
+        let sources: [(Int32, [UInt8])] = [(Int32(QK_F32), values.withUnsafeBytes { Array($0) }),
+                                           (Int32(QK_F16), halves.withUnsafeBytes { Array($0) }),
+                                           (Int32(QK_BF16), brains.withUnsafeBytes { Array($0) })]
+        for (dtype, bytes) in sources {
+            for type in FourBitType.allCases {
+                for blocksize in [8, 64, 4096] {
+                    for count in [values.count, 4096, 65, 8] {
+                        for partial in [0, 1] {
+                            var results: [([UInt8], [UInt32])] = []
+                            for build in [qk_quantize_4bit, qk_quantize_4bit_scalar] {
+                                var packed = [UInt8](repeating: 0xAA, count: (count + 1) / 2)
+                                var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
+                                build(bytes, dtype, Int64(count), Int64(blocksize), Int32(partial), type.midpoints, type.indexOfPosition,
+                                      &packed, &absmax)
+                                results.append((packed, absmax.map(\.bitPattern)))
+                            }
+                            let what = "\(type) dtype \(dtype) bs\(blocksize) count \(count) partial \(partial)"
+                            XCTAssertEqual(results[0].0, results[1].0, what)
+                            XCTAssertEqual(results[0].1, results[1].1, what)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// 4-bit dequantization (the output errors' reconstruction): the vector and portable kernels equal the
+    /// Swift definition bit for bit, odd counts and a partial last block included.
+    func testFourBitDequantizeMatchesTheDefinition() {
+        var generator = SeededGenerator(seed: 11)
+        for type in FourBitType.allCases {
+            for (count, blocksize) in [(1, 64), (7, 64), (65, 64), (4097, 64), (1000, 32), (8192, 4096), (129, 128)] {
+                let values = generator.normal(count, scale: 3)
+                let quantized = FourBitQuantized.quantizeReference(values, type: type, blocksize: blocksize)
+                let expected = quantized.dequantized()
+                for build in [qk_dequantize_4bit, qk_dequantize_4bit_scalar] {
+                    var out = [Float](repeating: .nan, count: count)
+                    build(quantized.packed, quantized.absmax, type.code, Int64(count), Int64(blocksize), &out)
+                    XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(type) \(count) bs\(blocksize)")
+                }
             }
         }
     }

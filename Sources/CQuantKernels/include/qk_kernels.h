@@ -39,6 +39,12 @@ typedef struct {
 
 void qk_accum_init(qk_accum *acc);
 void qk_accum_merge(qk_accum *into, const qk_accum *from);
+/* Moves the floating-point sums out (sum, sum_sq, err_sq[0…4] into `sums`, zero left behind): summed
+ * by the caller in a fixed order, they make a result that does not depend on which thread ran what. */
+enum { QK_ACCUM_SUMS = 2 + QK_METHOD_COUNT };
+void qk_accum_take_sums(qk_accum *acc, double sums[QK_ACCUM_SUMS]);
+/* Adds sums taken with qk_accum_take_sums back. */
+void qk_accum_add_sums(qk_accum *acc, const double sums[QK_ACCUM_SUMS]);
 
 /* Element types the analysis kernels read directly (no decode pass). */
 enum { QK_F32 = 0, QK_F16 = 1, QK_BF16 = 2 };
@@ -101,6 +107,11 @@ void qk_quantize_int8_activations_scalar(const float *x, int64_t rows, int64_t c
 void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                              const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);
 void qk_quantize_int8_rows_scalar(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale);
+/* The 4-bit inverse (decode.c): value i = code[index i] × absmax[i / blocksize] from the packed bytes
+ * (high nibble first), `code` the type's 16 values; and its portable twin. */
+void qk_dequantize_4bit(const uint8_t *packed, const float *absmax, const float *code, int64_t count, int64_t blocksize, float *out);
+void qk_dequantize_4bit_scalar(const uint8_t *packed, const float *absmax, const float *code, int64_t count, int64_t blocksize,
+                               float *out);
 /* Raw block absmax only (no clamp), for the double-quant offset before anything is written. */
 void qk_block_absmax(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);
 void qk_block_absmax_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, float *absmax);

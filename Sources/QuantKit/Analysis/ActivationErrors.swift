@@ -44,23 +44,26 @@ public struct ActivationErrors: Sendable, Equatable {
 
         let int8Weight = Int8Weight(weight, n: n, k: k)
         // Thresholds that quantize the sample identically (same outlier columns, same row scales) give
-        // the same output: measured once. The last quantization is pure int8 (threshold 0).
+        // the same output: measured once. Pure int8 (threshold 0) is one more quantization — the same as
+        // any grid threshold above every value of the sample, so usually measured already.
         struct Quantized: Hashable { let columns: [Int]; let scale: [Float] }
         var distinct: [Int8Rowwise] = []
         var known: [Quantized: Int] = [:]
+        func measurement(of activation: Int8Rowwise) -> Int {
+            let key = Quantized(columns: activation.outlierColumns, scale: activation.scale)
+            if let index = known[key] { return index }
+            known[key] = distinct.count
+            distinct.append(activation)
+            return distinct.count - 1
+        }
         var measurementOfThreshold: [Int] = []
         var outliers: [Int] = []
         for threshold in grid {
             let activation = Int8Rowwise.quantize(sample, rows: rows, columns: k, threshold: threshold)
-            let key = Quantized(columns: activation.outlierColumns, scale: activation.scale)
-            if known[key] == nil {
-                known[key] = distinct.count
-                distinct.append(activation)
-            }
-            measurementOfThreshold.append(known[key]!)
+            measurementOfThreshold.append(measurement(of: activation))
             outliers.append(activation.outlierColumns.count)
         }
-        distinct.append(Int8Rowwise.quantize(sample, rows: rows, columns: k))
+        let pure = measurement(of: Int8Rowwise.quantize(sample, rows: rows, columns: k))
 
         // The 4-bit types (plain and double-quant each; the longest jobs: first) and every distinct int8
         // quantization run as separate jobs on all cores; each job's result is what it would be alone,
@@ -87,7 +90,7 @@ public struct ActivationErrors: Sendable, Equatable {
         }
         let int8 = Array(results[(2 * fourBitTypes.count)...])
         return ActivationErrors(thresholds: grid, int8: measurementOfThreshold.map { int8[$0] }, sampleOutlierColumns: outliers,
-                                int8Pure: int8.last!, fourBit: fourBit, sampleRows: rows)
+                                int8Pure: int8[pure], fourBit: fourBit, sampleRows: rows)
     }
 
     /// The output error of one 4-bit type, plain and with double-quantized absmax.
@@ -143,21 +146,10 @@ public struct ActivationErrors: Sendable, Equatable {
         return (packed, absmax)
     }
 
-    /// code[index] × absmax[block] for each value (the high nibble first).
+    /// code[index] × absmax[block] for each value (the high nibble first), in C (qk_dequantize_4bit).
     private static func dequantize4Bit(_ packed: [UInt8], absmax: [Float], type: FourBitType, blocksize: Int, count: Int) -> [Float] {
-        let code = type.code
-        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            packed.withUnsafeBufferPointer { packed in
-                code.withUnsafeBufferPointer { code in
-                    for block in 0..<(count + blocksize - 1) / blocksize {
-                        let scale = absmax[block]
-                        for i in block * blocksize..<min((block + 1) * blocksize, count) {
-                            let byte = packed[i >> 1]
-                            out[i] = code[Int(i & 1 == 0 ? byte >> 4 : byte & 0x0F)] * scale
-                        }
-                    }
-                }
-            }
+        [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            qk_dequantize_4bit(packed, absmax, type.code, Int64(count), Int64(blocksize), out.baseAddress)
             initialized = count
         }
     }

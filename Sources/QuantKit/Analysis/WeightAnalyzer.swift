@@ -36,22 +36,29 @@ public struct WeightAnalyzer: Sendable {
 
         var blockAbsmax = [Float](repeating: 0, count: blockCount)
         var rowAbsmax = [Float](repeating: 0, count: rows)
-        // One accumulator per worker and pass (8 KB each), and a flag per chunk: did pass 1 meet NaN or
-        // Inf there? Pass 2 looks for them only where they are.
+        // One accumulator per worker and pass (8 KB each) for what adds up exactly in any order (counts,
+        // histogram, extremes); the floating-point sums of each chunk apart, added in chunk order at the
+        // end, so the report is the same bytes whichever worker took which chunk. And a flag per chunk:
+        // did pass 1 meet NaN or Inf there? Pass 2 looks for them only where they are.
         var accumulators = [qk_accum](repeating: qk_accum(), count: 2 * threads)
         for i in accumulators.indices { qk_accum_init(&accumulators[i]) }
+        var chunkSums = [Double](repeating: 0, count: 2 * chunkCount * Int(QK_ACCUM_SUMS))
         var chunkHasSpecial = [Bool](repeating: false, count: chunkCount)
         try blockAbsmax.withUnsafeMutableBufferPointer { blocks in
             try rowAbsmax.withUnsafeMutableBufferPointer { rowMax in
                 try accumulators.withUnsafeMutableBufferPointer { accumulators in
-                    try chunkHasSpecial.withUnsafeMutableBufferPointer { special in
-                        try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
-                                         isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
-                            let start = first * columns
-                            let before = accumulators[worker].nan_count + accumulators[worker].inf_count
-                            qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
-                                    blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &accumulators[worker])
-                            special[chunk] = accumulators[worker].nan_count + accumulators[worker].inf_count > before
+                    try chunkSums.withUnsafeMutableBufferPointer { sums in
+                        try chunkHasSpecial.withUnsafeMutableBufferPointer { special in
+                            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
+                                             isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
+                                let start = first * columns
+                                var local = qk_accum()
+                                qk_accum_init(&local)
+                                qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
+                                        blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &local)
+                                special[chunk] = local.nan_count + local.inf_count > 0
+                                Self.merge(&local, into: &accumulators[worker], sums: sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS))
+                            }
                         }
                     }
                 }
@@ -64,11 +71,20 @@ public struct WeightAnalyzer: Sendable {
 
         try accumulateErrors(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
                              absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
-                             chunkHasSpecial: chunkHasSpecial, into: &accumulators, isCancelled: isCancelled)
+                             chunkHasSpecial: chunkHasSpecial, into: &accumulators, sums: &chunkSums, isCancelled: isCancelled)
         var total = qk_accum()
         qk_accum_init(&total)
         for partial in accumulators { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
+        chunkSums.withUnsafeBufferPointer { sums in
+            for chunk in 0..<2 * chunkCount { qk_accum_add_sums(&total, sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS)) }
+        }
         return report(layer, total: total, rowScale: rowScale, nestedOffset: doubleQuant.offset)
+    }
+
+    /// A chunk's accumulator into its worker's, its floating-point sums set apart in `sums`.
+    private static func merge(_ local: inout qk_accum, into worker: inout qk_accum, sums: UnsafeMutablePointer<Double>) {
+        qk_accum_take_sums(&local, sums)
+        withUnsafePointer(to: local) { qk_accum_merge(&worker, $0) }
     }
 
     /// Whole rows per chunk, chosen so every chunk starts on a 4-bit block boundary.
@@ -110,16 +126,18 @@ public struct WeightAnalyzer: Sendable {
         if cancelled.load(ordering: .relaxed) { throw CancellationError() }
     }
 
-    /// Pass 2; worker w's errors go to accumulators[threads + w].
+    /// Pass 2; worker w's errors go to accumulators[threads + w], chunk c's sums to sums[chunkCount + c].
     private func accumulateErrors(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                                   blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
-                                  chunkHasSpecial: [Bool], into accumulators: inout [qk_accum],
+                                  chunkHasSpecial: [Bool], into accumulators: inout [qk_accum], sums: inout [Double],
                                   isCancelled: () -> Bool) throws {
         let columns = layer.inFeatures
         let count = layer.parameterCount
         let tables = KernelTables.shared
         let threads = threads
+        let secondPass = chunkCount * Int(QK_ACCUM_SUMS)
         try accumulators.withUnsafeMutableBufferPointer { accumulators in
+          try sums.withUnsafeMutableBufferPointer { sums in
             try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
                              isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
                 let start = first * columns
@@ -140,11 +158,16 @@ public struct WeightAnalyzer: Sendable {
                             range.last_block_partial = hasPartialBlock && start + elements == count ? 1 : 0
                             range.row_scale = rowScale.baseAddress! + first
                             tables.fill(&range)
-                            qk_errors(&range, &accumulators[threads + worker])
+                            var local = qk_accum()
+                            qk_accum_init(&local)
+                            qk_errors(&range, &local)
+                            Self.merge(&local, into: &accumulators[threads + worker],
+                                       sums: sums.baseAddress! + secondPass + chunk * Int(QK_ACCUM_SUMS))
                         }
                     }
                 }
             }
+          }
         }
     }
 
