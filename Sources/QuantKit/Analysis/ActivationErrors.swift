@@ -114,6 +114,7 @@ public struct ActivationErrors: Sendable, Equatable {
 
     /// The weight as [out × in] Float.
     static func decodedWeight(_ layer: LinearLayer, in checkpoint: Checkpoint) -> [Float] {
+        defer { checkpoint.release(layer.weight) }
         var weight = [Float](repeating: 0, count: layer.parameterCount)
         var scratch = [Float](repeating: 0, count: layer.outFeatures)
         weight.withUnsafeMutableBufferPointer { w in

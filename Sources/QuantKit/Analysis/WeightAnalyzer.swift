@@ -28,6 +28,7 @@ public struct WeightAnalyzer: Sendable {
     public func analyze(_ layer: LinearLayer, in checkpoint: Checkpoint, isCancelled: () -> Bool = { false }) throws -> LayerReport {
         let bytes = checkpoint.bytes(of: layer.weight)
         checkpoint.file(of: layer.weight).adviseSequential(offset: layer.weight.dataOffset, count: layer.weight.byteCount)
+        defer { checkpoint.release(layer.weight) }
         let rows = layer.outFeatures, columns = layer.inFeatures, count = rows * columns
         let chunkRows = rowsPerChunk(columns: columns)
         let chunkCount = (rows + chunkRows - 1) / chunkRows

@@ -64,6 +64,11 @@ public final class Checkpoint: Sendable {
 
     public func file(of tensor: TensorInfo) -> MappedFile { shards[tensor.shardIndex].mapped }
 
+    /// Done with a tensor's bytes for now: its pages leave this process's resident set (they stay in the
+    /// page cache, so reading again is cheap). A pass over a model larger than memory calls it for each
+    /// tensor it has finished, so its file-backed memory is one layer's, not the model's.
+    public func release(_ tensor: TensorInfo) { file(of: tensor).release(offset: tensor.dataOffset, count: tensor.byteCount) }
+
     private static func openFolder(_ folder: String) throws -> [SafetensorsFile] {
         let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
         if FileManager.default.fileExists(atPath: indexPath) { return try openSharded(indexPath: indexPath, folder: folder) }

@@ -184,9 +184,17 @@ public final class ModelRuntime {
             for chunk in chunks {
                 try pass.block(index, weights: weights, chunk: chunk, hidden: hidden, run: run)
             }
+            releaseBlock(index)
         }
         try pass.finish(chunks: chunks, hidden: hidden, run: run)
+        defer { for spec in pass.globalTensors { checkpoint.tensor(named: spec.name).map(checkpoint.release) } }
         return try output(hidden, tokens.count)
+    }
+
+    /// A finished block's pages leave the resident set (its decoded copies go with its buffers).
+    private func releaseBlock(_ index: Int) {
+        let prefix = pass.blockPrefix(index)
+        for spec in pass.blockTensors(index) { checkpoint.tensor(named: prefix + spec.name).map(checkpoint.release) }
     }
 
     private func loadBlock(_ index: Int) -> BlockWeights {
