@@ -130,6 +130,38 @@ INLINE void quantize_int8_activations_body(const float *x, int64_t rows, int64_t
     }
 }
 
+/*  Which thresholds quantize the same activations alike: with `limits` ascending (fp16 values),
+ *    occupied[i] = 1 when some |fp16(x)| lies in [limits[i], limits[i+1])   (the last: [limits[n−1], ∞))
+ *  Two thresholds with no value between them mark the same elements as outliers, so the outlier
+ *  columns, the row scales and every code are the same: one quantization serves both. */
+INLINE void threshold_intervals_body(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied) {
+    memset(occupied, 0, (size_t)n);
+    for (int64_t i = 0; i < count; i++) {
+        float h = fabsf((float)(_Float16)x[i]);
+        if (!(h >= limits[0])) continue;  /* below every limit, or NaN (never an outlier) */
+        int low = 0, high = n - 1;        /* the last limit ≤ h */
+        while (low < high) {
+            int middle = (low + high + 1) / 2;
+            if (limits[middle] <= h) low = middle;
+            else high = middle - 1;
+        }
+        occupied[low] = 1;
+    }
+}
+
+static void threshold_intervals_portable(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied) {
+    threshold_intervals_body(x, count, limits, n, occupied);
+}
+AVX2 static void threshold_intervals_avx2(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied) {
+    threshold_intervals_body(x, count, limits, n, occupied);
+}
+void qk_threshold_intervals(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied) {
+    (qk_has_avx2() ? threshold_intervals_avx2 : threshold_intervals_portable)(x, count, limits, n, occupied);
+}
+void qk_threshold_intervals_scalar(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied) {
+    threshold_intervals_portable(x, count, limits, n, occupied);
+}
+
 static void quantize_int8_activations_portable(const float *x, int64_t rows, int64_t columns, float threshold,
                                                int8_t *codes, float *scale, uint8_t *outlier) {
     quantize_int8_activations_body(x, rows, columns, threshold, codes, scale, outlier);

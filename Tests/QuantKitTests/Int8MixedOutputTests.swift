@@ -99,4 +99,32 @@ final class Int8MixedOutputTests: XCTestCase {
             XCTAssertEqual(measured.fourBit.count, 4)
         }
     }
+
+    /// A threshold said to quantize like the one below it does (qk_threshold_intervals) quantizes the
+    /// sample to the same codes, scales and outlier columns; and every threshold that quantizes like no
+    /// other is told apart. An unsorted grid with duplicates, values between fp16 steps, NaN and ±Inf.
+    func testThresholdsQuantizingAlikeReallyDo() {
+        var x = sample(rows: 16, k: 96, seed: 77)
+        x[5] = .nan; x[17] = .infinity; x[40] = -.infinity; x[41] = 6.0009765625; x[42] = -2.5
+        let grid: [Float] = [6, 0.5, 2.5, 2.5, 3, 6.0004, 24, 1, 12, 0.75, 20, 4, 5.9999, 0]
+        let sameAsBelow = ActivationErrors.thresholdsQuantizingAlike(x, grid: grid)
+        let quantized = grid.map { Int8Rowwise.quantize(x, rows: 16, columns: 96, threshold: $0) }
+        for index in grid.indices {
+            if let below = sameAsBelow[index] {
+                XCTAssertLessThanOrEqual(grid[below], grid[index])
+                XCTAssertEqual(quantized[below], quantized[index], "\(grid[index]) like \(grid[below])")
+            } else if let lower = grid.indices.filter({ grid[$0] > 0 && grid[$0] < grid[index] }).max(by: { grid[$0] < grid[$1] }) {
+                XCTAssertNotEqual(quantized[lower], quantized[index], "\(grid[index]) differs from \(grid[lower])")
+            }
+        }
+        XCTAssertNil(sameAsBelow[grid.count - 1], "threshold 0 (pure int8) is never merged")
+        XCTAssertGreaterThan(sameAsBelow.compactMap { $0 }.count, 2, "the grid has thresholds that quantize alike")
+        for count in [0, 1, 7, x.count] {
+            let limits: [Float] = [0.5, 1, 1, 2.5, 6]
+            var fast = [UInt8](repeating: 9, count: limits.count), portable = fast
+            qk_threshold_intervals(x, Int64(count), limits, Int32(limits.count), &fast)
+            qk_threshold_intervals_scalar(x, Int64(count), limits, Int32(limits.count), &portable)
+            XCTAssertEqual(fast, portable, "count \(count)")
+        }
+    }
 }

@@ -103,6 +103,10 @@ void qk_quantize_int8_activations(const float *x, int64_t rows, int64_t columns,
                                   int8_t *codes, float *scale, uint8_t *outlier);
 void qk_quantize_int8_activations_scalar(const float *x, int64_t rows, int64_t columns, float threshold,
                                          int8_t *codes, float *scale, uint8_t *outlier);
+/* occupied[i] = 1 when some |fp16(x)| lies in [limits[i], limits[i+1]) (limits ascending, n ≥ 1; the last
+ * interval open above): thresholds with nothing between them quantize x alike. And its portable build. */
+void qk_threshold_intervals(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied);
+void qk_threshold_intervals_scalar(const float *x, int64_t count, const float *limits, int n, uint8_t *occupied);
 /* The portable builds of the two, for tests on machines with AVX2. */
 void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int last_block_partial,
                              const float *midpoints, const uint8_t *order, uint8_t *packed, float *absmax);

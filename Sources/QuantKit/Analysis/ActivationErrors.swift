@@ -56,12 +56,19 @@ public struct ActivationErrors: Sendable, Equatable {
             distinct.append(activation)
             return distinct.count - 1
         }
-        var measurementOfThreshold: [Int] = []
-        var outliers: [Int] = []
-        for threshold in grid {
-            let activation = Int8Rowwise.quantize(sample, rows: rows, columns: k, threshold: threshold)
-            measurementOfThreshold.append(measurement(of: activation))
-            outliers.append(activation.outlierColumns.count)
+        // Ascending thresholds with no sample value between them (qk_threshold_intervals) are not even
+        // quantized again.
+        var measurementOfThreshold = [Int](repeating: 0, count: grid.count)
+        var outliers = [Int](repeating: 0, count: grid.count)
+        let sameAsBelow = thresholdsQuantizingAlike(sample, grid: grid)
+        for index in grid.indices.sorted(by: { grid[$0] < grid[$1] }) {
+            if let below = sameAsBelow[index] {
+                (measurementOfThreshold[index], outliers[index]) = (measurementOfThreshold[below], outliers[below])
+                continue
+            }
+            let activation = Int8Rowwise.quantize(sample, rows: rows, columns: k, threshold: grid[index])
+            measurementOfThreshold[index] = measurement(of: activation)
+            outliers[index] = activation.outlierColumns.count
         }
         let pure = measurement(of: Int8Rowwise.quantize(sample, rows: rows, columns: k))
 
@@ -91,6 +98,21 @@ public struct ActivationErrors: Sendable, Equatable {
         let int8 = Array(results[(2 * fourBitTypes.count)...])
         return ActivationErrors(thresholds: grid, int8: measurementOfThreshold.map { int8[$0] }, sampleOutlierColumns: outliers,
                                 int8Pure: int8[pure], fourBit: fourBit, sampleRows: rows)
+    }
+
+    /// For each grid index, the index of the next lower (positive) threshold that quantizes `sample` the
+    /// same way — no |fp16(x)| of the sample lies between their fp16 limits — or nil.
+    static func thresholdsQuantizingAlike(_ sample: [Float], grid: [Float]) -> [Int?] {
+        let ascending = grid.indices.filter { grid[$0] > 0 }.sorted { grid[$0] < grid[$1] }
+        var sameAsBelow = [Int?](repeating: nil, count: grid.count)
+        guard ascending.count > 1 else { return sameAsBelow }
+        let limits = ascending.map { Float(Float16(grid[$0])) }
+        var occupied = [UInt8](repeating: 0, count: limits.count)
+        qk_threshold_intervals(sample, Int64(sample.count), limits, Int32(limits.count), &occupied)
+        for position in 1..<ascending.count where occupied[position - 1] == 0 {
+            sameAsBelow[ascending[position]] = ascending[position - 1]
+        }
+        return sameAsBelow
     }
 
     /// The output error of one 4-bit type, plain and with double-quantized absmax.
