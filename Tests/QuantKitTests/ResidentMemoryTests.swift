@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import QuantKit
 
-/// Passes over a model release the file pages they have finished with, so a model bigger than memory
-/// streams through a resident set of about one layer. Measured as the kernel counts it: the resident
-/// bytes of the model file's mapping in /proc/self/smaps.
+/// Passes over a big model release the file pages they have finished with, so a model bigger than memory
+/// streams through a resident set of about one layer (here "big" is any size: `releaseAbove: 0`).
+/// Measured as the kernel counts it: the resident bytes of the model file's mapping in /proc/self/smaps.
 final class ResidentMemoryTests: XCTestCase {
     private var model: SyntheticModel {
         var model = SyntheticModel()
@@ -17,7 +17,7 @@ final class ResidentMemoryTests: XCTestCase {
     func testWeightAnalysisAndOutputErrorsLeaveNoLayerResident() throws {
         let folder = TemporaryFolder()
         try model.write(to: folder.path)
-        let checkpoint = try Checkpoint(path: folder.path)
+        let checkpoint = try Checkpoint(path: folder.path, releaseAbove: 0)
         let file = (folder.path as NSString).appendingPathComponent("model.safetensors")
         let layers = LinearLayerPlan(checkpoint: checkpoint).linears
         try withExtendedLifetime(checkpoint) {
@@ -34,7 +34,7 @@ final class ResidentMemoryTests: XCTestCase {
     func testForwardPassLeavesNoBlockResident() throws {
         let folder = TemporaryFolder()
         try model.write(to: folder.path)
-        let runtime = try ModelRuntime(checkpoint: Checkpoint(path: folder.path))
+        let runtime = try ModelRuntime(checkpoint: Checkpoint(path: folder.path, releaseAbove: 0))
         let file = (folder.path as NSString).appendingPathComponent("model.safetensors")
         try withExtendedLifetime(runtime) {
             _ = try runtime.logits(tokens: Array(0..<40))

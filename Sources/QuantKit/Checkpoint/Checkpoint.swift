@@ -22,8 +22,14 @@ public final class Checkpoint: Sendable {
     private let index: [String: Int]
     /// The name to show instead of the path's (a GGUF file opened through its converted folder).
     private let shownName: String?
+    /// Whether `release` lets pages go: only for a model whose files are larger than `releaseAbove`.
+    private let releasesPages: Bool
 
-    public init(path: String, shownName: String? = nil) throws {
+    /// Models up to this size stay resident between passes (re-reading them costs page faults and
+    /// they fit the memory budget anyway); larger ones are streamed through a layer's worth.
+    public static let defaultReleaseAbove = 2 << 30
+
+    public init(path: String, shownName: String? = nil, releaseAbove: Int = Checkpoint.defaultReleaseAbove) throws {
         self.path = path
         self.shownName = shownName
         var isDirectory: ObjCBool = false
@@ -46,6 +52,7 @@ public final class Checkpoint: Sendable {
         var byName: [String: Int] = [:]
         for (position, tensor) in tensors.enumerated() { byName[tensor.name] = position }
         index = byName
+        releasesPages = shards.reduce(0) { $0 + $1.mapped.bytes.count } > releaseAbove
     }
 
     public var name: String {
@@ -64,10 +71,12 @@ public final class Checkpoint: Sendable {
 
     public func file(of tensor: TensorInfo) -> MappedFile { shards[tensor.shardIndex].mapped }
 
-    /// Done with a tensor's bytes for now: its pages leave this process's resident set (they stay in the
-    /// page cache, so reading again is cheap). A pass over a model larger than memory calls it for each
-    /// tensor it has finished, so its file-backed memory is one layer's, not the model's.
-    public func release(_ tensor: TensorInfo) { file(of: tensor).release(offset: tensor.dataOffset, count: tensor.byteCount) }
+    /// Done with a tensor's bytes for now: in a model larger than `releaseAbove`, its pages leave this
+    /// process's resident set (they stay in the page cache, so reading again is cheap). Passes call it for
+    /// each tensor they have finished, so a big model's file-backed memory is one layer's, not the model's.
+    public func release(_ tensor: TensorInfo) {
+        if releasesPages { file(of: tensor).release(offset: tensor.dataOffset, count: tensor.byteCount) }
+    }
 
     private static func openFolder(_ folder: String) throws -> [SafetensorsFile] {
         let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
