@@ -5,14 +5,19 @@ import QuantKit
 /// bitsandbytes in transformers does not quantize them — with the calibration tokens routed to each,
 /// its gate/up input's outlier columns and what-if errors (if it were quantized), which the header marks.
 enum ExpertTableView {
+    /// Widths of the columns after the name; each starts with at least one space.
+    static let columns = (tokens: 7, outliers: 10, int8: 13, fourBit: 12, plan: 6)
+    static var fixedWidth: Int { 1 + columns.tokens + columns.outliers + columns.int8 + columns.fourBit + columns.plan }
+
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
-        let columns = LayerTableView.columns
-        let nameWidth = max(8, rect.width - LayerTableView.fixedWidth)
+        let nameWidth = max(8, rect.width - fixedWidth)
+        let method = state.fourBitMethod.rawValue
+        let fourBitHeader = method.count + 9 <= columns.fourBit ? "\(method) what-if" : "\(method) w-if"
         let rows = state.visibleExperts
         let title = rows.count > rect.height - 1 ? "Expert \(state.selection + 1)/\(rows.count)" : "Expert (kept)"
-        let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("tokens", columns.shape)
-            + Format.right("outl.cols", columns.outliers) + Format.right("int8 w-if", columns.int8)
-            + Format.right("\(state.fourBitMethod.rawValue) w-if", columns.fourBit) + "  plan"
+        let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("tokens", columns.tokens)
+            + Format.right("outl.cols", columns.outliers) + Format.right("int8 what-if", columns.int8)
+            + Format.right(fourBitHeader, columns.fourBit) + "  plan"
         frame.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), role: .header)
         frame.put(header, x: rect.x, y: rect.y, role: .header, limit: rect.width)
         if rows.isEmpty {
@@ -26,7 +31,7 @@ enum ExpertTableView {
             let y = rect.y + 1 + line
             let selected = position == state.selection
             let text = (selected ? String(glyphs.selected) : " ") + Format.fit(expert.name, nameWidth, glyphs)
-                + Format.right(expert.routedTokens.map { "\($0)" } ?? pending(state), columns.shape)
+                + Format.right(expert.routedTokens.map { "\($0)" } ?? pending(state), columns.tokens)
                 + Format.right(outliers(expert, state), columns.outliers)
                 + Format.right(int8(expert, state), columns.int8)
                 + Format.right(fourBit(expert, state), columns.fourBit)
