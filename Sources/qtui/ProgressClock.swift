@@ -75,6 +75,7 @@ extension AnalysisPhase {
         case .weights: return "analysing weights"
         case .calibration: return "calibrating"
         case .outputErrors: return "output errors on activations"
+        case .expertWhatIf: return "what-if errors of the MoE experts"
         case .perplexity: return "perplexity per method"
         case .refinement: return "exact int8 errors"
         }

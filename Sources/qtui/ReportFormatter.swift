@@ -30,7 +30,8 @@ enum ReportFormatter {
         }
         let threshold = report.calibration?.threshold ?? 6
         header += ["calib_tokens", "max_abs_x", "outlier_cols_at_threshold", "out_err_int8_at_threshold", "out_err_int8_measured_at", "out_err_int8",
-                   "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq", "hidden_state_input", "outlier_features_in_block"]
+                   "out_err_nf4", "out_err_nf4dq", "out_err_fp4", "out_err_fp4dq", "hidden_state_input", "outlier_features_in_block",
+                   "routed_tokens", "what_if"]
         let features = report.calibration?.outlierFeatures
         var lines = [header.joined(separator: ",")]
         for layer in report.layers {
@@ -52,10 +53,43 @@ enum ReportFormatter {
             } else {
                 fields += Array(repeating: "", count: 10)
             }
-            fields += outlierFeatureFields(layer.name, features)
+            fields += outlierFeatureFields(layer.name, features) + ["", ""]
             lines.append(fields.map(csvField).joined(separator: ","))
         }
+        lines += expertCSVRows(report, threshold: threshold, blankColumns: header.firstIndex(of: "calib_tokens")! - 1)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One row per routed expert projection of an MoE model, after the layers: no weight columns (the
+    /// expert is kept), its input and what-if output errors in the activation columns, `routed_tokens`,
+    /// and `what_if` saying what those errors are — or that the expert had no calibration tokens.
+    private static func expertCSVRows(_ report: ModelReport, threshold: Float, blankColumns: Int) -> [String] {
+        var lines: [String] = []
+        for layer in report.experts ?? [] {
+            for expert in layer.experts {
+                let projections = [(expert.gate, expert.gateUpInput, expert.whatIf?.gate), (expert.up, expert.gateUpInput, expert.whatIf?.up),
+                                   (expert.down, expert.downInput, expert.whatIf?.down)]
+                for (name, input, errors) in projections {
+                    var fields = [name] + Array(repeating: "", count: blankColumns)
+                    if let input {
+                        fields += ["\(input.tokens)", "\(input.maxAbs)", input.outlierColumns(at: threshold).map { "\($0)" } ?? ""]
+                    } else {
+                        fields += ["0", "", ""]
+                    }
+                    if let e = errors {
+                        let atThreshold = e.int8Error(at: threshold)
+                        fields += ["\(atThreshold.value)", "\(atThreshold.measuredAt)", "\(e.int8Pure)", "\(e.nf4)", "\(e.nf4DoubleQuant)",
+                                   "\(e.fp4)", "\(e.fp4DoubleQuant)"]
+                    } else {
+                        fields += Array(repeating: "", count: 7)
+                    }
+                    fields += ["", "", "\(expert.routedTokens)",
+                               expert.routedTokens == 0 ? "no calibration tokens" : ExpertReport.WhatIf.note]
+                    lines.append(fields.map(csvField).joined(separator: ","))
+                }
+            }
+        }
+        return lines
     }
 
     /// Whether the layer reads a hidden state the outlier features are counted at (attention / mlp), and
@@ -73,9 +107,7 @@ enum ReportFormatter {
     /// The int8 output error at a threshold from the grid: exact on a grid point, else the nearest
     /// point below (not exact), with the threshold it was measured at so that CSV readers see which.
     static func int8Error(_ errors: LayerActivationReport.OutputErrors, at threshold: Float) -> (value: Double, exact: Bool, measuredAt: Float) {
-        guard threshold > 0 else { return (errors.int8Pure, true, 0) }
-        guard let index = errors.thresholds.lastIndex(where: { $0 <= threshold }) else { return (errors.int8[0], false, errors.thresholds[0]) }
-        return (errors.int8[index], errors.thresholds[index] == threshold, errors.thresholds[index])
+        errors.int8Error(at: threshold)
     }
 
     private static func percent(_ value: Double) -> String { String(format: "%.3f%%", value * 100) }
@@ -118,6 +150,9 @@ enum ReportFormatter {
         out += grid(header: header, rows: rows, markdown: markdown, rightAligned: Set(1..<header.count))
         out += "\n"
         if let features = report.calibration?.outlierFeatures { out += outlierFeatureLines(features, markdown: markdown) }
+        if let experts = report.experts, let threshold = report.calibration?.threshold {
+            out += expertLines(experts, threshold: threshold, markdown: markdown)
+        }
         if let p = report.calibration?.perplexity { out += perplexityLines(p, threshold: report.calibration?.threshold ?? 6) }
         let t = report.totals
         out += "\(t.linearCount) Linear layers (\(formatCount(t.linearParameters)) params) converted; "
@@ -145,6 +180,39 @@ enum ReportFormatter {
              String(format: "%.2f%%", feature.tokenShare * 100), blockRanges(feature.layers)]
         }
         out += grid(header: ["dimension", "max|x|", "layers", "tokens", "blocks"], rows: rows, markdown: markdown, rightAligned: [0, 1, 2, 3])
+        return out + "\n"
+    }
+
+    /// An MoE model's routed experts: kept (bitsandbytes in transformers does not quantize them), the
+    /// calibration tokens routed to each, what its inputs reached, and what-if errors labelled as such.
+    static func expertLines(_ layers: [MoELayerReport], threshold: Float, markdown: Bool) -> String {
+        guard let first = layers.first else { return "" }
+        let t = String(format: "%g", threshold)
+        var out = "MoE experts (kept unquantized: bitsandbytes in transformers does not quantize routed experts). "
+        out += "Calibration tokens routed to each expert (each token to \(first.topK) of \(first.experts.count)); "
+        out += "what-if: the output error if the expert were quantized, the largest of its gate/up/down projections — "
+        out += "NOT what bitsandbytes in transformers does.\n\n"
+        var rows: [[String]] = []
+        for layer in layers {
+            for expert in layer.experts {
+                let base = [layer.module, "\(expert.expert)", "\(expert.routedTokens)",
+                            String(format: "%.1f%%", Double(expert.routedTokens) / Double(max(layer.tokens, 1)) * 100)]
+                guard let input = expert.gateUpInput, let down = expert.downInput else {
+                    rows.append(base + ["no calibration tokens"] + Array(repeating: "-", count: 6))
+                    continue
+                }
+                let columns = input.outlierColumns(at: threshold) ?? 0
+                let inputs = [String(format: "%.4g", input.maxAbs), String(format: "%.4g", down.maxAbs), "\(columns)"]
+                guard let w = expert.whatIf else { rows.append(base + inputs + Array(repeating: "-", count: 4)); continue }
+                let atThreshold = [w.gate, w.up, w.down].map { $0.int8Error(at: threshold) }
+                let exact = atThreshold.allSatisfy(\.exact)
+                rows.append(base + inputs + [(exact ? "" : "≈") + percent(atThreshold.map(\.value).max() ?? 0), percent(w.largest(\.int8Pure)),
+                                             percent(w.largest(\.nf4)), percent(w.largest(\.fp4))])
+            }
+        }
+        let header = ["moe layer", "expert", "tokens", "share", "max|x| gate/up in", "max|x| down in", "outl.cols@\(t)",
+                      "what-if int8@\(t)", "what-if int8", "what-if nf4", "what-if fp4"]
+        out += grid(header: header, rows: rows, markdown: markdown, rightAligned: Set(1..<header.count))
         return out + "\n"
     }
 

@@ -85,6 +85,8 @@ final class MoERuntimeTests: XCTestCase {
                     for projection in [experts.projections.gate, experts.projections.up, experts.projections.down] {
                         let module = "model.layers.\(layer).\(experts.module).experts.\(e).\(projection)"
                         XCTAssertEqual(counts[module], count.integer!, "\(name) \(module)")
+                        // transformers' hook saw no rows of an expert no token chose: nothing to compare.
+                        guard count.integer! > 0 else { continue }
                         let reference = try floats(name, "column_max." + module)
                         let scale = reference.max()!
                         for (value, expected) in zip(try XCTUnwrap(maxima[module]), reference) {

@@ -41,6 +41,19 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// LinearLayerPlan converts what transformers + bitsandbytes converted when loading each fixture with
+    /// load_in_8bit and with load_in_4bit (make_runtime_fixtures.py; BERT through AutoModel).
+    func testConvertedModulesMatchBitsandbytes() throws {
+        for name in try caseNames() {
+            let planned = Set(LinearLayerPlan(checkpoint: try Checkpoint(path: Self.runtimeFixtures + "/" + name)).linears.map(\.name))
+            for method in ["int8", "nf4"] {
+                let converted = Set(try XCTUnwrap(manifest["cases"]?[name]?["converted"]?[method]?.array, name).compactMap(\.string))
+                XCTAssertFalse(converted.isEmpty, name)
+                XCTAssertEqual(planned, converted, "\(name) \(method)")
+            }
+        }
+    }
+
     func testNegativeLogLikelihoodMatchesTransformersLoss() throws {
         let ids = try inputIDs
         for name in try caseNames() {

@@ -144,8 +144,8 @@ final class OptionAndFormatTests: XCTestCase {
 
         let csv = try run(["scan", model, "--format", "csv", "--tokens", "32"])
         let rows = csv.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        XCTAssertEqual(Array(rows[0].suffix(2)), ["hidden_state_input", "outlier_features_in_block"])
-        let byLayer = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[0], Array($0.suffix(2))) })
+        XCTAssertEqual(Array(rows[0].suffix(4)), ["hidden_state_input", "outlier_features_in_block", "routed_tokens", "what_if"])
+        let byLayer = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[0], Array($0.suffix(4).prefix(2))) })
         XCTAssertEqual(byLayer["model.layers.1.self_attn.k_proj"], ["attention", "7 61 62"])
         XCTAssertEqual(byLayer["model.layers.0.mlp.up_proj"], ["mlp", "7 61 62"])
         XCTAssertEqual(byLayer["model.layers.0.self_attn.o_proj"], ["", ""])

@@ -21,6 +21,25 @@ public struct LayerActivationReport: Sendable, Codable, Equatable {
         public let nf4DoubleQuant: Double
         public let fp4: Double
         public let fp4DoubleQuant: Double
+
+        public init(_ errors: ActivationErrors) {
+            sampleRows = errors.sampleRows
+            thresholds = errors.thresholds
+            int8 = errors.int8
+            int8Pure = errors.int8Pure
+            nf4 = errors.fourBit[.nf4] ?? .nan
+            nf4DoubleQuant = errors.fourBit[.nf4DoubleQuant] ?? .nan
+            fp4 = errors.fourBit[.fp4] ?? .nan
+            fp4DoubleQuant = errors.fourBit[.fp4DoubleQuant] ?? .nan
+        }
+
+        /// The int8 error at a threshold from the grid: exact on a grid point, else the nearest point
+        /// below (not exact), with the threshold it was measured at.
+        public func int8Error(at threshold: Float) -> (value: Double, exact: Bool, measuredAt: Float) {
+            guard threshold > 0 else { return (int8Pure, true, 0) }
+            guard let index = thresholds.lastIndex(where: { $0 <= threshold }) else { return (int8[0], false, thresholds[0]) }
+            return (int8[index], thresholds[index] == threshold, thresholds[index])
+        }
     }
 
     public let tokens: Int
@@ -49,11 +68,7 @@ public struct LayerActivationReport: Sendable, Codable, Equatable {
         let span = statistics.histogram.span
         histogramFirstBin = span.firstBin
         histogram = span.counts
-        outputErrors = errors.map {
-            OutputErrors(sampleRows: $0.sampleRows, thresholds: $0.thresholds, int8: $0.int8, int8Pure: $0.int8Pure,
-                         nf4: $0.fourBit[.nf4] ?? .nan, nf4DoubleQuant: $0.fourBit[.nf4DoubleQuant] ?? .nan,
-                         fp4: $0.fourBit[.fp4] ?? .nan, fp4DoubleQuant: $0.fourBit[.fp4DoubleQuant] ?? .nan)
-        }
+        outputErrors = errors.map(OutputErrors.init)
     }
 
     public func outlierColumns(at threshold: Float) -> Int? { outlierColumns.first { $0.threshold == threshold }?.columns }

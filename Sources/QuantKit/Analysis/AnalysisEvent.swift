@@ -9,6 +9,11 @@ public enum AnalysisEvent: Sendable, Equatable {
     /// Every layer's weights are analysed at this blocksize.
     case weightsFinished(blocksize: Int)
     case calibrated(tokens: Int, statistics: [String: ActivationStatistics])
+    /// An MoE model's routed experts as calibration saw them, per layer (right after `.calibrated`).
+    case experts([MoELayerActivity])
+    /// What one routed expert's output errors would be if it were quantized: not what bitsandbytes in
+    /// transformers does (it keeps the experts), never part of the plan.
+    case expertWhatIf(ExpertWhatIf)
     /// The model cannot run here (unsupported architecture, no tokenizer, too little text): weight-only.
     case activationsUnavailable(reason: String)
     /// Output errors of `ModelAnalyzer.layers[index]` on its sampled calibration inputs.
@@ -24,6 +29,7 @@ public enum AnalysisPhase: String, Sendable, Equatable {
     case weights
     case calibration
     case outputErrors = "output errors"
+    case expertWhatIf = "expert what-if errors"
     case perplexity
     case refinement = "exact int8 errors"
 }

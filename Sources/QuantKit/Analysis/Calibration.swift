@@ -34,12 +34,30 @@ public struct Calibration: Sendable {
 
     public func run(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
                     isCancelled: () -> Bool = { false }) throws -> [String: ActivationStatistics] {
+        try observe(runtime, tokens: tokens, experts: nil, progress: progress, isCancelled: isCancelled).statistics
+    }
+
+    /// `run`, and for an MoE model what each routed expert saw (`MoELayerActivity` per layer, block order)
+    /// in the same pass; no layers for any other model.
+    public func runObservingExperts(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
+                                    isCancelled: () -> Bool = { false }) throws
+        -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity]) {
+        let collector = runtime.model.experts.map {
+            ExpertActivityCollector($0, tokens: tokens.count, sampleLimit: sampleLimit, countedThresholds: countedThresholds)
+        }
+        return try observe(runtime, tokens: tokens, experts: collector, progress: progress, isCancelled: isCancelled)
+    }
+
+    private func observe(_ runtime: ModelRuntime, tokens: [Int], experts: ExpertActivityCollector?, progress: (Progress) -> Void,
+                         isCancelled: () -> Bool) throws -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity]) {
         let layerCount = runtime.plan.linears.count
         let stride = max(1, tokens.count / max(sampleLimit, 1))
         var statistics: [String: ActivationStatistics] = [:]
         var seen = Set<String>()
-        try runtime.run(tokens: tokens) { input in
+        var experts = experts
+        let observer = { (input: LinearInput) throws in
             if isCancelled() { throw CancellationError() }
+            if experts?.add(input) == true { return }
             var entry = statistics[input.name]
                 ?? ActivationStatistics(name: input.name, features: input.features, countedThresholds: countedThresholds)
             entry.add(rows: input.values, count: input.tokens, firstToken: input.firstToken, sampleStride: stride,
@@ -49,7 +67,12 @@ public struct Calibration: Sendable {
                 progress(Progress(layersSeen: seen.count, layerCount: layerCount, tokens: tokens.count))
             }
         }
+        if experts == nil {
+            try runtime.run(tokens: tokens, observer: observer)
+        } else {
+            try runtime.runObservingExperts(tokens: tokens, observer: observer)
+        }
         for name in statistics.keys { statistics[name]!.finish() }
-        return statistics
+        return (statistics, experts?.finish() ?? [])
     }
 }

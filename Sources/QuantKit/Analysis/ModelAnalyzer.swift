@@ -66,12 +66,38 @@ public struct ModelAnalyzer: Sendable {
         // The report's threshold is counted too, so its outlier features are exact.
         var calibration = request.calibration
         if request.threshold > 0 { calibration.countedThresholds.append(request.threshold) }
-        let statistics = try calibration.run(session.runtime, tokens: session.tokens,
-                                                     progress: { seen in
+        let (statistics, experts) = try calibration.runObservingExperts(session.runtime, tokens: session.tokens,
+                                                                        progress: { seen in
             emit(.progress(AnalysisProgress(phase: .calibration, done: seen.layersSeen, total: seen.layerCount, unit: "layer")))
         }, isCancelled: isCancelled)
         emit(.calibrated(tokens: session.tokens.count, statistics: statistics))
+        if !experts.isEmpty {
+            emit(.experts(experts))
+            try measureExpertWhatIf(experts, threshold: request.threshold, emit: emit, isCancelled: isCancelled)
+        }
         return statistics
+    }
+
+    /// Every routed expert that received calibration tokens, its three projections measured as a
+    /// converted Linear's would be — a what-if (bitsandbytes in transformers keeps them unquantized).
+    private func measureExpertWhatIf(_ layers: [MoELayerActivity], threshold: Float, emit: (AnalysisEvent) -> Void,
+                                     isCancelled: () -> Bool) throws {
+        let grid = Set(ActivationErrors.defaultGrid + (threshold > 0 ? [threshold] : [])).sorted()
+        let experts = layers.flatMap { layer in layer.experts.map { (layer.module, $0) } }
+        for (done, (module, expert)) in experts.enumerated() {
+            if isCancelled() { throw CancellationError() }
+            emit(.progress(AnalysisProgress(phase: .expertWhatIf, done: done, total: experts.count, unit: "expert", detail: expert.gate)))
+            guard let gateUp = expert.gateUpInput, let down = expert.downInput, gateUp.sampleRows > 0, down.sampleRows > 0,
+                  let gateLayer = model.expertProjection(expert.gate), let upLayer = model.expertProjection(expert.up),
+                  let downLayer = model.expertProjection(expert.down) else { continue }
+            func errors(_ layer: LinearLayer, _ seen: ActivationStatistics) -> ActivationErrors {
+                ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
+                                         blocksize: weights.blocksize, grid: grid)
+            }
+            emit(.expertWhatIf(ExpertWhatIf(module: module, expert: expert.index, gate: errors(gateLayer, gateUp),
+                                            up: errors(upLayer, gateUp), down: errors(downLayer, down))))
+        }
+        emit(.progress(AnalysisProgress(phase: .expertWhatIf, done: experts.count, total: experts.count, unit: "expert")))
     }
 
     /// The int8 errors are measured on the grid and at the report's `threshold` (so it is exact too).

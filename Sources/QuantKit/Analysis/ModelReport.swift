@@ -64,6 +64,9 @@ public struct ModelReport: Sendable, Codable, Equatable {
     public let layers: [LayerReport]
     public let kept: [Kept]
     public let totals: Totals
+    /// An MoE model's routed experts as calibration saw them, per layer (what-if errors labelled as such);
+    /// nil for any other model or without calibration. Not in `totals`: bitsandbytes keeps them.
+    public let experts: [MoELayerReport]?
 }
 
 extension ModelReport {
@@ -78,7 +81,8 @@ extension ModelReport {
         return ModelReport(analysis: analysis, model: model, blocksize: blocksize, calibration: calibration, layers: layers,
                            kept: converted,
                            totals: Totals(originalBytes: t.originalBytes, linearCount: t.linearCount, linearParameters: t.linearParameters,
-                                          keptBytes: keptBytes, methods: methods))
+                                          keptBytes: keptBytes, methods: methods),
+                           experts: experts)
     }
 
     /// This report with a different original: the file the user gave (a GGUF) rather than the folder
@@ -90,6 +94,7 @@ extension ModelReport {
                                         fileBytes: fileBytes, tensorCount: m.tensorCount, parameterCount: m.parameterCount, metadata: m.metadata),
                            blocksize: blocksize, calibration: calibration, layers: layers, kept: kept,
                            totals: Totals(originalBytes: fileBytes, linearCount: t.linearCount, linearParameters: t.linearParameters,
-                                          keptBytes: t.keptBytes, methods: t.methods))
+                                          keptBytes: t.keptBytes, methods: t.methods),
+                           experts: experts)
     }
 }

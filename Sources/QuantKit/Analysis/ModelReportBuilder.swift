@@ -9,6 +9,9 @@ public struct ModelReportBuilder: Sendable {
     private var perplexity: PerplexityReport?
     private var perplexityUnavailable: String?
     private var outlierFeatures: OutlierFeatures?
+    private var experts: [MoELayerActivity]?
+    /// Per layer module, per expert index.
+    private var whatIf: [String: [Int: ExpertWhatIf]] = [:]
 
     public init(_ analyzer: ModelAnalyzer) {
         self.analyzer = analyzer
@@ -27,6 +30,8 @@ public struct ModelReportBuilder: Sendable {
                 outlierFeatures = OutlierFeatures(inputs: HiddenStateInputs(analyzer.model.plan.linears), statistics: { statistics[$0] },
                                                   threshold: request.threshold)
             }
+        case .experts(let layers): experts = layers
+        case .expertWhatIf(let errors): whatIf[errors.module, default: [:]][errors.expert] = errors
         case .activationsUnavailable(let reason): unavailable = reason
         case .outputErrors(let index, let errors): outputErrors[index] = errors
         case .perplexity(var report, _):
@@ -59,7 +64,10 @@ public struct ModelReportBuilder: Sendable {
         let model = analyzer.model
         return ModelReport(analysis: calibration != nil && unavailable == nil ? "weights+activations" : "weights",
                            model: model.summary, blocksize: analyzer.blocksize, calibration: calibration, layers: layers,
-                           kept: model.kept, totals: totals(layers))
+                           kept: model.kept, totals: totals(layers),
+                           experts: experts.map { layers in
+                               layers.map { MoELayerReport($0, whatIf: whatIf[$0.module] ?? [:], threshold: request?.threshold ?? 6) }
+                           })
     }
 
     /// Bytes need no analysis, so totals cover every Linear even when a filter narrowed the layers.

@@ -138,7 +138,7 @@ final class ShardWriter: @unchecked Sendable {
             case .packed: try emit(tensor, quantized.packed)
             case .absmax: try emit(tensor, quantized.absmax)
             case .absmaxCodes: try emit(tensor, quantized.doubleQuant!.codes)
-            case .nestedAbsmax: try emit(tensor, quantized.doubleQuant!.nestedAbsmax)
+            case .nestedAbsmax: try emit(tensor, quantized.doubleQuant!.storedNestedAbsmax)
             default: preconditionFailure("\(tensor.name) is not a layer tensor")
             }
         }

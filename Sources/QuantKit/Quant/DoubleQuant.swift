@@ -7,12 +7,19 @@
 ///
 /// bitsandbytes 0.50.2's CPU C kernel for the nested step looks codes up through a table that is not
 /// exactly nearest (about 1 in 4096 values one code away); this follows the exact semantics of its
-/// CUDA kernel and pure-torch path.
+/// CUDA kernel and pure-torch path. The one value that kernel stores differently is kept apart
+/// (`storedNestedAbsmax`): it is what transformers saves.
 public struct DoubleQuantizedAbsmax: Sendable, Equatable {
     public static let nestedBlocksize = 256
 
     public let codes: [UInt8]
+    /// As the pure-torch path computes and uses them: a partial last block's floored at 1e-38.
     public let nestedAbsmax: [Float]
+    /// As the CPU C kernel that transformers runs stores them, and so as an export writes them: a partial
+    /// last block's unfloored. They differ only when that block's largest |x| is below 1e-38 — e.g. the
+    /// single absmax of a tensor of one 4-bit block minus its own mean, 0 — where the floor only guards
+    /// the pure-torch path's division (the dequantized values are the same: codes × ~0 + offset).
+    public let storedNestedAbsmax: [Float]
     public let offset: Float
 
     public static func quantize(_ absmax: [Float], reference: Bool = false) -> DoubleQuantizedAbsmax {
@@ -25,7 +32,11 @@ public struct DoubleQuantizedAbsmax: Sendable, Equatable {
                 : Blockwise.quantize($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
                                      table: DynamicMap.bucketTable, order: DynamicMap.identityOrder)
         }
-        return DoubleQuantizedAbsmax(codes: codes, nestedAbsmax: nested, offset: offset)
+        var stored = nested
+        if centred.count % nestedBlocksize != 0, let last = stored.indices.last {
+            stored[last] = centred[(last * nestedBlocksize)...].reduce(0) { max($0, abs($1)) }
+        }
+        return DoubleQuantizedAbsmax(codes: codes, nestedAbsmax: nested, storedNestedAbsmax: stored, offset: offset)
     }
 
     /// The absmax values a loader reconstructs.

@@ -25,6 +25,7 @@ enum Action: Equatable {
     // The plan and the view of it
     case thresholdStep(Float)
     case cycleSort
+    case toggleExperts
     case toggleHistogramSource
     case toggleCountScale
     case cyclePanel

@@ -39,6 +39,8 @@ struct LayerEntry {
 
 enum SortKey: String, CaseIterable {
     case file = "model order", name, outliers, int8Error = "int8 error", fourBitError = "4-bit error", size
+    /// MoE experts only: calibration tokens routed to each.
+    case routedTokens = "routed tokens"
 }
 
 enum HistogramSource { case activations, weights }
@@ -99,6 +101,12 @@ struct ExplorerState {
     /// The dtype the export writes kept tensors in (nil: as stored).
     let keptDType: DType?
     var layers: [LayerEntry]
+    /// An MoE model's routed experts (kept, never in the plan); empty for any other model.
+    var experts: [ExpertEntry]
+    let expertIndex: [String: Int]
+    /// Experts per token, once calibration has seen the routing.
+    var expertTopK: Int?
+    var table: TableContent = .layers
     /// The Linears whose inputs are the hidden state, where outlier features are counted.
     let hiddenInputs: HiddenStateInputs
     /// Index into `layers` by name (names never change).
@@ -140,6 +148,8 @@ struct ExplorerState {
                               storedBytes: $0.weight.elementCount * dtype.byteSize)
         }
         hiddenInputs = HiddenStateInputs(model.plan.linears)
+        experts = ExpertEntry.entries(model)
+        expertIndex = Dictionary(experts.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         layerIndex = Dictionary(model.plan.linears.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.threshold = threshold
         self.blocksize = blocksize
@@ -147,8 +157,11 @@ struct ExplorerState {
         self.height = height
     }
 
+    /// The rows of the table: indices into `layers`, or into `experts` when it lists them.
+    var visibleRows: [Int] { table == .experts ? visibleExperts : visibleLayers }
+
     /// Indices into `layers` that pass the filter, in the chosen order.
-    var visibleRows: [Int] {
+    var visibleLayers: [Int] {
         var rows = Array(layers.indices)
         if !filter.isEmpty { rows = rows.filter { Self.matches(layers[$0].name, filter) } }
         func descending(_ key: (LayerEntry) -> Double?) { rows.sort { (key(layers[$0]) ?? -1) > (key(layers[$1]) ?? -1) } }
@@ -159,12 +172,14 @@ struct ExplorerState {
         case .int8Error: descending { $0.int8Error(at: threshold)?.value }
         case .fourBitError: descending { fourBitError(of: $0) }
         case .size: descending { Double($0.parameterCount) }
+        case .routedTokens: break
         }
         return rows
     }
 
     var selectedLayer: LayerEntry? {
-        let rows = visibleRows
+        guard table == .layers else { return nil }
+        let rows = visibleLayers
         return rows.indices.contains(selection) ? layers[rows[selection]] : nil
     }
 

@@ -7,7 +7,8 @@ enum HelpOverlay {
             "completes the export path.",
             "Errors are of each layer's output on calibration activations",
             "(int8 at the threshold: ≈ until measured exactly); models qtui",
-            "cannot run show errors of the weights instead.",
+            "cannot run show errors of the weights instead. MoE experts (x)",
+            "stay unquantized in bitsandbytes: their errors are what-if.",
             "",
             "any key closes this help",
         ]

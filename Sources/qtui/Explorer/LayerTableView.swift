@@ -1,6 +1,7 @@
 import QuantKit
 
-/// The layer list: one row per converted Linear, selection highlighted, scrolled to stay visible.
+/// The layer list: one row per converted Linear (or, by `x`, per routed MoE expert), selection
+/// highlighted, scrolled to stay visible.
 enum LayerTableView {
     /// Widths of the columns after the name; each starts with at least one space.
     static let columns = (shape: 10, outliers: 11, int8: 9, fourBit: 11, plan: 6)
@@ -8,6 +9,7 @@ enum LayerTableView {
 
     static func draw(_ frame: inout Frame, _ rect: Rect, _ state: ExplorerState, _ glyphs: Glyphs) {
         guard rect.height > 0 else { return }
+        if state.table == .experts { return ExpertTableView.draw(&frame, rect, state, glyphs) }
         let nameWidth = max(8, rect.width - fixedWidth)
         let rows = state.visibleRows
         let title = rows.count > rect.height - 1 ? "Layer \(state.selection + 1)/\(rows.count)" : "Layer"

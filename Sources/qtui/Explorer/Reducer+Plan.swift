@@ -7,7 +7,21 @@ func reducePlan(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
         state.threshold = OutlierThreshold.clamp(((state.threshold + step) * 10).rounded() / 10)
     case .cycleSort:
         state.sort = next(state.sort)
+        // Only experts are routed tokens: the layer table skips that order.
+        if state.sort == .routedTokens && state.table == .layers { state.sort = next(state.sort) }
         state.message = "sorted by \(state.sort.rawValue)"
+    case .toggleExperts:
+        guard !state.experts.isEmpty else {
+            state.message = "no routed MoE experts in this model"
+            break
+        }
+        state.table = state.table == .layers ? .experts : .layers
+        if state.sort == .routedTokens && state.table == .layers { state.sort = .file }
+        state.selection = 0
+        state.scroll = 0
+        state.message = state.table == .experts
+            ? "MoE experts: kept as stored (bitsandbytes in transformers does not quantize them); errors are what-if"
+            : nil
     case .toggleHistogramSource:
         state.histogramSource = state.histogramSource == .activations ? .weights : .activations
         if !state.hasActivations && state.histogramSource == .activations {
@@ -25,6 +39,10 @@ func reducePlan(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
         state.blocksize = sizes[((sizes.firstIndex(of: state.blocksize) ?? 1) + 1) % sizes.count]
         return startAnalysis(&state)
     case .toggleSkip:
+        if state.table == .experts {
+            state.message = "experts are kept as stored already: bitsandbytes in transformers does not quantize them"
+            break
+        }
         guard let layer = state.selectedLayer else { break }
         if state.skipped.remove(layer.name) == nil { state.skipped.insert(layer.name) }
     default: break

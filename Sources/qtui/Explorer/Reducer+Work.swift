@@ -68,6 +68,13 @@ private func apply(_ event: AnalysisEvent, to state: inout ExplorerState) {
     case .calibrated(let tokens, let statistics):
         state.calibrationTokens = tokens
         for index in state.layers.indices { state.layers[index].activations = statistics[state.layers[index].name] }
+    case .experts(let layers):
+        state.setExperts(layers)
+    case .expertWhatIf(let errors):
+        if let index = state.expertIndex[ExpertEntry.name(errors.module, errors.expert)] {
+            state.experts[index].whatIf = errors
+            state.experts[index].whatIfBlocksize = state.blocksize
+        }
     case .activationsUnavailable(let reason):
         state.activationsUnavailable = reason
         state.histogramSource = .weights

@@ -10,7 +10,7 @@ func reduce(_ state: inout ExplorerState, _ action: Action) -> [Effect] {
         state.message = nil
         reduceNavigation(&state, action)
         effects = []
-    case .thresholdStep, .cycleSort, .toggleHistogramSource, .toggleCountScale, .cyclePanel, .cycleMethod, .toggleDoubleQuant, .cycleBlocksize,
+    case .thresholdStep, .cycleSort, .toggleExperts, .toggleHistogramSource, .toggleCountScale, .cyclePanel, .cycleMethod, .toggleDoubleQuant, .cycleBlocksize,
          .toggleSkip:
         state.message = nil
         effects = reducePlan(&state, action)

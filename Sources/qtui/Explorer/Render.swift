@@ -21,6 +21,7 @@ func render(_ state: ExplorerState, glyphs: Glyphs = .unicode) -> Frame {
         for y in layout.table.y..<layout.table.maxY { frame.put(String(glyphs.vertical), x: layout.table.maxX, y: y, role: .dim) }
     }
     switch state.panel {
+    case .histogram where state.table == .experts: RoutingView.draw(&frame, layout.histogram, state, glyphs)
     case .histogram: HistogramView.draw(&frame, layout.histogram, state, glyphs)
     case .outlierMap: OutlierMapView.draw(&frame, layout.histogram, state, glyphs)
     case .tradeoff: TradeoffView.draw(&frame, layout.histogram, state, glyphs)
