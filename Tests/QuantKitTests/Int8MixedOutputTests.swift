@@ -127,4 +127,19 @@ final class Int8MixedOutputTests: XCTestCase {
             XCTAssertEqual(fast, portable, "count \(count)")
         }
     }
+
+    /// The weight the output errors use, decoded in row ranges on all cores, is the stored weight as
+    /// [out × in]: GPT-2's Conv1D ([in × out] in the file) comes out transposed.
+    func testDecodedWeightIsTheStoredWeightAsOutByIn() throws {
+        let checkpoint = try Checkpoint(path: RuntimeTests.runtimeFixtures + "/gpt2-f32")
+        let layers = LinearLayerPlan(checkpoint: checkpoint).linears
+        let layer = try XCTUnwrap(layers.first { $0.isTransposedInFile })
+        let stored = checkpoint.bytes(of: layer.weight).bindMemory(to: Float.self)
+        let decoded = ActivationErrors.decodedWeight(layer, in: checkpoint)
+        for row in 0..<layer.outFeatures {
+            for column in 0..<layer.inFeatures {
+                XCTAssertEqual(decoded[row * layer.inFeatures + column], stored[column * layer.outFeatures + row])
+            }
+        }
+    }
 }

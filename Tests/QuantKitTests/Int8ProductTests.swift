@@ -85,16 +85,27 @@ final class Int8ProductTests: XCTestCase {
         }
     }
 
+    /// Int8Weight quantizes and packs groups of 16 rows on all cores: every code, scale and product
+    /// (which the column offsets correct on VNNI) is what one whole-matrix quantization gives.
     func testInt8WeightReadsBackItsCodes() {
-        let n = 21, k = 35
-        var generator = SeededGenerator(seed: 7)
-        let weight = generator.normal(n * k, scale: 0.05)
-        var codes = [Int8](repeating: 0, count: n * k)
-        var scale = [Float](repeating: 0, count: n)
-        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
-        let int8 = Int8Weight(weight, n: n, k: k)
-        XCTAssertEqual(int8.scale, scale)
-        for row in 0..<n { for column in 0..<k { XCTAssertEqual(int8.code(row: row, column: column), codes[row * k + column]) } }
+        for (n, k) in [(21, 35), (300, 35), (1000, 7)] {
+            var generator = SeededGenerator(seed: UInt64(n))
+            let weight = generator.normal(n * k, scale: 0.05)
+            var codes = [Int8](repeating: 0, count: n * k)
+            var scale = [Float](repeating: 0, count: n)
+            weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
+            let int8 = Int8Weight(weight, n: n, k: k)
+            XCTAssertEqual(int8.scale, scale)
+            for row in 0..<n { for column in 0..<k { XCTAssertEqual(int8.code(row: row, column: column), codes[row * k + column]) } }
+            let x = generator.normal(3 * k)
+            let activation = Int8Rowwise.quantize(x, rows: 3, columns: k)
+            var expected = [Int32](repeating: 0, count: 3 * n)
+            for r in 0..<3 {
+                for j in 0..<n {
+                    for c in 0..<k { expected[r * n + j] += Int32(activation.codes[r * k + c]) * Int32(codes[j * k + c]) }
+                }
+            }
+            XCTAssertEqual(int8.product(activation), expected, "\(n)×\(k)")
+        }
     }
 }
-

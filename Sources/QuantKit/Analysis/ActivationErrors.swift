@@ -137,15 +137,17 @@ public struct ActivationErrors: Sendable, Equatable {
     /// The weight as [out × in] Float.
     static func decodedWeight(_ layer: LinearLayer, in checkpoint: Checkpoint) -> [Float] {
         defer { checkpoint.release(layer.weight) }
-        var weight = [Float](repeating: 0, count: layer.parameterCount)
-        var scratch = [Float](repeating: 0, count: layer.outFeatures)
-        weight.withUnsafeMutableBufferPointer { w in
-            scratch.withUnsafeMutableBufferPointer { s in
-                TensorDecoder.decodeRows(of: layer, bytes: checkpoint.bytes(of: layer.weight), firstRow: 0, rowCount: layer.outFeatures,
-                                         into: w.baseAddress!, scratch: s.baseAddress!)
+        let bytes = checkpoint.bytes(of: layer.weight), columns = layer.inFeatures
+        return [Float](unsafeUninitializedCapacity: layer.parameterCount) { weight, initialized in
+            // Row ranges on all cores, each with its own scratch (a transposed layout gathers through it).
+            Parallel.forEach(layer.outFeatures, grain: max(1, 1 << 16 / max(columns, 1))) { rows in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows.count)
+                defer { scratch.deallocate() }
+                TensorDecoder.decodeRows(of: layer, bytes: bytes, firstRow: rows.lowerBound, rowCount: rows.count,
+                                         into: weight.baseAddress! + rows.lowerBound * columns, scratch: scratch)
             }
+            initialized = layer.parameterCount
         }
-        return weight
     }
 
     static func relativeError(_ approximate: [Float], _ exact: [Float]) -> Double {
@@ -195,10 +197,28 @@ struct Int8Weight: Sendable {
         self.k = k
         var codes = [Int8](repeating: 0, count: n * k)
         var scale = [Float](repeating: 0, count: n)
-        weight.withUnsafeBytes { qk_quantize_int8_rows($0.baseAddress, Int32(QK_F32), Int64(n), Int64(k), &codes, &scale) }
         var packed = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(n), Int64(k))))
         var columnOffsets = [Int32](repeating: 0, count: (n + 15) / 16 * 16)
-        qk_int8_pack(codes, Int64(n), Int64(k), &packed, &columnOffsets)
+        // Groups of 16 rows on all cores: rows quantize alone, and a group's tiles and column offsets are
+        // contiguous in the packed layout.
+        let tileBytes = Int(qk_int8_packed_size(16, Int64(k)))
+        weight.withUnsafeBytes { weight in
+            codes.withUnsafeMutableBufferPointer { codes in
+                scale.withUnsafeMutableBufferPointer { scale in
+                    packed.withUnsafeMutableBufferPointer { packed in
+                        columnOffsets.withUnsafeMutableBufferPointer { offsets in
+                            Parallel.forEach((n + 15) / 16, grain: 8) { groups in
+                                let first = groups.lowerBound * 16, rows = min(groups.upperBound * 16, n) - first
+                                qk_quantize_int8_rows(weight.baseAddress! + first * k * 4, Int32(QK_F32), Int64(rows), Int64(k),
+                                                      codes.baseAddress! + first * k, scale.baseAddress! + first)
+                                qk_int8_pack(codes.baseAddress! + first * k, Int64(rows), Int64(k),
+                                             packed.baseAddress! + groups.lowerBound * tileBytes, offsets.baseAddress! + first)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         self.packed = packed
         self.columnOffsets = columnOffsets
         self.scale = scale
