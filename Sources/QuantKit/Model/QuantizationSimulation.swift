@@ -21,16 +21,8 @@ enum SimulatedLinear {
                              type.midpoints, type.indexOfPosition, &packed, &absmax)
         }
         if plan.doubleQuant { absmax = DoubleQuantizedAbsmax.quantize(absmax).reassembled }
-        let code = type.code, blocksize = plan.blocksize
         let simulated = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
-            packed.withUnsafeBufferPointer { packed in
-                absmax.withUnsafeBufferPointer { absmax in
-                    for i in 0..<(n * k) {
-                        let byte = packed[i / 2]
-                        out[i] = code[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)] * absmax[i / blocksize]
-                    }
-                }
-            }
+            qk_dequantize_4bit(packed, absmax, type.code, Int64(n * k), Int64(plan.blocksize), out.baseAddress)
             initialized = n * k
         }
         return layer.isTransposedInFile ? transpose(simulated, rows: n, columns: k) : simulated
