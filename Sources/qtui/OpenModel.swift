@@ -15,8 +15,8 @@ enum OpenModel {
     static func checkpoint(_ path: String) throws -> Checkpoint {
         guard isGGUF(path) else { return try Checkpoint(path: path) }
         let result = try GGUFConversion(path: path).run()
-        let verb = result.converted ? "config and tokenizer written to" : "config and tokenizer from"
-        note("\(path): GGUF, read in place; \(verb) \(result.folder)")
+        let verb = result.converted ? "converted to" : "using the earlier conversion in"
+        note("\(path): GGUF, read in place (config and tokenizer \(verb) \(result.folder))")
         if let reason = result.tokenizerNote { note("\(path): \(reason)") }
         if let reason = result.weightOnlyReason { note("\(path): \(reason)") }
         return try Checkpoint(path: result.folder, shownName: (path as NSString).lastPathComponent)

@@ -106,7 +106,7 @@ enum ContentFingerprint {
         }
         for (offset, length) in reads where length > 0 {
             try handle.seek(toOffset: UInt64(offset))
-            mix(try handle.read(upToCount: length) ?? Data())
+            (try handle.read(upToCount: length) ?? Data()).withUnsafeBytes { mix($0) }
         }
         return String(format: "%016llx", hash)
     }

@@ -29,8 +29,12 @@ public enum GGUFDequantize {
         }
     }
 
+    /// Every fp16 bit pattern widened (exactly), looked up: without F16C at compile time each
+    /// `Float(Float16)` is a library call, and the blocks are decoded where they are read, every pass.
+    private static let halves: [Float] = (0...UInt16.max).map { Float(Float16(bitPattern: $0)) }
+
     private static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-        Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        halves.withUnsafeBufferPointer { $0[Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))] }
     }
 
     private static func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 { p.load(fromByteOffset: offset, as: UInt8.self) }
