@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 import QuantKit
 
-/// The GGUF cache is keyed by content: the same file under another name converts once; `qtui cache`
-/// lists and removes what it holds.
+/// The GGUF cache is keyed by content: the same file under another name gets its config and tokenizer
+/// once; `qtui cache` lists and removes what it holds.
 final class CacheCommandTests: XCTestCase {
     func testSameContentUnderAnotherPathConvertsOnceAndTheCacheListsAndCleans() throws {
         let folder = NSTemporaryDirectory() + "qtui-cache-" + UUID().uuidString
@@ -19,7 +19,7 @@ final class CacheCommandTests: XCTestCase {
 
         let first = try run(["scan", folder + "/a/model.gguf", "--no-calib", "--format", "json"])
         XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stderr.contains("GGUF, converted to"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("GGUF, read in place (config and tokenizer converted to"), first.stderr)
         let second = try run(["scan", folder + "/b/renamed.gguf", "--no-calib", "--format", "json"])
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertTrue(second.stderr.contains("using the earlier conversion"), "same content, other path: \(second.stderr)")
