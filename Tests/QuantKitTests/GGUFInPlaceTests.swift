@@ -171,7 +171,8 @@ final class GGUFInPlaceTests: XCTestCase {
                 XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: ours).sorted(),
                                try FileManager.default.contentsOfDirectory(atPath: theirs).sorted())
                 for file in try FileManager.default.contentsOfDirectory(atPath: theirs) {
-                    XCTAssertTrue(FileManager.default.contentsEqual(atPath: ours + "/" + file, andPath: theirs + "/" + file), "\(name) \(method): \(file)")
+                    XCTAssertTrue(try Data(contentsOf: URL(fileURLWithPath: ours + "/" + file)) == Data(contentsOf: URL(fileURLWithPath: theirs + "/" + file)),
+                                  "\(name) \(method): \(file)")
                 }
             }
 
