@@ -24,7 +24,7 @@ public final class Checkpoint: Sendable {
     /// `__metadata__` of the first shard (safetensors' free-form string map).
     public let metadata: [String: String]
     private let index: [String: Int]
-    /// The name to show instead of the path's (a GGUF file opened through its converted folder).
+    /// The name to show instead of the path's (a GGUF file opened through its cache folder).
     private let shownName: String?
 
     public init(path: String, shownName: String? = nil) throws {
