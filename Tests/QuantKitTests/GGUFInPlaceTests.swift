@@ -218,4 +218,22 @@ final class GGUFInPlaceTests: XCTestCase {
         try FileManager.default.removeItem(atPath: copy)
         XCTAssertThrowsCheckpointError(try Checkpoint(path: entry), file: entry, refused("is gone"))
     }
+
+    /// The C twins (qk_gguf_decode) against the Swift decoders on arbitrary bytes — every fp16 scale
+    /// pattern possible, NaN among them — bit for bit, for every type with a twin.
+    func testCDecodersEqualTheSwiftReferenceOnArbitraryBytes() throws {
+        var generator = SplitMix64(seed: 11)
+        for type in [0, 1, 2, 3, 8, 12, 14, 30].map({ GGMLType(rawValue: $0) }) {
+            let traits = try XCTUnwrap(type.traits)
+            let count = 4099
+            let bytes = (0..<(count * traits.bytesPerBlock)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            var fast = [Float](repeating: 0, count: count * traits.blockSize), reference = fast
+            bytes.withUnsafeBytes { raw in
+                fast.withUnsafeMutableBufferPointer { GGUFDequantize.blocks(type, bytes: raw, first: 0, count: count, into: $0.baseAddress!) }
+                reference.withUnsafeMutableBufferPointer { GGUFDequantize.blocksReference(type, raw.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "\(type)")
+            XCTAssertTrue(reference.contains { $0.isNaN }, "\(type): the bytes reach NaN")
+        }
+    }
 }
