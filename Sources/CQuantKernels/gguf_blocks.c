@@ -12,7 +12,7 @@ static inline float half(const unsigned char *p, const float *halves) {
 }
 
 /* |d|qs[16]|  x(i) = d × (q(i) − 8), q(i) = lo(qs[i]) for i < 16, hi(qs[i − 16]) for i ≥ 16 */
-static void q4_0(const unsigned char *p, float *out, int64_t count, const float *halves) {
+static void q4_0(const unsigned char *restrict p, float *restrict out, int64_t count, const float *restrict halves) {
     for (int64_t b = 0; b < count; b++, p += 18, out += 32) {
         float d = half(p, halves);
         for (int i = 0; i < 16; i++) {
@@ -23,7 +23,7 @@ static void q4_0(const unsigned char *p, float *out, int64_t count, const float 
 }
 
 /* |d|m|qs[16]|  x(i) = d × q(i) + m */
-static void q4_1(const unsigned char *p, float *out, int64_t count, const float *halves) {
+static void q4_1(const unsigned char *restrict p, float *restrict out, int64_t count, const float *restrict halves) {
     for (int64_t b = 0; b < count; b++, p += 20, out += 32) {
         float d = half(p, halves), m = half(p + 2, halves);
         for (int i = 0; i < 16; i++) {
@@ -34,7 +34,7 @@ static void q4_1(const unsigned char *p, float *out, int64_t count, const float 
 }
 
 /* |d|qs[32] int8|  x(i) = qs[i] × d */
-static void q8_0(const unsigned char *p, float *out, int64_t count, const float *halves) {
+static void q8_0(const unsigned char *restrict p, float *restrict out, int64_t count, const float *restrict halves) {
     for (int64_t b = 0; b < count; b++, p += 34, out += 32) {
         float d = half(p, halves);
         for (int i = 0; i < 32; i++) out[i] = (float)(int8_t)p[2 + i] * d;
@@ -53,7 +53,7 @@ static void scale_min(const unsigned char *s, int j, float *scale, float *min) {
 }
 
 /* |d|dmin|scales[12]|qs[128]|  x = (d × sc(j)) × q − (dmin × mn(j)) */
-static void q4_K(const unsigned char *p, float *out, int64_t count, const float *halves) {
+static void q4_K(const unsigned char *restrict p, float *restrict out, int64_t count, const float *restrict halves) {
     for (int64_t b = 0; b < count; b++, p += 144, out += 256) {
         float d = half(p, halves), dmin = half(p + 2, halves);
         for (int j = 0; j < 8; j++) {
@@ -68,7 +68,7 @@ static void q4_K(const unsigned char *p, float *out, int64_t count, const float 
 }
 
 /* |ql[128]|qh[64]|scales[16] int8|d|  x(i) = (d × scales[i / 16]) × (q − 32) */
-static void q6_K(const unsigned char *p, float *out, int64_t count, const float *halves) {
+static void q6_K(const unsigned char *restrict p, float *restrict out, int64_t count, const float *restrict halves) {
     for (int64_t b = 0; b < count; b++, p += 210, out += 256) {
         float d = half(p + 208, halves);
         for (int h = 0; h < 2; h++) {
