@@ -69,7 +69,8 @@ public struct GGUFCache: Sendable {
     /// Notes that `entry` was opened from `source` now (what `entries` lists and sorts by).
     func touch(_ entry: String, source: String) {
         let path = (entry as NSString).appendingPathComponent(Self.sourceFile)
-        try? Data(Self.sourceLine(source).utf8).write(to: URL(fileURLWithPath: path))
+        // Atomic: another process may be reading it to open the entry.
+        try? Data(Self.sourceLine(source).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: entry)
     }
 
