@@ -3,8 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Room on the file system a folder lives on, checked before a long write (an export, a GGUF
-/// conversion) so that a full disk is a one-line error at the start rather than a failed write minutes
+/// Room on the file system a folder lives on, checked before a long write (an export) so that a full disk is a one-line error at the start rather than a failed write minutes
 /// in. The writers still handle ENOSPC themselves: other programs may fill the disk meanwhile.
 public enum FreeSpace {
     /// Bytes an unprivileged writer may still use on the file system of `folder`, or nil when the

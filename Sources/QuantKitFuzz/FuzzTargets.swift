@@ -42,13 +42,19 @@ enum FuzzTarget: String, CaseIterable {
         try analyseWeights(Checkpoint(path: path))
     }
 
-    /// read + dequantize + conversion into a cache folder + open + weight analysis.
+    /// read + cache entry + open in place + every tensor decoded + weight analysis.
     static func gguf(_ data: Data, _ scratch: Scratch) throws {
         guard let path = scratch.write(data, as: "input.gguf") else { return }
         let cache = scratch.folder("cache")
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let result = try GGUFConversion(path: path, cacheFolder: cache).run()
         let checkpoint = try Checkpoint(path: result.folder)
+        for tensor in checkpoint.tensors {
+            var values = [Float](repeating: 0, count: tensor.elementCount)
+            values.withUnsafeMutableBufferPointer {
+                TensorDecoder.decode(tensor, bytes: checkpoint.bytes(of: tensor), start: 0, count: $0.count, into: $0.baseAddress!)
+            }
+        }
         try analyseWeights(checkpoint)
         _ = try ModelRuntime(checkpoint: checkpoint)
     }

@@ -2,15 +2,16 @@ import ArgumentParser
 import Foundation
 import QuantKit
 
-/// `qtui cache list|clean`: the GGUF conversions qtui keeps (4 bytes a parameter each, until GGUF files
-/// are read in place).
+/// `qtui cache list|clean`: the small folders qtui keeps for GGUF files (config.json, tokenizer.json),
+/// and the F32 conversions older versions left (4 bytes a parameter each), which `clean` always removes.
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List or remove the converted GGUF models qtui keeps in its cache.",
+        abstract: "List or remove the GGUF entries qtui keeps in its cache.",
         discussion: """
-        Opening a .gguf converts it once into a transformers folder in the cache (~/.cache/qtui/gguf, or \
-        $QTUI_CACHE/gguf), keyed by the file's content: the same model under another path or name is \
-        not converted again. An entry takes about 4 bytes a parameter.
+        Opening a .gguf writes its config.json and tokenizer.json once into the cache (~/.cache/qtui/gguf, \
+        or $QTUI_CACHE/gguf), keyed by the file's content; the weights are read in place from the .gguf. \
+        An entry takes a few MB at most. Entries of older qtui versions are stale (those up to version 3 \
+        hold the whole model in F32, 4 bytes a parameter): never reused, and removed by every clean.
 
         Examples:
           qtui cache list
@@ -33,7 +34,8 @@ struct Cache: ParsableCommand {
             for entry in entries {
                 let name = (entry.folder as NSString).lastPathComponent
                 print("\(name)  \(ReportFormatter.formatBytes(entry.bytes).padding(toLength: 9, withPad: " ", startingAt: 0))  "
-                      + "\(dates.string(from: entry.lastUsed))  \(entry.source ?? "(source not recorded)")")
+                      + "\(dates.string(from: entry.lastUsed))  \(entry.source ?? "(source not recorded)")"
+                      + (entry.isStale ? "  (stale: an older qtui's conversion, never reused)" : ""))
             }
             print("\(entries.count) entr\(entries.count == 1 ? "y" : "ies"), "
                   + "\(ReportFormatter.formatBytes(entries.reduce(0) { $0 + $1.bytes })) in \(cache.folder)")
@@ -43,7 +45,7 @@ struct Cache: ParsableCommand {
     struct Clean: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove every entry, or those not used for some days.")
 
-        @Option(parsing: .unconditional, help: "Remove only entries last used more than this many days ago.")
+        @Option(parsing: .unconditional, help: "Remove only entries last used more than this many days ago (and stale ones).")
         var olderThan: Int?
 
         func validate() throws {

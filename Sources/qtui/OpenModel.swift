@@ -1,9 +1,9 @@
 import Foundation
 import QuantKit
 
-/// The commands' front door to a model: a safetensors file or folder opens directly; a `.gguf` file is
-/// first converted into a transformers folder in the cache (reused on later runs), with a progress
-/// bar on stderr, and that folder is opened.
+/// The commands' front door to a model: a safetensors file or folder opens directly; a `.gguf` file gets
+/// a small transformers folder in the cache (config.json, tokenizer.json; reused on later runs), and
+/// that folder opens with its weights read in place from the GGUF.
 enum OpenModel {
     static func isGGUF(_ path: String) -> Bool { path.lowercased().hasSuffix(".gguf") }
     /// The model as every command analyses it, remembering the path the user gave; kept tensors counted
@@ -14,14 +14,9 @@ enum OpenModel {
 
     static func checkpoint(_ path: String) throws -> Checkpoint {
         guard isGGUF(path) else { return try Checkpoint(path: path) }
-        let conversion = GGUFConversion(path: path)
-        let bar = ProgressBar(label: "converting GGUF")
-        let result = try conversion.run { progress in
-            bar.update(done: Double(progress.bytesWritten), total: Double(progress.bytesTotal), unit: "B", detail: progress.tensorName)
-        }
-        bar.finish()
-        let verb = result.converted ? "converted" : "using the earlier conversion"
-        note("\(path): GGUF, \(verb) to \(result.folder)")
+        let result = try GGUFConversion(path: path).run()
+        let verb = result.converted ? "converted to" : "using the earlier conversion in"
+        note("\(path): GGUF, read in place (config and tokenizer \(verb) \(result.folder))")
         if let reason = result.tokenizerNote { note("\(path): \(reason)") }
         if let reason = result.weightOnlyReason { note("\(path): \(reason)") }
         return try Checkpoint(path: result.folder, shownName: (path as NSString).lastPathComponent)

@@ -7,7 +7,7 @@ struct Qtui: ParsableCommand {
         discussion: """
         Opens a safetensors checkpoint (a file, a Hugging Face folder, or sharded files with \
         model.safetensors.index.json) memory-mapped and read-only, or a GGUF file of a llama, qwen2, \
-        qwen3, phi3 or falcon model (converted once into a transformers folder in ~/.cache/qtui/gguf), runs the model \
+        qwen3, phi3, falcon, gemma2 or gemma3 model (read in place; its config and tokenizer kept in ~/.cache/qtui/gguf), runs the model \
         (llama, mistral, qwen2, qwen3, phi3, gpt_neox, opt, falcon, gpt2, bert) on calibration text on the CPU to see the activations entering every Linear layer transformers would convert, and \
         shows which inputs cross the LLM.int8 outlier threshold and what int8, NF4 and FP4 (± double \
         quantization) do to each layer's output, to perplexity and to the size — bit-exact with \

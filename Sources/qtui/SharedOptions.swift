@@ -56,8 +56,8 @@ struct KeptDTypeOption: ParsableArguments {
     @Option(name: .customLong("dtype"), help: "dtype of everything not quantized (embeddings, norms, head, skipped layers), as torch_dtype: float16, bfloat16 or float32 (default: as stored; float16 for a .gguf).")
     var requested: Name?
 
-    /// The dtype for `model`, nil for as stored. A GGUF defaults to float16: its cache folder holds the
-    /// dequantized tensors in F32, which is not what anyone loads.
+    /// The dtype for `model`, nil for as stored. A GGUF defaults to float16: it is read as the dequantized
+    /// tensors in F32, which is not what anyone loads.
     func dtype(for model: String) -> DType? {
         switch requested ?? (OpenModel.isGGUF(model) ? .float16 : nil) {
         case .float16: return .f16

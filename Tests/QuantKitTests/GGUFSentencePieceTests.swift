@@ -101,6 +101,6 @@ final class GGUFSentencePieceTests: XCTestCase {
         let result = try conversion.run()
         XCTAssertTrue(result.converted)
         XCTAssertEqual(result.folder, current)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: current).sorted(), ["config.json", "model.safetensors", "source.txt", "tokenizer.json"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: current).sorted(), ["config.json", "source.txt", "tokenizer.json"])
     }
 }

@@ -14,7 +14,7 @@ public struct OpenedModel: Sendable {
     public let sizes: ModelSizes
 
     /// `sourcePath` is what the user opened when it is not the checkpoint itself (a `.gguf`): its size is
-    /// the model's original size, not the cache folder's F32 tensors.
+    /// the model's original size, not that of the F32 tensors it is read as.
     public init(_ checkpoint: Checkpoint, sourcePath: String? = nil, keptDType: DType? = nil) {
         self.checkpoint = checkpoint
         self.sourcePath = sourcePath ?? checkpoint.path

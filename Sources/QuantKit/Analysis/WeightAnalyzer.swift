@@ -97,19 +97,20 @@ public struct WeightAnalyzer: Sendable {
 
     /// Calls `body(firstRow, rowCount, data, kernelDType, chunkIndex, worker)` for every chunk, on
     /// `threads` workers (worker < threads). The kernels read F32/F16/BF16 straight from the mapping; only a transposed (Conv1D)
-    /// weight is first gathered into a Float buffer.
+    /// weight is first gathered into a Float buffer, and a GGUF one decoded into it.
     private func forEachChunk(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                               isCancelled: () -> Bool,
                               _ body: (Int, Int, UnsafeRawPointer, Int32, Int, Int) -> Void) throws {
         let workers = min(threads, chunkCount)
         let columns = layer.inFeatures
         let dtype = layer.weight.dtype
+        let decodes = layer.isTransposedInFile || layer.weight.gguf != nil
         let cancelled = Atomic(false)
         // Chunks are handed out one at a time, so a worker that starts late or runs slower takes fewer.
         let queue = ChunkQueue(count: chunkCount)
         Parallel.perform(iterations: workers) { worker in
-            let buffer = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
-            let scratch = layer.isTransposedInFile ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
+            let buffer = decodes ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * columns) : nil
+            let scratch = decodes ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows) : nil
             defer { buffer?.deallocate(); scratch?.deallocate() }
             while let chunk = queue.next() {
                 if isCancelled() { cancelled.store(true, ordering: .relaxed); return }
@@ -199,7 +200,7 @@ public struct WeightAnalyzer: Sendable {
         let span = LogHistogram(counts: histogramCounts).span
         return LayerReport(name: layer.name, tensor: layer.weight.name, outFeatures: layer.outFeatures,
                            inFeatures: layer.inFeatures, dtype: layer.weight.dtype, transposedInFile: layer.isTransposedInFile,
-                           bytes: layer.weight.byteCount, statistics: statistics, methods: methods, nestedOffset: nestedOffset,
+                           bytes: layer.weight.elementCount * layer.weight.dtype.byteSize, statistics: statistics, methods: methods, nestedOffset: nestedOffset,
                            histogramFirstBin: span.firstBin, histogram: span.counts)
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
 
 /// A model checkpoint: one safetensors file, or a Hugging Face folder with `model.safetensors`, or
-/// shards listed by `model.safetensors.index.json`; plus `config.json` when present.
+/// shards listed by `model.safetensors.index.json`; plus `config.json` when present. A GGUF cache entry
+/// (GGUFInPlace: config.json, tokenizer.json, source.txt naming the .gguf) opens as the tensors of that
+/// GGUF, read in place.
 ///
 ///     model.safetensors.index.json = {"metadata": {...}, "weight_map": {tensor name: shard file name}}
 ///
@@ -14,13 +16,15 @@ public final class Checkpoint: Sendable {
     /// Whether the user named a folder (then its small files belong to the model).
     public let isFolder: Bool
     public let shards: [SafetensorsFile]
+    /// The GGUF whose blocks the tensors are (a GGUF cache entry); nil for safetensors.
+    public let gguf: GGUFFile?
     /// All tensors in a stable order: shard by shard, in data order within a shard.
     public let tensors: [TensorInfo]
     public let config: ModelConfig?
     /// `__metadata__` of the first shard (safetensors' free-form string map).
     public let metadata: [String: String]
     private let index: [String: Int]
-    /// The name to show instead of the path's (a GGUF file opened through its converted folder).
+    /// The name to show instead of the path's (a GGUF file opened through its cache folder).
     private let shownName: String?
     /// Whether `release` lets pages go: only for a model whose files are larger than `releaseAbove`.
     private let releasesPages: Bool
@@ -38,7 +42,11 @@ public final class Checkpoint: Sendable {
         }
         isFolder = isDirectory.boolValue
         folder = isFolder ? path : (path as NSString).deletingLastPathComponent
-        if isFolder {
+        var inPlace: (file: GGUFFile, tensors: [TensorInfo])?
+        if isFolder && GGUFInPlace.isEntry(path) {
+            inPlace = try GGUFInPlace.open(entry: path)
+            shards = []
+        } else if isFolder {
             shards = try Self.openFolder(path)
         } else if path.hasSuffix(".safetensors") {
             shards = [try SafetensorsFile(path: path)]
@@ -47,8 +55,9 @@ public final class Checkpoint: Sendable {
         }
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         config = FileManager.default.fileExists(atPath: configPath) ? try ModelConfig(path: configPath) : nil
-        tensors = shards.flatMap(\.tensors)
-        metadata = shards.first?.metadata ?? [:]
+        gguf = inPlace?.file
+        tensors = inPlace?.tensors ?? shards.flatMap(\.tensors)
+        metadata = inPlace == nil ? shards.first?.metadata ?? [:] : GGUFInPlace.metadata
         var byName: [String: Int] = [:]
         for (position, tensor) in tensors.enumerated() { byName[tensor.name] = position }
         index = byName
@@ -61,15 +70,18 @@ public final class Checkpoint: Sendable {
         return base.hasSuffix(".safetensors") ? String(base.dropLast(".safetensors".count)) : base
     }
 
-    /// Bytes on disk of all shards together.
-    public var fileBytes: Int { shards.reduce(0) { $0 + $1.mapped.bytes.count } }
+    /// Bytes on disk of all shards together (of the GGUF read in place).
+    public var fileBytes: Int { shards.reduce(gguf?.mapped.bytes.count ?? 0) { $0 + $1.mapped.bytes.count } }
 
     public func tensor(named name: String) -> TensorInfo? { index[name].map { tensors[$0] } }
 
-    /// A zero-copy view of a tensor's bytes in its shard's mapping.
-    public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer { shards[tensor.shardIndex].bytes(of: tensor) }
+    /// A zero-copy view of a tensor's bytes in its shard's mapping (a GGUF tensor's stored blocks: decode
+    /// them through TensorDecoder).
+    public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: file(of: tensor).bytes[tensor.dataOffset..<(tensor.dataOffset + tensor.byteCount)])
+    }
 
-    public func file(of tensor: TensorInfo) -> MappedFile { shards[tensor.shardIndex].mapped }
+    public func file(of tensor: TensorInfo) -> MappedFile { gguf?.mapped ?? shards[tensor.shardIndex].mapped }
 
     /// Done with a tensor's bytes for now: in a model larger than `releaseAbove`, its pages leave this
     /// process's resident set (they stay in the page cache, so reading again is cheap). Passes call it for

@@ -1,8 +1,19 @@
 import CQuantKernels
 
 /// Decodes F32 / F16 / BF16 tensor bytes to Float on demand, a range at a time, straight from the
-/// mapping (unaligned is fine). Other dtypes are never decoded: callers check `isDecodableFloat`.
+/// mapping (unaligned is fine), and the blocks of a GGUF tensor read in place (GGUFTransform). Other
+/// dtypes are never decoded: callers check `isDecodableFloat`.
 public enum TensorDecoder {
+    /// Elements [start, start + count) of `tensor`'s flat row-major values, `bytes` being
+    /// `Checkpoint.bytes(of: tensor)`: its dtype's, or its GGUF blocks through their transform.
+    public static func decode(_ tensor: TensorInfo, bytes: UnsafeRawBufferPointer, start: Int, count: Int,
+                              into destination: UnsafeMutablePointer<Float>) {
+        guard let transform = tensor.gguf else {
+            return decode(tensor.dtype, bytes: bytes, start: start, count: count, into: destination)
+        }
+        transform.decode(bytes, start: start, count: count, into: destination)
+    }
+
     /// Elements [start, start + count) of a tensor's flat row-major data.
     public static func decode(_ dtype: DType, bytes: UnsafeRawBufferPointer, start: Int, count: Int,
                               into destination: UnsafeMutablePointer<Float>) {
@@ -23,14 +34,13 @@ public enum TensorDecoder {
     public static func decodeRows(of layer: LinearLayer, bytes: UnsafeRawBufferPointer, firstRow: Int, rowCount: Int,
                                   into destination: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let columns = layer.inFeatures
-        let dtype = layer.weight.dtype
         guard layer.isTransposedInFile else {
-            decode(dtype, bytes: bytes, start: firstRow * columns, count: rowCount * columns, into: destination)
+            decode(layer.weight, bytes: bytes, start: firstRow * columns, count: rowCount * columns, into: destination)
             return
         }
         // Stored [in, out]: the wanted rows are a contiguous run of outputs in every stored row.
         for input in 0..<columns {
-            decode(dtype, bytes: bytes, start: input * layer.outFeatures + firstRow, count: rowCount, into: scratch)
+            decode(layer.weight, bytes: bytes, start: input * layer.outFeatures + firstRow, count: rowCount, into: scratch)
             for r in 0..<rowCount { destination[r * columns + input] = scratch[r] }
         }
     }

@@ -9,13 +9,23 @@ enum FloatCast {
 
     /// `count` elements of `source` (F32, F16 or BF16) as `target` bytes.
     static func bytes(_ source: UnsafeRawBufferPointer, from dtype: DType, to target: DType, count: Int) -> [UInt8] {
+        bytes(count: count, to: target) { TensorDecoder.decode(dtype, bytes: source, start: $0, count: $1, into: $2) }
+    }
+
+    /// The values of `tensor` (F32, F16, BF16 or GGUF blocks; `source` its bytes) as `target` bytes.
+    static func bytes(_ source: UnsafeRawBufferPointer, of tensor: TensorInfo, to target: DType) -> [UInt8] {
+        bytes(count: tensor.elementCount, to: target) { TensorDecoder.decode(tensor, bytes: source, start: $0, count: $1, into: $2) }
+    }
+
+    /// `decode(start, count, into)` fills a chunk of Float at a time.
+    private static func bytes(count: Int, to target: DType, decode: (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count * target.byteSize)
         var values = [Float](repeating: 0, count: min(count, chunk))
         out.withUnsafeMutableBytes { out in
             values.withUnsafeMutableBufferPointer { values in
                 for start in stride(from: 0, to: count, by: chunk) {
                     let n = min(chunk, count - start)
-                    TensorDecoder.decode(dtype, bytes: source, start: start, count: n, into: values.baseAddress!)
+                    decode(start, n, values.baseAddress!)
                     encode(UnsafeBufferPointer(rebasing: values[..<n]), as: target, into: out.baseAddress! + start * target.byteSize)
                 }
             }

@@ -52,11 +52,11 @@ struct QuantizedLayer {
     }
 
     /// The layer's values as [out × in] row-major in `dtype`: straight from the mapping, or (GPT-2
-    /// Conv1D, stored transposed; another dtype than stored) gathered into a Float buffer first.
+    /// Conv1D, stored transposed; another dtype than stored; GGUF blocks) gathered into a Float buffer first.
     private static func withLayerValues(_ layer: LinearLayer, in checkpoint: Checkpoint, as dtype: DType,
                                         _ body: (UnsafeRawPointer, Int32) -> Void) {
         let bytes = checkpoint.bytes(of: layer.weight)
-        guard layer.isTransposedInFile || dtype != layer.weight.dtype else {
+        guard layer.isTransposedInFile || dtype != layer.weight.dtype || layer.weight.gguf != nil else {
             body(bytes.baseAddress!, layer.weight.dtype.kernelCode)
             return
         }

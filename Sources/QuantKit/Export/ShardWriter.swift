@@ -113,11 +113,14 @@ final class ShardWriter: @unchecked Sendable {
     /// Tensors whose bytes need no quantization: copies from the input and constants.
     private func writeTensor(_ tensor: ExportLayout.Tensor) throws {
         switch tensor.content {
+        case .copy(let source) where source.gguf != nil:
+            try emit(tensor, FloatCast.bytes(checkpoint.bytes(of: source), of: source, to: tensor.dtype))
+            checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
         case .copy(let source):
             try emit(tensor, checkpoint.bytes(of: source))
             checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
         case .cast(let source):
-            try emit(tensor, FloatCast.bytes(checkpoint.bytes(of: source), from: source.dtype, to: tensor.dtype, count: source.elementCount))
+            try emit(tensor, FloatCast.bytes(checkpoint.bytes(of: source), of: source, to: tensor.dtype))
             checkpoint.file(of: source).release(offset: source.dataOffset, count: source.byteCount)
         case .weightFormat: try emit(tensor, [UInt8(0)])
         case .quantMap(let type): try emit(tensor, type.code)

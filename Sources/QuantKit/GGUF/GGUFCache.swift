@@ -2,11 +2,15 @@ import Foundation
 
 /// The folder GGUF files are converted into (`~/.cache/qtui/gguf`, or `$QTUI_CACHE/gguf`): one
 /// subfolder per file content and converter version, so the same model opened from two paths (or
-/// renamed, or copied) is converted once. Each entry records the file it was last opened from.
+/// renamed, or copied) is converted once. Each entry records the file it was last opened from, which
+/// is where its weights are read in place (GGUFInPlace).
 ///
 ///     <cache>/<content fingerprint, 16 hex>-c<converter version>/
-///         model.safetensors, config.json, tokenizer.json   (GGUFConversion)
-///         source.txt                                       the .gguf path it was last opened from
+///         config.json, tokenizer.json   (GGUFConversion)
+///         source.txt                    the .gguf path it was last opened from
+///
+/// Entries of an older converter version are stale: never reused, listed as such and removed by every
+/// `clean`. Those of versions up to 3 also hold model.safetensors, every tensor in F32.
 public struct GGUFCache: Sendable {
     public struct Entry: Sendable, Equatable {
         public let folder: String
@@ -14,6 +18,8 @@ public struct GGUFCache: Sendable {
         public let source: String?
         public let bytes: Int
         public let lastUsed: Date
+        /// Written by another converter version (an F32 model.safetensors up to version 3): never reused.
+        public let isStale: Bool
     }
 
     public let folder: String
@@ -31,6 +37,11 @@ public struct GGUFCache: Sendable {
 
     static let sourceFile = "source.txt"
 
+    /// source.txt's content: the absolute path and a newline.
+    static func sourceLine(_ source: String) -> String {
+        URL(fileURLWithPath: source).standardizedFileURL.path + "\n"
+    }
+
     /// Finished entries, most recently used first (partial folders of running or killed conversions are
     /// not entries).
     public func entries() -> [Entry] {
@@ -38,18 +49,19 @@ public struct GGUFCache: Sendable {
         let names = (try? manager.contentsOfDirectory(atPath: folder)) ?? []
         return names.compactMap { name -> Entry? in
             let path = (folder as NSString).appendingPathComponent(name)
-            let weights = (path as NSString).appendingPathComponent("model.safetensors")
-            guard !name.contains(".partial"), manager.fileExists(atPath: weights) else { return nil }
+            let finished = ["config.json", "model.safetensors"].contains { manager.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
+            guard !name.contains(".partial"), finished else { return nil }
             let source = try? String(contentsOfFile: (path as NSString).appendingPathComponent(Self.sourceFile), encoding: .utf8)
             let used = (try? manager.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
-            return Entry(folder: path, source: source?.trimmingCharacters(in: .newlines), bytes: Self.bytes(under: path), lastUsed: used)
+            return Entry(folder: path, source: source?.trimmingCharacters(in: .newlines), bytes: Self.bytes(under: path), lastUsed: used,
+                         isStale: !name.hasSuffix("-c\(GGUFConversion.converterVersion)"))
         }.sorted { $0.lastUsed > $1.lastUsed }
     }
 
-    /// Removes every entry, or those last used before `cutoff`; returns what was removed.
+    /// Removes every entry, or those last used before `cutoff` and every stale one; returns what was removed.
     @discardableResult
     public func clean(usedBefore cutoff: Date? = nil) throws -> [Entry] {
-        let removed = entries().filter { cutoff == nil || $0.lastUsed < cutoff! }
+        let removed = entries().filter { cutoff == nil || $0.lastUsed < cutoff! || $0.isStale }
         for entry in removed { try FileManager.default.removeItem(atPath: entry.folder) }
         return removed
     }
@@ -57,8 +69,8 @@ public struct GGUFCache: Sendable {
     /// Notes that `entry` was opened from `source` now (what `entries` lists and sorts by).
     func touch(_ entry: String, source: String) {
         let path = (entry as NSString).appendingPathComponent(Self.sourceFile)
-        let absolute = URL(fileURLWithPath: source).standardizedFileURL.path
-        try? Data((absolute + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        // Atomic: another process may be reading it to open the entry.
+        try? Data(Self.sourceLine(source).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: entry)
     }
 
@@ -95,7 +107,7 @@ enum ContentFingerprint {
         }
         for (offset, length) in reads where length > 0 {
             try handle.seek(toOffset: UInt64(offset))
-            mix(try handle.read(upToCount: length) ?? Data())
+            (try handle.read(upToCount: length) ?? Data()).withUnsafeBytes { mix($0) }
         }
         return String(format: "%016llx", hash)
     }

@@ -1,27 +1,28 @@
 import Foundation
 
-/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3, phi3, falcon) into the
-/// transformers folder the rest of QuantKit reads, so weight analysis, calibration, perplexity and
-/// export work on it unchanged:
+/// Turns a GGUF file of a supported architecture (GGUFArchitecture: llama, qwen2, qwen3, phi3, falcon,
+/// gemma2, gemma3) into the transformers folder the rest of QuantKit reads, so weight analysis,
+/// calibration, perplexity and export work on it unchanged — with the weights read in place from the
+/// GGUF (GGUFInPlace), not copied:
 ///
 ///     <cache>/<content fingerprint>-c<converter version>/   (GGUFCache)
-///         model.safetensors   every tensor dequantized to F32 (exact for the block types), transformers'
-///                             names (GGUFArchitecture.transformersName), q/k rows un-permuted where the
-///                             architecture's converter permuted them (llama)
 ///         config.json         the architecture's config as transformers 5.24 writes it from <arch>.* keys
 ///                             (GGUFModelConfig)
 ///         tokenizer.json      from tokenizer.ggml.*: byte-level BPE ("gpt2" tokenizer model,
 ///                             GGUFByteLevelTokenizerJSON) or SentencePiece BPE ("llama",
 ///                             GGUFSentencePieceTokenizerJSON); none for other tokenizer models
+///         source.txt          the .gguf's path: `Checkpoint(path:)` on the folder lists the tensors
+///                             transformers loads (its names, F32, q/k rows un-permuted where the
+///                             architecture's converter permuted them) and decodes them from the GGUF's
+///                             blocks where they are read (GGUFTransform)
 ///
 /// The folder is built under a temporary name and renamed when complete, so an existing folder is
-/// always a finished conversion and is reused (given the tokenizer.json an older conversion could
-/// not write yet). Memory: one tensor at a time (the largest, the embedding, dequantized), never the
-/// model.
+/// always a finished conversion and is reused. It takes a few small files whatever the model's size.
 public struct GGUFConversion {
+    /// One report per tensor of the table checked (type, shape against the config, RoPE geometry).
     public struct Progress: Sendable {
-        public let bytesWritten: Int
-        public let bytesTotal: Int
+        public let tensorsChecked: Int
+        public let tensorCount: Int
         public let tensorName: String
     }
 
@@ -49,8 +50,9 @@ public struct GGUFConversion {
     /// Which converter wrote a cached folder. Bump it whenever the same GGUF would convert to different
     /// files (a tokenizer rule, a config key), so folders an older qtui wrote are not reused.
     /// 3: tensors are checked against the metadata's geometry (a version-2 folder may hold a tensor
-    /// with a zero dimension that no reader should see).
-    static let converterVersion = 3
+    /// with a zero dimension that no reader should see). 4: no model.safetensors, the GGUF is read in
+    /// place (folders of versions up to 3 hold 4 bytes a parameter; GGUFCache lists them as stale).
+    static let converterVersion = 4
 
     /// The folder this file converts into: its content identifies the input (the same model under
     /// another path or name converts once), the converter version the output.
@@ -72,32 +74,33 @@ public struct GGUFConversion {
         func result(converted: Bool) -> Result {
             Result(folder: folder, converted: converted, tokenizerNote: tokenizerNote, weightOnlyReason: weightOnly)
         }
-        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+        let marker = (folder as NSString).appendingPathComponent("config.json")
+        if FileManager.default.fileExists(atPath: marker) {
             GGUFCache(folder: cacheFolder).touch(folder, source: path)
             return result(converted: false)
         }
         // Everything about the input is checked before the first byte is written.
         let config = try architecture.map { try GGUFModelConfig(file: file, architecture: $0) }
-        let tensors = try architecture.map { try Self.mappedTensors(file, architecture: $0, config: config!) } ?? GGUFWeightOnly.tensors(file)
+        let tensors = try GGUFInPlace.tensors(file)
+        for (index, tensor) in tensors.enumerated() {
+            progress(Progress(tensorsChecked: index, tensorCount: tensors.count, tensorName: tensor.name))
+        }
+        progress(Progress(tensorsChecked: tensors.count, tensorCount: tensors.count, tensorName: ""))
         GGUFPartialFolders.removeStale(in: cacheFolder)
         let temporary = folder + GGUFPartialFolders.suffix(for: getpid())
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-            // The cache holds 4 bytes a parameter (a Q4 file grows about 7×): fail now, not when the disk fills.
-            if let shortfall = FreeSpace.shortfall(tensors.reduce(0) { $0 + 4 * $1.0.elementCount }, at: temporary) {
-                throw CheckpointError(file: path, .cannotOpen(reason: "converting it into \(cacheFolder): \(shortfall)"))
-            }
             try write(config?.configJSON() ?? GGUFWeightOnly.configJSON(file), to: temporary, name: "config.json")
             if let tokenizer { try write(try tokenizer(file), to: temporary, name: "tokenizer.json") }
-            try writeWeights(file, tensors, config: config, to: (temporary as NSString).appendingPathComponent("model.safetensors"),
-                             progress: progress)
+            try write(GGUFCache.sourceLine(path), to: temporary, name: GGUFCache.sourceFile)
             try FileManager.default.moveItem(atPath: temporary, toPath: folder)
             GGUFCache(folder: cacheFolder).touch(folder, source: path)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             // Another process finished the same conversion first: use its folder.
-            if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) {
+            if FileManager.default.fileExists(atPath: marker) {
+                GGUFCache(folder: cacheFolder).touch(folder, source: path)
                 return result(converted: false)
             }
             if let error = error as? CheckpointError { throw error }
@@ -148,36 +151,5 @@ public struct GGUFConversion {
             try config.checkShape(of: tensor, as: name, in: file)
             return (tensor, name)
         }
-    }
-
-    /// Header first (every size is known: F32 × shape), then each tensor dequantized and appended.
-    private func writeWeights(_ file: GGUFFile, _ tensors: [(GGUFTensor, String)], config: GGUFModelConfig?, to target: String,
-                              progress: (Progress) -> Void) throws {
-        var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "gguf"])
-        for (tensor, name) in tensors { writer.reserve(name: name, dtype: .f32, shape: tensor.shape) }
-        let total = tensors.reduce(0) { $0 + $1.0.elementCount * 4 }
-        guard FileManager.default.createFile(atPath: target, contents: nil), let handle = FileHandle(forWritingAtPath: target) else {
-            throw CheckpointError(file: target, .cannotOpen(reason: "cannot create"))
-        }
-        defer { try? handle.close() }
-        let header = writer.header()
-        var length = UInt64(header.count).littleEndian
-        try handle.write(contentsOf: Data(bytes: &length, count: 8))
-        try handle.write(contentsOf: header)
-        var written = 0
-        for (tensor, name) in tensors {
-            progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: name))
-            var values = try file.dequantize(tensor)
-            if let heads = config?.ropeHeads(forTransformersName: name), tensor.shape.count == 2 {
-                values = GGUFRoPEPermutation.unpermuteRows(values, rows: tensor.shape[0], columns: tensor.shape[1], heads: heads)
-            }
-            if config?.architecture.normsStoredPlusOne == true, tensor.name.contains("norm.weight") {
-                for i in values.indices { values[i] -= 1 }
-            }
-            try values.withUnsafeBytes { try handle.write(contentsOf: $0) }
-            written += values.count * 4
-        }
-        try handle.synchronize()
-        progress(Progress(bytesWritten: written, bytesTotal: total, tensorName: ""))
     }
 }

@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// ggml block formats to Float, value for value as gguf 0.19.0's numpy dequantizers
 /// (`gguf.quants.dequantize`) compute them: every scale is an fp16 (or int8) widened exactly, every
 /// product and sum one float32 operation in numpy's order, never fused. Swift does not contract
@@ -6,16 +8,24 @@
 /// Notation: `d`, `m`, `dmin` are fp16 LE; `q` the unsigned code of value i of the block; a nibble
 /// "lo(b)" is b & 0x0F, "hi(b)" is b >> 4.
 public enum GGUFDequantize {
-    /// Blocks [first, first + count) of a tensor's bytes into `destination` (count × block size values).
+    /// Blocks [first, first + count) of a tensor's bytes into `destination` (count × block size values):
+    /// through the C twin of the decoders below where there is one (qk_gguf_decode: F32, F16, BF16, Q4_0,
+    /// Q4_1, Q8_0, Q4_K, Q6_K — the types of common files), else through them.
     public static func blocks(_ type: GGMLType, bytes: UnsafeRawBufferPointer, first: Int, count: Int,
                               into destination: UnsafeMutablePointer<Float>) {
-        guard let traits = type.traits, let decode = traits.decodeBlock else {
-            preconditionFailure("\(type) cannot be decoded")
-        }
+        guard let traits = type.traits, traits.decodeBlock != nil else { preconditionFailure("\(type) cannot be decoded") }
         precondition(first >= 0 && count >= 0 && (first + count) * traits.bytesPerBlock <= bytes.count)
         guard count > 0, let base = bytes.baseAddress else { return }
+        let source = base + first * traits.bytesPerBlock
+        let fast = halves.withUnsafeBufferPointer { qk_gguf_decode(type.rawValue, source, destination, Int64(count), $0.baseAddress!) }
+        if fast == 0 { blocksReference(type, source, count: count, into: destination) }
+    }
+
+    /// `count` blocks from `source` through the Swift decoders, the plain reference the C twins are tested against.
+    static func blocksReference(_ type: GGMLType, _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        guard let traits = type.traits, let decode = traits.decodeBlock else { preconditionFailure("\(type) cannot be decoded") }
         for block in 0..<count {
-            decode(base + (first + block) * traits.bytesPerBlock, destination + block * traits.blockSize)
+            decode(source + block * traits.bytesPerBlock, destination + block * traits.blockSize)
         }
     }
 
@@ -29,8 +39,12 @@ public enum GGUFDequantize {
         }
     }
 
+    /// Every fp16 bit pattern widened (exactly), looked up: without F16C at compile time each
+    /// `Float(Float16)` is a library call, and the blocks are decoded where they are read, every pass.
+    private static let halves: [Float] = (0...UInt16.max).map { Float(Float16(bitPattern: $0)) }
+
     private static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-        Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        halves.withUnsafeBufferPointer { $0[Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))] }
     }
 
     private static func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 { p.load(fromByteOffset: offset, as: UInt8.self) }

@@ -278,7 +278,7 @@ private struct GGUFReader {
             }
             dimensions.append(Int(raw))
         }
-        // × 4: a conversion writes every element as F32 (and the widest block type is still less per element).
+        // × 4: readers decode every element to F32 (and the widest block type is still less per element).
         guard ElementCount.of(dimensions, bytesPerElement: 4) != nil else {
             throw CheckpointError(file: file, .invalidEntry(tensor: name, reason: "dimensions \(dimensions) multiply past 64 bits"))
         }

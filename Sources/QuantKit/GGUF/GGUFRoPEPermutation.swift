@@ -1,5 +1,6 @@
 /// The Q/K row order llama.cpp's convert_hf_to_gguf.py writes for architectures whose converter permutes
-/// (GGUFArchitecture.permutesQueryKeyRows: LlamaModel), undone.
+/// (GGUFArchitecture.permutesQueryKeyRows: LlamaModel), undone — a whole tensor at once: the plain
+/// reference that GGUFTransform.sourceRow (the row map readers decode through) is tested against.
 public enum GGUFRoPEPermutation {
     /// Undoes the row permutation convert_hf_to_gguf.py applies to q_proj (heads = n_head) and k_proj
     /// (heads = n_head_kv) so that ggml's RoPE, which rotates adjacent pairs, matches transformers'

@@ -77,7 +77,7 @@ final class RunContext {
     func embeddingRow(_ tensor: TensorInfo, row: Int, into destination: UnsafeMutablePointer<Float>, add: Bool = false) {
         let width = tensor.shape[1]
         let target = add ? scratch("embedding-row", count: width) : destination
-        TensorDecoder.decode(tensor.dtype, bytes: store.checkpoint.bytes(of: tensor), start: row * width, count: width, into: target)
+        TensorDecoder.decode(tensor, bytes: store.checkpoint.bytes(of: tensor), start: row * width, count: width, into: target)
         if add { for i in 0..<width { destination[i] += target[i] } }
     }
 

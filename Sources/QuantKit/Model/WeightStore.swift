@@ -1,5 +1,6 @@
 /// Weights as Float, loaded when a block needs them and let go when the last reference goes: F32 tensors
-/// are read in place from the mapping (when 4-byte aligned), F16/BF16 ones are decoded into a copy.
+/// are read in place from the mapping (when 4-byte aligned), F16/BF16 ones and GGUF blocks are decoded
+/// into a copy.
 /// Every buffer counts while it is alive, so `memory.peakBytes` is what the runtime really held at once —
 /// the layer-streaming bound is a measured number.
 final class WeightStore {
@@ -35,12 +36,12 @@ final class WeightStore {
         let shape = tensor.shape.count == 2 ? [rows.count, columns] : tensor.shape
         let bytes = checkpoint.bytes(of: tensor)
         let start = rows.lowerBound * columns, count = rows.count * columns
-        if tensor.dtype == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+        if tensor.dtype == .f32, tensor.gguf == nil, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
             let view = base.assumingMemoryBound(to: Float.self) + start
             return WeightBuffer(name: tensor.name, shape: shape, view: view, store: self)
         }
         let buffer = WeightBuffer(name: tensor.name, shape: shape, store: self)
-        TensorDecoder.decode(tensor.dtype, bytes: bytes, start: start, count: count, into: buffer.owned!)
+        TensorDecoder.decode(tensor, bytes: bytes, start: start, count: count, into: buffer.owned!)
         return buffer
     }
 
