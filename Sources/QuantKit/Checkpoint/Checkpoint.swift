@@ -61,7 +61,7 @@ public final class Checkpoint: Sendable {
         var byName: [String: Int] = [:]
         for (position, tensor) in tensors.enumerated() { byName[tensor.name] = position }
         index = byName
-        releasesPages = shards.reduce(0) { $0 + $1.mapped.bytes.count } > releaseAbove
+        releasesPages = shards.reduce(inPlace?.file.mapped.bytes.count ?? 0) { $0 + $1.mapped.bytes.count } > releaseAbove
     }
 
     public var name: String {
