@@ -24,6 +24,11 @@ struct Bench: ParsableCommand {
         products one forward pass spends on them. Both best of --repeat, measured in the same run, with the
         CPU time of the phase over its wall time and cores (utilisation).
 
+        With --sgemm it measures this machine's sgemm rate on the model's own product shapes (every Linear and \
+        the output head, --tokens rows, through the runtime's sgemm on all cores) and prints the forward \
+        pass's FLOPs and its matmul limit: those FLOPs ÷ that rate (scripts/bench/bench_large.sh divides \
+        the other phases' times by it).
+
         Every line says which kernel instruction set ran ("isa"); QTUI_MAX_ISA=avx2 or scalar caps it.
 
         Examples (each writes its input first):
@@ -34,6 +39,7 @@ struct Bench: ParsableCommand {
           qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
             && cp Tests/Fixtures/tokenizers/smollm2.tokenizer.json /tmp/qtui-llama8/tokenizer.json \\
             && qtui bench /tmp/qtui-llama8 --output-errors --repeat 3
+          qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 && qtui bench /tmp/qtui-llama8 --sgemm --repeat 2
           scripts/bench/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
         """
     )
@@ -55,14 +61,17 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the output-error phase against the matmul of the same layers instead of the analysis.")
     var outputErrors = false
 
-    @Option(parsing: .unconditional, help: "Tokens of the --forward input, or the calibration tokens of --output-errors.")
+    @Flag(help: "Measure the sgemm rate on the model's product shapes and the forward pass's matmul limit instead of the analysis.")
+    var sgemm = false
+
+    @Option(parsing: .unconditional, help: "Tokens of the --forward input and the --sgemm products, or the calibration tokens of --output-errors.")
     var tokens: Int = 512
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
-        guard [explorer, forward, outputErrors].filter({ $0 }).count <= 1 else {
-            throw ValidationError("--explorer, --forward and --output-errors measure different things; pick one")
+        guard [explorer, forward, outputErrors, sgemm].filter({ $0 }).count <= 1 else {
+            throw ValidationError("--explorer, --forward, --output-errors and --sgemm measure different things; pick one")
         }
     }
 
@@ -71,6 +80,7 @@ struct Bench: ParsableCommand {
         if explorer { return try benchExplorer(opened) }
         if forward { return try benchForward(opened.checkpoint) }
         if outputErrors { return try benchOutputErrors(opened) }
+        if sgemm { return try benchMatmul(opened) }
         let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
         let parameters = analyzer.layers.reduce(0) { $0 + $1.parameterCount }
         var best = Double.infinity
@@ -199,7 +209,7 @@ extension Bench {
 }
 
 /// Values in [-0.5, 0.5) that fill a product's operands (their values do not change its time).
-private func deterministicValues(_ count: Int, step: Int) -> [Float] {
+func deterministicValues(_ count: Int, step: Int) -> [Float] {
     (0..<count).map { (i: Int) -> Float in Float((i * step + 13) % 1021) / 1021 - 0.5 }
 }
 
@@ -239,7 +249,7 @@ func processCPUSeconds() -> Double {
 }
 
 /// The 1-minute load average (other work on a shared machine), or -1 where /proc is missing.
-private func loadAverage() -> Double {
+func loadAverage() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
     return Double(text.split(separator: " ").first ?? "") ?? -1
 }
