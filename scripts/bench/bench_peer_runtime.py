@@ -41,7 +41,8 @@ def bench_tokens(count: int, vocab: int) -> list[int]:
 
 
 def ensure_model(folder: Path) -> None:
-    if (folder / "model.safetensors").exists():
+    """Writes the 135M model unless the folder holds a checkpoint (e.g. bench_large.sh's sharded one)."""
+    if (folder / "model.safetensors").exists() or (folder / "model.safetensors.index.json").exists():
         return
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(**SMOLLM2_135M)).eval()

@@ -241,7 +241,7 @@ def main() -> None:
     if free < total + SPARE_BYTES:
         print(f"make_large_checkpoint: SKIPPED: the {args.size} checkpoint needs {total / 1e9:.1f} GB + "
               f"{SPARE_BYTES / 1e9:.1f} GB spare under {cache}, only {free / 1e9:.1f} GB free "
-              "(QTUI_BENCH_DIR=… picks another disk; SIZE=1b needs 2.4 GB)", file=sys.stderr)
+              f"(QTUI_BENCH_DIR=… picks another disk{'' if args.size == '1b' else '; SIZE=1b needs 2.4 GB'})", file=sys.stderr)
         sys.exit(75)
     partial.mkdir()
     print(f"make_large_checkpoint: writing {args.size} ({total // 2 / 1e9:.2f} G params, {total / 1e9:.1f} GB BF16) "
