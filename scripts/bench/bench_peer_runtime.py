@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: refenv.py and the script folders
-from fixtures.make_runtime_fixtures import VERSIONS  # noqa: E402  (checks the pinned reference versions)
+from refenv import check_reference_versions  # noqa: E402
+
+VERSIONS = check_reference_versions()
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
