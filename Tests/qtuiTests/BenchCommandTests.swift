@@ -37,6 +37,7 @@ final class BenchCommandTests: XCTestCase {
         for shape in shapes { XCTAssertGreaterThan(try XCTUnwrap(shape["gflop_per_s"] as? Double), 0) }
         let limit = try XCTUnwrap(line["matmul_limit_seconds"] as? Double), matmul = try XCTUnwrap(line["matmul_seconds"] as? Double)
         XCTAssertEqual(limit, matmul * (linear + attention) / linear, accuracy: limit * 1e-9, "attention priced at the measured rate")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(line["matmul_limit_cpu_seconds"] as? Double), 0)
         XCTAssertNotNil(line["isa"] as? String)
     }
 
