@@ -26,8 +26,8 @@ struct Bench: ParsableCommand {
 
         With --sgemm it measures this machine's sgemm rate on the model's own product shapes (every Linear and \
         the output head, --tokens rows, through the runtime's sgemm on all cores) and prints the forward \
-        pass's FLOPs and its matmul limit: those FLOPs ÷ that rate (scripts/bench/bench_large.sh divides \
-        the other phases' times by it).
+        pass's FLOPs and its matmul limit: those FLOPs ÷ that rate, in wall and in CPU seconds \
+        (scripts/bench/bench_large.sh divides the other phases' times by it).
 
         Every line says which kernel instruction set ran ("isa"); QTUI_MAX_ISA=avx2 or scalar caps it.
 
