@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-QTUI = REPO / ".build/release/qtui"
+QTUI = Path(os.environ.get("QTUI_BIN", REPO / ".build/release/qtui"))  # another build to compare: QTUI_BIN=…
 MEASURES = ["sgemm", "weights", "forward", "scan", "perplexity", "torch"]
 GB = 1 << 30
 

@@ -8,6 +8,7 @@
 #   SIZE=1b TIMEOUT=180 scripts/bench/bench_large.sh        (1.19 G params, 2.4 GB: a quick run)
 #   ONLY=sgemm,weights,forward SKIP=… ROUNDS=2 TOKENS=512 TORCH_SIZE=1.5b QTUI_BENCH_JSON=out.json …
 #   QTUI_MAX_ISA=avx2 make bench-large        (caps qtui's kernels at AVX2; passed through to every run)
+#   QTUI_BIN=/path/to/other/qtui …            (measures another build with the same script)
 #
 # scripts/bench/bench_large.py says what each measure is; make_large_checkpoint.py what the model is.
 # Needs the reference venv (torch + transformers + safetensors, scripts/requirements-ref.txt) for the
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 refenv="${QTUI_REFENV:-$HOME/refenv}"
-[ -x .build/release/qtui ] || { echo "bench-large: build first: swift build -c release" >&2; exit 2; }
+[ -x "${QTUI_BIN:-.build/release/qtui}" ] || { echo "bench-large: build first: swift build -c release" >&2; exit 2; }
 if [ ! -x "$refenv/bin/python" ]; then
   echo "bench-large: no reference venv at $refenv (python3.11 -m venv ~/refenv && ~/refenv/bin/pip install -r scripts/requirements-ref.txt)" >&2
   exit 2
