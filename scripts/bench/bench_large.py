@@ -138,8 +138,9 @@ def main() -> None:
     only, skip = env_list("ONLY"), env_list("SKIP")
     chosen = [m for m in MEASURES if (not only or m in only) and m not in skip]
     info = machine()
+    build = f"qtui {QTUI} (QTUI_BIN)" if "QTUI_BIN" in os.environ else f"qtui {info['commit']}"
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, CPU ISA {info['cpu_isa']}, "
-          f"QTUI_MAX_ISA={info['qtui_max_isa'] or '(unset)'}; qtui {info['commit']}; {info['date']}; load {load()}")
+          f"QTUI_MAX_ISA={info['qtui_max_isa'] or '(unset)'}; {build}; {info['date']}; load {load()}")
     results: dict = {"machine": info, "size": size, "tokens": tokens, "measures": chosen}
     needs_model = [m for m in chosen if m != "torch"]
     model = checkpoint(size, refenv) if needs_model else None
