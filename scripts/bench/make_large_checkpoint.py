@@ -226,14 +226,16 @@ def main() -> None:
              "seed": args.seed, "parameters": total // 2, "bytes": total, "torch": torch.__version__}
     cache = Path(args.dir).expanduser()
     folder = cache / f"llama-{args.size}-seed{args.seed}"
+    # Only an unreadable or different stamp means rewriting: the folder is deleted below (a broken pipe
+    # while saying "reusing" once deleted a good checkpoint when this check also covered the prints).
     try:
         found = json.loads((folder / "stamp.json").read_text())
-        if all(found.get(k) == v for k, v in stamp.items() if k != "torch"):
-            print(f"make_large_checkpoint: reusing {folder} ({found['parameters'] / 1e9:.2f} G params, {found['tokenizer']})", file=sys.stderr)
-            print(folder)
-            return
     except (OSError, ValueError):
-        pass
+        found = {}
+    if found and all(found.get(k) == v for k, v in stamp.items() if k != "torch"):
+        print(f"make_large_checkpoint: reusing {folder} ({found['parameters'] / 1e9:.2f} G params, {found['tokenizer']})", file=sys.stderr)
+        print(folder)
+        return
     cache.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
