@@ -1,5 +1,5 @@
 # Entry points named in README.md. `make test` is what CI runs.
-.PHONY: test build release demo bench bench-runtime fixtures fuzz
+.PHONY: test build release demo bench bench-runtime bench-large fixtures fuzz
 
 test:
 	scripts/install-deps.sh
@@ -21,6 +21,11 @@ bench: release
 
 bench-runtime: release
 	scripts/bench/bench_runtime.sh
+
+# Issue 18's scale benchmark on a 7B-shaped checkpoint (written once, ~15 GB); SIZE=1b for a quick run,
+# ONLY=/SKIP= pick measures (scripts/bench/bench_large.sh says more).
+bench-large: release
+	scripts/bench/bench_large.sh
 
 # Regenerates every golden fixture with the reference venv and fails if any changed.
 fixtures:

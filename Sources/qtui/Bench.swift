@@ -24,6 +24,11 @@ struct Bench: ParsableCommand {
         products one forward pass spends on them. Both best of --repeat, measured in the same run, with the
         CPU time of the phase over its wall time and cores (utilisation).
 
+        With --sgemm it measures this machine's sgemm rate on the model's own product shapes (every Linear and \
+        the output head, --tokens rows, through the runtime's sgemm on all cores) and prints the forward \
+        pass's FLOPs and its matmul limit: those FLOPs ÷ that rate, in wall and in CPU seconds \
+        (scripts/bench/bench_large.sh divides the other phases' times by it).
+
         Every line says which kernel instruction set ran ("isa"); QTUI_MAX_ISA=avx2 or scalar caps it.
 
         Examples (each writes its input first):
@@ -34,6 +39,7 @@ struct Bench: ParsableCommand {
           qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 \\
             && cp Tests/Fixtures/tokenizers/smollm2.tokenizer.json /tmp/qtui-llama8/tokenizer.json \\
             && qtui bench /tmp/qtui-llama8 --output-errors --repeat 3
+          qtui synthesize --out /tmp/qtui-llama8 --layers 8 --hidden 1024 && qtui bench /tmp/qtui-llama8 --sgemm --repeat 2
           scripts/bench/bench.sh      (writes a 4096×11008 weight and compares with bitsandbytes on it)
         """
     )
@@ -55,14 +61,17 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the output-error phase against the matmul of the same layers instead of the analysis.")
     var outputErrors = false
 
-    @Option(parsing: .unconditional, help: "Tokens of the --forward input, or the calibration tokens of --output-errors.")
+    @Flag(help: "Measure the sgemm rate on the model's product shapes and the forward pass's matmul limit instead of the analysis.")
+    var sgemm = false
+
+    @Option(parsing: .unconditional, help: "Tokens of the --forward input and the --sgemm products, or the calibration tokens of --output-errors.")
     var tokens: Int = 512
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") }
-        guard [explorer, forward, outputErrors].filter({ $0 }).count <= 1 else {
-            throw ValidationError("--explorer, --forward and --output-errors measure different things; pick one")
+        guard [explorer, forward, outputErrors, sgemm].filter({ $0 }).count <= 1 else {
+            throw ValidationError("--explorer, --forward, --output-errors and --sgemm measure different things; pick one")
         }
     }
 
@@ -71,6 +80,7 @@ struct Bench: ParsableCommand {
         if explorer { return try benchExplorer(opened) }
         if forward { return try benchForward(opened.checkpoint) }
         if outputErrors { return try benchOutputErrors(opened) }
+        if sgemm { return try benchMatmul(opened) }
         let analyzer = try ModelAnalyzer(opened, weights: WeightAnalyzer(blocksize: blocksize.blocksize, threads: threads.count))
         let parameters = analyzer.layers.reduce(0) { $0 + $1.parameterCount }
         var best = Double.infinity
@@ -127,24 +137,26 @@ extension Bench {
 }
 
 extension Bench {
-    /// Best time of `runtime.logits` over --repeat runs after a warm-up.
+    /// Best time of `runtime.logits` over --repeat runs after a warm-up, and the CPU time of that run (all
+    /// threads: on a shared machine, the work whatever share of the cores it got).
     func benchForward(_ checkpoint: Checkpoint) throws {
         let runtime = try ModelRuntime(checkpoint: checkpoint)
         let vocabulary = runtime.model.vocabularySize
         let input = (0..<tokens).map { ($0 * 7919 + 13) % vocabulary }
-        var best = Double.infinity
+        var (best, bestCPU) = (Double.infinity, 0.0)
         var checksum = 0
         for run in 0...runs {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let (start, startCPU) = (DispatchTime.now().uptimeNanoseconds, processCPUSeconds())
             let logits = try runtime.logits(tokens: input)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let cpu = processCPUSeconds() - startCPU
             checksum = logits.argmaxPerRow.reduce(0, &+)
-            if run > 0 { best = min(best, seconds) }
+            if run > 0, seconds < best { (best, bestCPU) = (seconds, cpu) }
         }
         let parameters = checkpoint.tensors.reduce(0) { $0 + $1.elementCount }
         let line: [String: Any] = [
             "model_type": runtime.model.modelType, "parameters": parameters, "tokens": tokens, "runs": runs,
-            "best_seconds": best, "tokens_per_s": Double(tokens) / best, "argmax_sum": checksum,
+            "best_seconds": best, "best_cpu_seconds": bestCPU, "tokens_per_s": Double(tokens) / best, "argmax_sum": checksum,
             "peak_weight_mb": Double(runtime.weightMemory.peakBytes) / 1e6, "peak_rss_mb": Double(peakResidentKilobytes()) / 1024,
         ]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
@@ -199,7 +211,7 @@ extension Bench {
 }
 
 /// Values in [-0.5, 0.5) that fill a product's operands (their values do not change its time).
-private func deterministicValues(_ count: Int, step: Int) -> [Float] {
+func deterministicValues(_ count: Int, step: Int) -> [Float] {
     (0..<count).map { (i: Int) -> Float in Float((i * step + 13) % 1021) / 1021 - 0.5 }
 }
 
@@ -239,7 +251,7 @@ func processCPUSeconds() -> Double {
 }
 
 /// The 1-minute load average (other work on a shared machine), or -1 where /proc is missing.
-private func loadAverage() -> Double {
+func loadAverage() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
     return Double(text.split(separator: " ").first ?? "") ?? -1
 }
