@@ -1,5 +1,6 @@
 import CQuantKernels
 import Foundation
+import Synchronization
 import XCTest
 @testable import QuantKit
 
@@ -84,7 +85,7 @@ final class Int8MixedOutputTests: XCTestCase {
         for (index, layer) in layers.prefix(3).enumerated() {
             let (n, k, rows) = (layer.outFeatures, layer.inFeatures, 24)
             let x = sample(rows: rows, k: k, seed: UInt64(300 + index))
-            let measured = ActivationErrors.measure(layer, in: checkpoint, sample: x, rows: rows)
+            let measured = try ActivationErrors.measure(layer, in: checkpoint, sample: x, rows: rows)
             let weight = ActivationErrors.decodedWeight(layer, in: checkpoint)
             let reference = BLAS.product(x, rows: rows, weight, n: n, k: k)
             let int8 = Int8Weight(weight, n: n, k: k)
@@ -141,5 +142,21 @@ final class Int8MixedOutputTests: XCTestCase {
                 XCTAssertEqual(decoded[row * layer.inFeatures + column], stored[column * layer.outFeatures + row])
             }
         }
+    }
+
+    /// A measurement asks `isCancelled` before each of its jobs and stops with CancellationError once it
+    /// says so (a 7B MLP layer's measurement runs for seconds; Esc must not wait for it).
+    func testMeasurementStopsWhenCancelled() throws {
+        let folder = TemporaryFolder()
+        try SyntheticModel.calibrationFixture.write(to: folder.path)
+        let checkpoint = try Checkpoint(path: folder.path)
+        let layer = try XCTUnwrap(LinearLayerPlan(checkpoint: checkpoint).linears.first)
+        let x = sample(rows: 8, k: layer.inFeatures, seed: 5)
+        let asked = Atomic(0)
+        XCTAssertThrowsError(try ActivationErrors.measure(layer, in: checkpoint, sample: x, rows: 8, isCancelled: {
+            asked.add(1, ordering: .relaxed).newValue > 2
+        })) { error in XCTAssertTrue(error is CancellationError, "\(error)") }
+        XCTAssertGreaterThan(asked.load(ordering: .relaxed), 2)
+        XCTAssertNoThrow(try ActivationErrors.measure(layer, in: checkpoint, sample: x, rows: 8))
     }
 }

@@ -110,9 +110,9 @@ final class MoECalibrationTests: XCTestCase {
             XCTAssertEqual(gateUp.sampleRows, expert.routedTokens, "few routed rows are all sampled")
             let down3 = try XCTUnwrap(model.expertProjection(expert.down))
             XCTAssertEqual([down3.outFeatures, down3.inFeatures], [64, 16])
-            XCTAssertEqual(errors.down, ActivationErrors.measure(down3, in: model.checkpoint, sample: down.sample, rows: down.sampleRows,
+            XCTAssertEqual(errors.down, try ActivationErrors.measure(down3, in: model.checkpoint, sample: down.sample, rows: down.sampleRows,
                                                                  blocksize: 64, grid: grid))
-            XCTAssertEqual(errors.gate, ActivationErrors.measure(try XCTUnwrap(model.expertProjection(expert.gate)), in: model.checkpoint,
+            XCTAssertEqual(errors.gate, try ActivationErrors.measure(try XCTUnwrap(model.expertProjection(expert.gate)), in: model.checkpoint,
                                                                  sample: gateUp.sample, rows: gateUp.sampleRows, blocksize: 64, grid: grid))
             XCTAssertNotEqual(errors.gate, errors.up, "gate and up are measured on their own weights")
         }

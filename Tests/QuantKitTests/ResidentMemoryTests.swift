@@ -25,7 +25,7 @@ final class ResidentMemoryTests: XCTestCase {
             XCTAssertLessThan(try residentBytes(of: file), limit(file), "after the weight analysis")
             let sample = [Float](repeating: 0.5, count: 8 * layers[0].inFeatures)
             for layer in layers.filter({ $0.inFeatures == layers[0].inFeatures }) {
-                _ = ActivationErrors.measure(layer, in: checkpoint, sample: sample, rows: 8)
+                _ = try ActivationErrors.measure(layer, in: checkpoint, sample: sample, rows: 8)
             }
             XCTAssertLessThan(try residentBytes(of: file), limit(file), "after the output errors")
         }

@@ -1,4 +1,5 @@
 import CQuantKernels
+import Synchronization
 
 /// How much each method changes a layer's *output* on real calibration activations:
 /// ‖Y_q − Y‖_F / ‖Y‖_F with Y = X·Wᵀ in fp32, X the sampled input rows.
@@ -34,9 +35,12 @@ public struct ActivationErrors: Sendable, Equatable {
         return (int8[index], thresholds[index] == threshold)
     }
 
-    /// Measures one layer on `sample` (rows × in_features).
+    /// Measures one layer on `sample` (rows × in_features). `isCancelled` (called from several threads) is
+    /// asked before each job — a 7B MLP layer's measurement runs for seconds — and stops the measurement
+    /// with `CancellationError`.
     public static func measure(_ layer: LinearLayer, in checkpoint: Checkpoint, sample: [Float], rows: Int,
-                               blocksize: Int = 64, grid: [Float] = defaultGrid) -> ActivationErrors {
+                               blocksize: Int = 64, grid: [Float] = defaultGrid,
+                               isCancelled: () -> Bool = { false }) throws -> ActivationErrors {
         let n = layer.outFeatures, k = layer.inFeatures
         precondition(sample.count == rows * k)
         let weight = decodedWeight(layer, in: checkpoint)
@@ -78,9 +82,12 @@ public struct ActivationErrors: Sendable, Equatable {
         // an int8 job the weight's outlier columns) at a time.
         let fourBitTypes = FourBitType.allCases
         var results = [Double](repeating: 0, count: 2 * fourBitTypes.count + distinct.count)
+        let cancelled = Atomic(false)
         results.withUnsafeMutableBufferPointer { results in
             Parallel.perform(iterations: fourBitTypes.count + distinct.count) { job in
-                if job < fourBitTypes.count {
+                if cancelled.load(ordering: .relaxed) || isCancelled() {
+                    cancelled.store(true, ordering: .relaxed)
+                } else if job < fourBitTypes.count {
                     let errors = fourBitErrors(weight, type: fourBitTypes[job], blocksize: blocksize, sample: sample, rows: rows,
                                                n: n, k: k, reference: reference)
                     (results[2 * job], results[2 * job + 1]) = errors
@@ -90,6 +97,7 @@ public struct ActivationErrors: Sendable, Equatable {
                 }
             }
         }
+        if cancelled.load(ordering: .relaxed) { throw CancellationError() }
         var fourBit: [QuantMethod: Double] = [:]
         for (index, type) in fourBitTypes.enumerated() {
             fourBit[type == .nf4 ? .nf4 : .fp4] = results[2 * index]

@@ -90,12 +90,12 @@ public struct ModelAnalyzer: Sendable {
             guard let gateUp = expert.gateUpInput, let down = expert.downInput, gateUp.sampleRows > 0, down.sampleRows > 0,
                   let gateLayer = model.expertProjection(expert.gate), let upLayer = model.expertProjection(expert.up),
                   let downLayer = model.expertProjection(expert.down) else { continue }
-            func errors(_ layer: LinearLayer, _ seen: ActivationStatistics) -> ActivationErrors {
-                ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
-                                         blocksize: weights.blocksize, grid: grid)
+            func errors(_ layer: LinearLayer, _ seen: ActivationStatistics) throws -> ActivationErrors {
+                try ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
+                                             blocksize: weights.blocksize, grid: grid, isCancelled: isCancelled)
             }
-            emit(.expertWhatIf(ExpertWhatIf(module: module, expert: expert.index, gate: errors(gateLayer, gateUp),
-                                            up: errors(upLayer, gateUp), down: errors(downLayer, down))))
+            emit(.expertWhatIf(ExpertWhatIf(module: module, expert: expert.index, gate: try errors(gateLayer, gateUp),
+                                            up: try errors(upLayer, gateUp), down: try errors(downLayer, down))))
         }
         emit(.progress(AnalysisProgress(phase: .expertWhatIf, done: experts.count, total: experts.count, unit: "expert")))
     }
@@ -108,8 +108,8 @@ public struct ModelAnalyzer: Sendable {
             if isCancelled() { throw CancellationError() }
             emit(.progress(AnalysisProgress(phase: .outputErrors, done: index, total: layers.count, unit: "layer", detail: layer.name)))
             guard let seen = statistics[layer.name], seen.sampleRows > 0 else { continue }
-            let errors = ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
-                                                  blocksize: weights.blocksize, grid: grid)
+            let errors = try ActivationErrors.measure(layer, in: model.checkpoint, sample: seen.sample, rows: seen.sampleRows,
+                                                      blocksize: weights.blocksize, grid: grid, isCancelled: isCancelled)
             emit(.outputErrors(index: index, errors: errors))
         }
         emit(.progress(AnalysisProgress(phase: .outputErrors, done: layers.count, total: layers.count, unit: "layer")))
