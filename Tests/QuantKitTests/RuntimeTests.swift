@@ -343,6 +343,21 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(try description(#", "rope_scaling": null, "rope_theta": 1e6"#).rotary?.theta, 1e6)
     }
 
+    /// num_key_value_heads groups the heads of llama-family models only; GPT-2, BERT, OPT and GPT-NeoX attend
+    /// with every head whatever their config says (transformers' attention classes never read it).
+    func testKeyValueHeadsOnlyWhereTheFamilyGroupsThem() throws {
+        let folder = TemporaryFolder()
+        func keyValueHeads(_ type: String) throws -> Int {
+            let path = folder.write("config.json", text: """
+                {"model_type": "\(type)", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 8,
+                 "intermediate_size": 8, "ffn_dim": 8, "max_position_embeddings": 64, "num_key_value_heads": 2}
+                """)
+            return try ModelDescription(config: ModelConfig(path: path)).keyValueHeadCount
+        }
+        XCTAssertEqual(try keyValueHeads("llama"), 2)
+        for type in ["gpt2", "bert", "opt", "gpt_neox"] { XCTAssertEqual(try keyValueHeads(type), 4, type) }
+    }
+
     /// mistral slides every layer when sliding_window is set; qwen2/qwen3 only with use_sliding_window,
     /// on the layers layer_types marks (by default from max_window_layers on).
     func testSlidingWindowsFollowTransformers() throws {

@@ -84,3 +84,18 @@ struct Attention {
         (row + to).update(repeating: 0, count: keys.count - to)
     }
 }
+
+extension Attention {
+    /// Block `index`'s attention as the model describes it: its heads, key/value heads and scale.
+    init(_ d: ModelDescription, block index: Int, causal: Bool, window: Int? = nil) {
+        self.init(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize, scale: d.attentionScales[index],
+                  causal: causal, window: window)
+    }
+
+    /// `run` with the scores in the run's scratch.
+    func run(query: View, key: View, value: View, rows: Int, output: UnsafeMutablePointer<Float>, outputStride: Int,
+             in run: RunContext) {
+        self.run(query: query, key: key, value: value, rows: rows, output: output, outputStride: outputStride,
+                 scores: run.scratch("scores", count: scoreCapacity(rows: rows)))
+    }
+}

@@ -74,6 +74,7 @@ struct BertForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         func layerNorm(_ name: String) {
             Normalization.layer(h, into: h, rows: rows, width: width, weight: weights[name + ".weight"].pointer,
                                 bias: weights[name + ".bias"].pointer, epsilon: d.normEpsilon)
@@ -83,25 +84,20 @@ struct BertForward: ForwardPass {
         let key = run.scratch("key", count: rows * width)
         let value = run.scratch("value", count: rows * width)
         for (name, output) in [("attention.self.query", query), ("attention.self.key", key), ("attention.self.value", value)] {
-            try observe(name, h, columns: width)
-            weights.linear(name).apply(h, rows: rows, into: output)
+            try linear(name, h, into: output)
         }
         let attended = run.scratch("attended", count: rows * width)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.headCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: false, window: nil)
+        let attention = Attention(d, block: index, causal: false)
         attention.run(query: .init(values: query, stride: width), key: .init(values: key, stride: width),
                       value: .init(values: value, stride: width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("attention.output.dense", attended, columns: width)
-        weights.linear("attention.output.dense").apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("attention.output.dense", attended, into: h, accumulate: true)
         layerNorm("attention.output.LayerNorm")
 
         let inner = run.scratch("inner", count: rows * d.intermediateSize)
-        try observe("intermediate.dense", h, columns: width)
-        weights.linear("intermediate.dense").apply(h, rows: rows, into: inner)
+        try linear("intermediate.dense", h, into: inner)
         d.activation.apply(inner, count: rows * d.intermediateSize)
-        try observe("output.dense", inner, columns: d.intermediateSize)
-        weights.linear("output.dense").apply(inner, rows: rows, into: h, accumulate: true)
+        try linear("output.dense", inner, into: h, accumulate: true)
         layerNorm("output.LayerNorm")
     }
 

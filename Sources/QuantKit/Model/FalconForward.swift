@@ -75,6 +75,7 @@ struct FalconForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
 
         let normed = run.scratch("normed", count: rows * width)
@@ -86,8 +87,7 @@ struct FalconForward: ForwardPass {
         }
 
         let fused = run.scratch("qkv", count: rows * qkv.fusedWidth)
-        try observe("self_attention.query_key_value", normed, columns: width)
-        weights.linear("self_attention.query_key_value").apply(normed, rows: rows, into: fused)
+        try linear("self_attention.query_key_value", normed, into: fused)
         let query = run.scratch("query", count: rows * qkv.queryWidth)
         let key = run.scratch("key", count: rows * qkv.keyValueWidth), value = run.scratch("value", count: rows * qkv.keyValueWidth)
         qkv.split(fused, rows: rows, query: query, key: key, value: value)
@@ -101,11 +101,10 @@ struct FalconForward: ForwardPass {
             attention.run(query: query, key: key, value: value, rows: rows, output: attended,
                           scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
         } else {
-            let attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
-                                      scale: d.attentionScales[index], causal: true, window: nil)
+            let attention = Attention(d, block: index, causal: true)
             attention.run(query: .init(values: query, stride: qkv.queryWidth), key: .init(values: key, stride: qkv.keyValueWidth),
                           value: .init(values: value, stride: qkv.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                          scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
+                          in: run)
         }
         try observe("self_attention.dense", attended, columns: d.queryWidth)
         // Beside the MLP, the attention output joins the residual after the MLP has read its input;
@@ -115,8 +114,7 @@ struct FalconForward: ForwardPass {
         if !mlpBesideAttention { layerNorm("post_attention_layernorm", into: normed) }
 
         let inner = run.scratch("inner", count: rows * d.intermediateSize)
-        try observe("mlp.dense_h_to_4h", mlpInput, columns: width)
-        weights.linear("mlp.dense_h_to_4h").apply(mlpInput, rows: rows, into: inner)
+        try linear("mlp.dense_h_to_4h", mlpInput, into: inner)
         d.activation.apply(inner, count: rows * d.intermediateSize)
         try observe("mlp.dense_4h_to_h", inner, columns: d.intermediateSize)
         if mlpBesideAttention {

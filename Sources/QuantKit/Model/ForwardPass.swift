@@ -110,3 +110,17 @@ struct BlockObserver {
         try run.observe(module + name, block: block, firstToken: chunk.lowerBound, values, rows: chunk.count, columns: columns)
     }
 }
+
+/// A block's converted Linears, each shown to the observer just before it runs on the chunk's rows:
+/// `try linear("mlp.up_proj", normed, into: up)`. Every family's block makes one beside its observer.
+struct BlockLinears {
+    let weights: BlockWeights
+    let observe: BlockObserver
+
+    func callAsFunction(_ name: String, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                        accumulate: Bool = false, transposed: Bool = false) throws {
+        let linear = weights.linear(name, transposed: transposed)
+        try observe(name, input, columns: linear.inFeatures)
+        linear.apply(input, rows: observe.chunk.count, into: output, accumulate: accumulate)
+    }
+}

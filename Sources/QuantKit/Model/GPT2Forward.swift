@@ -67,29 +67,25 @@ struct GPT2Forward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
 
         let normed = run.scratch("normed", count: rows * width)
         layerNorm("ln_1", into: normed)
         let fused = run.scratch("qkv", count: rows * 3 * width)
-        try observe("attn.c_attn", normed, columns: width)
-        weights.linear("attn.c_attn", transposed: true).apply(normed, rows: rows, into: fused)
+        try linear("attn.c_attn", normed, into: fused, transposed: true)
         let attended = run.scratch("attended", count: rows * width)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.headCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: nil)
+        let attention = Attention(d, block: index, causal: true)
         attention.run(query: .init(values: fused, stride: 3 * width), key: .init(values: fused + width, stride: 3 * width),
                       value: .init(values: fused + 2 * width, stride: 3 * width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("attn.c_proj", attended, columns: width)
-        weights.linear("attn.c_proj", transposed: true).apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("attn.c_proj", attended, into: h, accumulate: true, transposed: true)
 
         layerNorm("ln_2", into: normed)
         let inner = run.scratch("inner", count: rows * d.intermediateSize)
-        try observe("mlp.c_fc", normed, columns: width)
-        weights.linear("mlp.c_fc", transposed: true).apply(normed, rows: rows, into: inner)
+        try linear("mlp.c_fc", normed, into: inner, transposed: true)
         d.activation.apply(inner, count: rows * d.intermediateSize)
-        try observe("mlp.c_proj", inner, columns: d.intermediateSize)
-        weights.linear("mlp.c_proj", transposed: true).apply(inner, rows: rows, into: h, accumulate: true)
+        try linear("mlp.c_proj", inner, into: h, accumulate: true, transposed: true)
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {

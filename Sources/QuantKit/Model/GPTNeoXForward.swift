@@ -61,6 +61,7 @@ struct GPTNeoXForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
 
         let normed = run.scratch("normed", count: rows * width)
@@ -70,8 +71,7 @@ struct GPTNeoXForward: ForwardPass {
         if parallelResidual { layerNorm("post_attention_layernorm", into: mlpInput) }
 
         let fused = run.scratch("qkv", count: rows * qkv.fusedWidth)
-        try observe("attention.query_key_value", normed, columns: width)
-        weights.linear("attention.query_key_value").apply(normed, rows: rows, into: fused)
+        try linear("attention.query_key_value", normed, into: fused)
         let query = run.scratch("query", count: rows * width), key = run.scratch("key", count: rows * width)
         let value = run.scratch("value", count: rows * width)
         qkv.split(fused, rows: rows, query: query, key: key, value: value)
@@ -80,21 +80,17 @@ struct GPTNeoXForward: ForwardPass {
             rotary.apply(key, rows: rows, stride: width, heads: d.headCount)
         }
         let attended = run.scratch("attended", count: rows * width)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.headCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: nil)
+        let attention = Attention(d, block: index, causal: true)
         attention.run(query: .init(values: query, stride: width), key: .init(values: key, stride: width),
                       value: .init(values: value, stride: width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("attention.dense", attended, columns: width)
-        weights.linear("attention.dense").apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("attention.dense", attended, into: h, accumulate: true)
 
         if !parallelResidual { layerNorm("post_attention_layernorm", into: mlpInput) }
         let inner = run.scratch("inner", count: rows * d.intermediateSize)
-        try observe("mlp.dense_h_to_4h", mlpInput, columns: width)
-        weights.linear("mlp.dense_h_to_4h").apply(mlpInput, rows: rows, into: inner)
+        try linear("mlp.dense_h_to_4h", mlpInput, into: inner)
         d.activation.apply(inner, count: rows * d.intermediateSize)
-        try observe("mlp.dense_4h_to_h", inner, columns: d.intermediateSize)
-        weights.linear("mlp.dense_4h_to_h").apply(inner, rows: rows, into: h, accumulate: true)
+        try linear("mlp.dense_4h_to_h", inner, into: h, accumulate: true)
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {

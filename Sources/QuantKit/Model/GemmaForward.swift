@@ -98,6 +98,7 @@ struct GemmaForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         func norm(_ name: String, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
             self.norm(input, into: output, rows: rows, width: width, weight: weights[name + ".weight"], run: run)
         }
@@ -108,8 +109,7 @@ struct GemmaForward: ForwardPass {
         let key = run.scratch("key", count: rows * d.keyValueWidth)
         let value = run.scratch("value", count: rows * d.keyValueWidth)
         for (name, output) in [("self_attn.q_proj", query), ("self_attn.k_proj", key), ("self_attn.v_proj", value)] {
-            try observe(name, normed, columns: width)
-            weights.linear(name).apply(normed, rows: rows, into: output)
+            try linear(name, normed, into: output)
         }
         if d.queryKeyNorm {
             norm("self_attn.q_norm", query, into: query, rows: rows * d.headCount, width: d.headSize)
@@ -119,12 +119,11 @@ struct GemmaForward: ForwardPass {
         rotary.apply(query, rows: rows, stride: d.queryWidth, heads: d.headCount)
         rotary.apply(key, rows: rows, stride: d.keyValueWidth, heads: d.keyValueHeadCount)
         let attended = run.scratch("attended", count: rows * d.queryWidth)
-        var attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: d.slidingWindows[index])
+        var attention = Attention(d, block: index, causal: true, window: d.slidingWindows[index])
         attention.softcap = settings.attentionSoftcap
         attention.run(query: .init(values: query, stride: d.queryWidth), key: .init(values: key, stride: d.keyValueWidth),
                       value: .init(values: value, stride: d.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
+                      in: run)
         try observe("self_attn.o_proj", attended, columns: d.queryWidth)
         if settings.sandwichNorms {
             let output = run.scratch("block-output", count: rows * width)
@@ -139,10 +138,8 @@ struct GemmaForward: ForwardPass {
 
         let gate = run.scratch("gate", count: rows * d.intermediateSize)
         let up = run.scratch("up", count: rows * d.intermediateSize)
-        try observe("mlp.gate_proj", normed, columns: width)
-        weights.linear("mlp.gate_proj").apply(normed, rows: rows, into: gate)
-        try observe("mlp.up_proj", normed, columns: width)
-        weights.linear("mlp.up_proj").apply(normed, rows: rows, into: up)
+        try linear("mlp.gate_proj", normed, into: gate)
+        try linear("mlp.up_proj", normed, into: up)
         d.activation.applyGated(gate, times: up, count: rows * d.intermediateSize)
         try observe("mlp.down_proj", gate, columns: d.intermediateSize)
         if settings.sandwichNorms {

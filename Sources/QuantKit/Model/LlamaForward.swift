@@ -74,6 +74,7 @@ struct LlamaForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
 
         let normed = run.scratch("normed", count: rows * width)
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["input_layernorm.weight"].pointer, epsilon: d.normEpsilon)
@@ -81,8 +82,7 @@ struct LlamaForward: ForwardPass {
         let key = run.scratch("key", count: rows * d.keyValueWidth)
         let value = run.scratch("value", count: rows * d.keyValueWidth)
         for (name, output) in [("self_attn.q_proj", query), ("self_attn.k_proj", key), ("self_attn.v_proj", value)] {
-            try observe(name, normed, columns: width)
-            weights.linear(name).apply(normed, rows: rows, into: output)
+            try linear(name, normed, into: output)
         }
         if d.queryKeyNorm {
             let whole = d.queryKeyNormOverWidth
@@ -101,13 +101,11 @@ struct LlamaForward: ForwardPass {
             rotary.apply(key, rows: rows, stride: d.keyValueWidth, heads: d.keyValueHeadCount)
         }
         let attended = run.scratch("attended", count: rows * d.queryWidth)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: d.slidingWindows[index])
+        let attention = Attention(d, block: index, causal: true, window: d.slidingWindows[index])
         attention.run(query: .init(values: query, stride: d.queryWidth), key: .init(values: key, stride: d.keyValueWidth),
                       value: .init(values: value, stride: d.keyValueWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("self_attn.o_proj", attended, columns: d.queryWidth)
-        weights.linear("self_attn.o_proj").apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("self_attn.o_proj", attended, into: h, accumulate: true)
 
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["post_attention_layernorm.weight"].pointer, epsilon: d.normEpsilon)
         if let routed = routed(index) {
@@ -116,13 +114,10 @@ struct LlamaForward: ForwardPass {
         }
         let gate = run.scratch("gate", count: rows * d.intermediateSize)
         let up = run.scratch("up", count: rows * d.intermediateSize)
-        try observe("mlp.gate_proj", normed, columns: width)
-        weights.linear("mlp.gate_proj").apply(normed, rows: rows, into: gate)
-        try observe("mlp.up_proj", normed, columns: width)
-        weights.linear("mlp.up_proj").apply(normed, rows: rows, into: up)
+        try linear("mlp.gate_proj", normed, into: gate)
+        try linear("mlp.up_proj", normed, into: up)
         d.activation.applyGated(gate, times: up, count: rows * d.intermediateSize)
-        try observe("mlp.down_proj", gate, columns: d.intermediateSize)
-        weights.linear("mlp.down_proj").apply(gate, rows: rows, into: h, accumulate: true)
+        try linear("mlp.down_proj", gate, into: h, accumulate: true)
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {

@@ -116,8 +116,13 @@ public struct ModelDescription: Sendable, Equatable {
         layerCount = try required(.layerCount)
         headCount = try required(.headCount)
         vocabularySize = try required(.vocabularySize)
-        keyValueHeadCount = family == .falcon ? try Self.falconKeyValueHeads(fields, heads: headCount, file: file)
-            : try optional(.keyValueHeadCount) ?? headCount
+        // Only the families with grouped key/value heads read num_key_value_heads (transformers' GPT-2,
+        // BERT, OPT and GPT-NeoX attend with every head whatever the config says).
+        switch family {
+        case .falcon: keyValueHeadCount = try Self.falconKeyValueHeads(fields, heads: headCount, file: file)
+        case .llama, .phi3, .gemma: keyValueHeadCount = try optional(.keyValueHeadCount) ?? headCount
+        case .gpt2, .bert, .opt, .gptNeoX: keyValueHeadCount = headCount
+        }
         headSize = try optional(.headSize) ?? hiddenSize / headCount
         guard headCount % keyValueHeadCount == 0, [.llama, .phi3, .gemma].contains(family) || headSize * headCount == hiddenSize else {
             throw fail(.invalidConfig("\(headCount) heads, \(keyValueHeadCount) key/value heads and head size \(headSize) do not fit hidden size \(hiddenSize)"))

@@ -91,6 +91,7 @@ struct OPTForward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
         let layerNorm = BlockLayerNorm(input: h, rows: rows, width: width, weights: weights, epsilon: d.normEpsilon)
         /// The sublayer's input: the normed copy before (pre-LayerNorm), the residual stream itself after.
         func input(_ norm: String) -> UnsafeMutablePointer<Float> {
@@ -104,26 +105,21 @@ struct OPTForward: ForwardPass {
         let query = run.scratch("query", count: rows * width), key = run.scratch("key", count: rows * width)
         let value = run.scratch("value", count: rows * width)
         for (name, output) in [("self_attn.q_proj", query), ("self_attn.k_proj", key), ("self_attn.v_proj", value)] {
-            try observe(name, x, columns: width)
-            weights.linear(name).apply(x, rows: rows, into: output)
+            try linear(name, x, into: output)
         }
         let attended = run.scratch("attended", count: rows * width)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.headCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: nil)
+        let attention = Attention(d, block: index, causal: true)
         attention.run(query: .init(values: query, stride: width), key: .init(values: key, stride: width),
                       value: .init(values: value, stride: width), rows: rows, output: attended, outputStride: width,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("self_attn.out_proj", attended, columns: width)
-        weights.linear("self_attn.out_proj").apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("self_attn.out_proj", attended, into: h, accumulate: true)
         if !layout.normBefore { layerNorm("self_attn_layer_norm", into: h) }
 
         let y = input("final_layer_norm")
         let inner = run.scratch("inner", count: rows * d.intermediateSize)
-        try observe("fc1", y, columns: width)
-        weights.linear("fc1").apply(y, rows: rows, into: inner)
+        try linear("fc1", y, into: inner)
         d.activation.apply(inner, count: rows * d.intermediateSize)
-        try observe("fc2", inner, columns: d.intermediateSize)
-        weights.linear("fc2").apply(inner, rows: rows, into: h, accumulate: true)
+        try linear("fc2", inner, into: h, accumulate: true)
         if !layout.normBefore { layerNorm("final_layer_norm", into: h) }
     }
 

@@ -52,30 +52,27 @@ struct Phi3Forward: ForwardPass {
         let h = hidden + chunk.lowerBound * width
         let module = blockPrefix(index)
         let observe = BlockObserver(run: run, module: module, block: index, chunk: chunk)
+        let linear = BlockLinears(weights: weights, observe: observe)
 
         let normed = run.scratch("normed", count: rows * width)
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["input_layernorm.weight"].pointer, epsilon: d.normEpsilon)
         let fused = run.scratch("qkv", count: rows * fusedWidth)
-        try observe("self_attn.qkv_proj", normed, columns: width)
-        weights.linear("self_attn.qkv_proj").apply(normed, rows: rows, into: fused)
+        try linear("self_attn.qkv_proj", normed, into: fused)
         let key = fused + d.queryWidth, value = key + d.keyValueWidth
         if let rotary = run.rotary {
             rotary.apply(fused, rows: rows, stride: fusedWidth, heads: d.headCount)
             rotary.apply(key, rows: rows, stride: fusedWidth, heads: d.keyValueHeadCount)
         }
         let attended = run.scratch("attended", count: rows * d.queryWidth)
-        let attention = Attention(heads: d.headCount, keyValueHeads: d.keyValueHeadCount, headSize: d.headSize,
-                                  scale: d.attentionScales[index], causal: true, window: d.slidingWindows[index])
+        let attention = Attention(d, block: index, causal: true, window: d.slidingWindows[index])
         attention.run(query: .init(values: fused, stride: fusedWidth), key: .init(values: key, stride: fusedWidth),
                       value: .init(values: value, stride: fusedWidth), rows: rows, output: attended, outputStride: d.queryWidth,
-                      scores: run.scratch("scores", count: attention.scoreCapacity(rows: rows)))
-        try observe("self_attn.o_proj", attended, columns: d.queryWidth)
-        weights.linear("self_attn.o_proj").apply(attended, rows: rows, into: h, accumulate: true)
+                      in: run)
+        try linear("self_attn.o_proj", attended, into: h, accumulate: true)
 
         Normalization.rms(h, into: normed, rows: rows, width: width, weight: weights["post_attention_layernorm.weight"].pointer, epsilon: d.normEpsilon)
         let gateUp = run.scratch("gate_up", count: rows * 2 * inner)
-        try observe("mlp.gate_up_proj", normed, columns: width)
-        weights.linear("mlp.gate_up_proj").apply(normed, rows: rows, into: gateUp)
+        try linear("mlp.gate_up_proj", normed, into: gateUp)
         // The halves go to packed buffers: down_proj's input must be packed rows for the observer, and the
         // gated product then runs over all rows at once, on all cores.
         let gated = run.scratch("gated", count: rows * inner), up = run.scratch("up", count: rows * inner)
@@ -84,8 +81,7 @@ struct Phi3Forward: ForwardPass {
             (up + row * inner).update(from: gateUp + row * 2 * inner + inner, count: inner)
         }
         d.activation.applyGated(gated, times: up, count: rows * inner)
-        try observe("mlp.down_proj", gated, columns: inner)
-        weights.linear("mlp.down_proj").apply(gated, rows: rows, into: h, accumulate: true)
+        try linear("mlp.down_proj", gated, into: h, accumulate: true)
     }
 
     func finish(chunks: [Range<Int>], hidden: UnsafeMutablePointer<Float>, run: RunContext) throws {

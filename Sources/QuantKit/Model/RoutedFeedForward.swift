@@ -80,21 +80,16 @@ struct RoutedFeedForward {
     private func addSharedExpert(_ normed: UnsafePointer<Float>, rows: Int, firstToken: Int, into sum: UnsafeMutablePointer<Float>,
                                  weights: BlockWeights, block: Int, module: String, run: RunContext) throws {
         let width = hiddenSize, inner = experts.sharedExpertWidth ?? 0, shared = experts.module + ".shared_expert"
-        func observe(_ name: String, _ values: UnsafePointer<Float>, columns: Int) throws {
-            try run.observe(module + name, block: block, firstToken: firstToken, values, rows: rows, columns: columns)
-        }
+        let linear = BlockLinears(weights: weights, observe: BlockObserver(run: run, module: module, block: block,
+                                                                           chunk: firstToken..<firstToken + rows))
         let gate = run.scratch("shared-gate", count: rows * inner), up = run.scratch("shared-up", count: rows * inner)
-        try observe(shared + ".gate_proj", normed, columns: width)
-        weights.linear(shared + ".gate_proj").apply(normed, rows: rows, into: gate)
-        try observe(shared + ".up_proj", normed, columns: width)
-        weights.linear(shared + ".up_proj").apply(normed, rows: rows, into: up)
+        try linear(shared + ".gate_proj", normed, into: gate)
+        try linear(shared + ".up_proj", normed, into: up)
         activation.applyGated(gate, times: up, count: rows * inner)
-        try observe(shared + ".down_proj", gate, columns: inner)
         let output = run.scratch("shared-output", count: rows * width)
-        weights.linear(shared + ".down_proj").apply(gate, rows: rows, into: output)
+        try linear(shared + ".down_proj", gate, into: output)
         let logit = run.scratch("shared-expert-gate", count: rows)
-        try observe(experts.module + ".shared_expert_gate", normed, columns: width)
-        weights.linear(experts.module + ".shared_expert_gate").apply(normed, rows: rows, into: logit)
+        try linear(experts.module + ".shared_expert_gate", normed, into: logit)
         for r in 0..<rows {
             let scale = 1 / (1 + exp(-logit[r]))
             for j in 0..<width { sum[r * width + j] += scale * output[r * width + j] }
