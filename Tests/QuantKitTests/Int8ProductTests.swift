@@ -32,6 +32,8 @@ final class Int8ProductTests: XCTestCase {
 
     private let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 16, 4), (1, 17, 3), (2, 15, 17), (3, 33, 63), (7, 31, 65), (8, 16, 64), (9, 47, 130), (17, 20, 4097),
+        // Past the kernels' depth chunks (1024), with whole and partial groups of rows (8, 2) and tiles (3 × 16).
+        (13, 83, 1024), (16, 112, 1025), (11, 49, 2049), (64, 130, 1030),
     ]
 
     func testScalarKernelIsTheExactProduct() {
