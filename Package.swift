@@ -39,6 +39,11 @@ let package = Package(
             name: "CTerminalRescue",
             path: "Sources/CTerminalRescue"
         ),
+        // glibc's malloc settings for the whole process (Sources/qtui/HeapPolicy.swift).
+        .target(
+            name: "CHeapPolicy",
+            path: "Sources/CHeapPolicy"
+        ),
         .target(
             name: "QuantKit",
             dependencies: ["CQuantKernels", "CBLAS"],
@@ -52,6 +57,7 @@ let package = Package(
                 "QuantKit",
                 "CNcurses",
                 "CTerminalRescue",
+                "CHeapPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/qtui"

@@ -8,6 +8,7 @@ import QuantKit
 enum Main {
     static func main() {
         BLAS.useSingleThreaded
+        HeapPolicy.keepFreedBuffers()
         do {
             var command = try Qtui.parseAsRoot()
             try command.run()

@@ -123,6 +123,7 @@ final class BackgroundWork {
             } catch {
                 outcome = .failed("\(error)")
             }
+            HeapPolicy.returnFreeMemory()
             post(.ended(job, outcome))
             running.finish()
         }
