@@ -126,11 +126,13 @@ public struct ActivationErrors: Sendable, Equatable {
     /// The output error of one 4-bit type, plain and with double-quantized absmax.
     private static func fourBitErrors(_ weight: [Float], type: FourBitType, blocksize: Int, sample: [Float], rows: Int,
                                       n: Int, k: Int, reference: [Float]) -> (plain: Double, doubleQuant: Double) {
-        let (packed, absmax) = quantize4Bit(weight, type: type, blocksize: blocksize)
-        let plain = dequantize4Bit(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
+        let (packed, absmax) = weight.withUnsafeBytes {
+            FourBitCodec.quantize($0.baseAddress!, dtype: .f32, count: n * k, type: type, blocksize: blocksize)
+        }
+        let plain = FourBitCodec.dequantized(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
         let plainError = relativeError(BLAS.product(sample, rows: rows, plain, n: n, k: k), reference)
         let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
-        let nested = dequantize4Bit(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
+        let nested = FourBitCodec.dequantized(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
         return (plainError, relativeError(BLAS.product(sample, rows: rows, nested, n: n, k: k), reference))
     }
 
@@ -168,24 +170,6 @@ public struct ActivationErrors: Sendable, Equatable {
         return norm > 0 ? (difference / norm).squareRoot() : 0
     }
 
-    private static func quantize4Bit(_ weight: [Float], type: FourBitType, blocksize: Int) -> ([UInt8], [Float]) {
-        let count = weight.count
-        var packed = [UInt8](repeating: 0, count: (count + 1) / 2)
-        var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
-        weight.withUnsafeBytes { raw in
-            qk_quantize_4bit(raw.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), count % blocksize != 0 ? 1 : 0,
-                             type.midpoints, type.indexOfPosition, &packed, &absmax)
-        }
-        return (packed, absmax)
-    }
-
-    /// code[index] × absmax[block] for each value (the high nibble first), in C (qk_dequantize_4bit).
-    private static func dequantize4Bit(_ packed: [UInt8], absmax: [Float], type: FourBitType, blocksize: Int, count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            qk_dequantize_4bit(packed, absmax, type.code, Int64(count), Int64(blocksize), out.baseAddress)
-            initialized = count
-        }
-    }
 }
 
 /// A weight quantized to int8 for the LLM.int8 product, with what the product needs pre-computed.
@@ -200,6 +184,11 @@ struct Int8Weight: Sendable {
     let scale: [Float]
 
     init(_ weight: [Float], n: Int, k: Int) {
+        self = weight.withUnsafeBufferPointer { Int8Weight($0.baseAddress!, n: n, k: k) }
+    }
+
+    /// From the weight as [n × k] Float at `weight`.
+    init(_ weight: UnsafePointer<Float>, n: Int, k: Int) {
         precondition(k <= Int(QK_INT8_PRODUCT_MAX_K), "the int32 product would overflow")
         self.n = n
         self.k = k
@@ -210,18 +199,16 @@ struct Int8Weight: Sendable {
         // Groups of 16 rows on all cores: rows quantize alone, and a group's tiles and column offsets are
         // contiguous in the packed layout.
         let tileBytes = Int(qk_int8_packed_size(16, Int64(k)))
-        weight.withUnsafeBytes { weight in
-            codes.withUnsafeMutableBufferPointer { codes in
-                scale.withUnsafeMutableBufferPointer { scale in
-                    packed.withUnsafeMutableBufferPointer { packed in
-                        columnOffsets.withUnsafeMutableBufferPointer { offsets in
-                            Parallel.forEach((n + 15) / 16, grain: 8) { groups in
-                                let first = groups.lowerBound * 16, rows = min(groups.upperBound * 16, n) - first
-                                qk_quantize_int8_rows(weight.baseAddress! + first * k * 4, Int32(QK_F32), Int64(rows), Int64(k),
-                                                      codes.baseAddress! + first * k, scale.baseAddress! + first)
-                                qk_int8_pack(codes.baseAddress! + first * k, Int64(rows), Int64(k),
-                                             packed.baseAddress! + groups.lowerBound * tileBytes, offsets.baseAddress! + first)
-                            }
+        codes.withUnsafeMutableBufferPointer { codes in
+            scale.withUnsafeMutableBufferPointer { scale in
+                packed.withUnsafeMutableBufferPointer { packed in
+                    columnOffsets.withUnsafeMutableBufferPointer { offsets in
+                        Parallel.forEach((n + 15) / 16, grain: 8) { groups in
+                            let first = groups.lowerBound * 16, rows = min(groups.upperBound * 16, n) - first
+                            qk_quantize_int8_rows(weight + first * k, Int32(QK_F32), Int64(rows), Int64(k),
+                                                  codes.baseAddress! + first * k, scale.baseAddress! + first)
+                            qk_int8_pack(codes.baseAddress! + first * k, Int64(rows), Int64(k),
+                                         packed.baseAddress! + groups.lowerBound * tileBytes, offsets.baseAddress! + first)
                         }
                     }
                 }

@@ -9,39 +9,43 @@ import CQuantKernels
 ///
 /// An int8 layer keeps only its Int8Weight (CB packed, SCB): nothing reads a Float copy of it.
 enum SimulatedLinear {
-    /// A 4-bit layer's weight as the loader dequantizes it, in the stored orientation. `values` is the
-    /// weight as stored ([out, in], or [in, out] for a Conv1D).
-    static func fourBitWeight(_ values: UnsafePointer<Float>, layer: LinearLayer, type: FourBitType, plan: ExportPlan) -> [Float] {
-        let n = layer.outFeatures, k = layer.inFeatures
-        let rowsFirst = rowsFirst(values, layer: layer)
-        var packed = [UInt8](repeating: 0, count: (n * k + 1) / 2)
-        var absmax = [Float](repeating: 0, count: (n * k + plan.blocksize - 1) / plan.blocksize)
-        rowsFirst.withUnsafeBytes { raw in
-            qk_quantize_4bit(raw.baseAddress, Int32(QK_F32), Int64(n * k), Int64(plan.blocksize), (n * k) % plan.blocksize != 0 ? 1 : 0,
-                             type.midpoints, type.indexOfPosition, &packed, &absmax)
+    /// A 4-bit layer's weight as the loader dequantizes it, in the stored orientation, into `out`.
+    /// `values` is the weight as stored ([out, in], or [in, out] for a Conv1D).
+    static func fourBitWeight(_ values: UnsafePointer<Float>, layer: LinearLayer, type: FourBitType, plan: ExportPlan,
+                              into out: UnsafeMutablePointer<Float>) {
+        let count = layer.outFeatures * layer.inFeatures
+        var (packed, absmax) = withRowsFirst(values, layer: layer) {
+            FourBitCodec.quantize($0, dtype: .f32, count: count, type: type, blocksize: plan.blocksize)
         }
         if plan.doubleQuant { absmax = DoubleQuantizedAbsmax.quantize(absmax).reassembled }
-        let simulated = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
-            qk_dequantize_4bit(packed, absmax, type.code, Int64(n * k), Int64(plan.blocksize), out.baseAddress)
-            initialized = n * k
+        guard layer.isTransposedInFile else {
+            FourBitCodec.dequantize(packed, absmax: absmax, type: type, blocksize: plan.blocksize, count: count, into: out)
+            return
         }
-        return layer.isTransposedInFile ? transpose(simulated, rows: n, columns: k) : simulated
+        let simulated = FourBitCodec.dequantized(packed, absmax: absmax, type: type, blocksize: plan.blocksize, count: count)
+        transpose(simulated, rows: layer.outFeatures, columns: layer.inFeatures, into: out)
     }
 
     /// An int8 layer's CB and SCB ([out, in] whatever the stored orientation).
     static func int8Weight(_ values: UnsafePointer<Float>, layer: LinearLayer) -> Int8Weight {
-        Int8Weight(rowsFirst(values, layer: layer), n: layer.outFeatures, k: layer.inFeatures)
+        withRowsFirst(values, layer: layer) {
+            Int8Weight($0.assumingMemoryBound(to: Float.self), n: layer.outFeatures, k: layer.inFeatures)
+        }
     }
 
-    private static func rowsFirst(_ values: UnsafePointer<Float>, layer: LinearLayer) -> [Float] {
+    /// `body` with the weight as [out, in]: the stored values themselves, or a transposed copy of a Conv1D's.
+    private static func withRowsFirst<Result>(_ values: UnsafePointer<Float>, layer: LinearLayer,
+                                              _ body: (UnsafeRawPointer) -> Result) -> Result {
+        guard layer.isTransposedInFile else { return body(UnsafeRawPointer(values)) }
         let n = layer.outFeatures, k = layer.inFeatures
-        let stored = Array(UnsafeBufferPointer(start: values, count: n * k))
-        return layer.isTransposedInFile ? transpose(stored, rows: k, columns: n) : stored
+        let rowsFirst = [Float](unsafeUninitializedCapacity: n * k) { out, initialized in
+            transpose(values, rows: k, columns: n, into: out.baseAddress!)
+            initialized = n * k
+        }
+        return rowsFirst.withUnsafeBytes { body($0.baseAddress!) }
     }
 
-    private static func transpose(_ values: [Float], rows: Int, columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: values.count)
+    private static func transpose(_ values: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = values[r * columns + c] } }
-        return out
     }
 }

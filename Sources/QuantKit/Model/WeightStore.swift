@@ -24,8 +24,7 @@ final class WeightStore {
                                     int8: SimulatedLinear.int8Weight(stored.pointer, layer: layer), threshold: Float(plan.threshold), store: self)
             }
             let buffer = WeightBuffer(name: tensor.name, shape: tensor.shape, store: self)
-            buffer.owned!.initialize(from: SimulatedLinear.fourBitWeight(stored.pointer, layer: layer, type: type, plan: plan),
-                                     count: tensor.elementCount)
+            SimulatedLinear.fourBitWeight(stored.pointer, layer: layer, type: type, plan: plan, into: buffer.owned!)
             return buffer
         }
     }
