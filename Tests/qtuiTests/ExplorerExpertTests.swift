@@ -43,6 +43,22 @@ final class ExplorerExpertTests: XCTestCase {
         XCTAssertTrue(render(state).text.contains("e0 needs calibration"), render(state).text)
     }
 
+    /// The footer names what the keys do in the table shown; a dense model's footer has no `x`.
+    func testFooterFollowsTheTable() throws {
+        var state = ExplorerState(model: OpenedModel(try Checkpoint(path: Self.folder)), threshold: 6, blocksize: 64, width: 120, height: 24)
+        var footer: String { render(state).text.split(separator: "\n").last.map(String.init) ?? "" }
+        XCTAssertTrue(footer.contains("↑↓ layer  x experts"), footer)
+        send([.character("x"), .down], to: &state)   // the table's note gives way to the hints at the next key
+        XCTAssertTrue(footer.contains("↑↓ expert  x layers"), footer)
+        XCTAssertFalse(footer.contains("↑↓ layer"), footer)
+
+        let dense = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/runtime/llama-f32").path
+        state = ExplorerState(model: OpenedModel(try Checkpoint(path: dense)), threshold: 6, blocksize: 64, width: 120, height: 24)
+        XCTAssertTrue(footer.contains("↑↓ layer  m method"), footer)
+        XCTAssertFalse(footer.contains("x "), footer)
+    }
+
     func testRoutingCountsAndIdleExpertsAsTransformersRoutedThem() throws {
         let routed = try routed()
         var state = try calibrated()

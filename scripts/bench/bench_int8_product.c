@@ -1,6 +1,7 @@
 /* The exact int8 product (Sources/CQuantKernels/int8_product.c) against OpenBLAS's sgemm of the same
  * codes as floats — what the LLM.int8 simulation used before — on one thread (the runtime splits
- * both over the cores itself), SmolLM2-135M's MLP shapes at 512 tokens. Alternates the two, best of
+ * both over the cores itself): SmolLM2-135M's MLP shapes at 512 tokens, and a 7B MLP's at the 64 sampled rows
+ * of the output errors (a weight of 58 MB: the kernel's cache blocking matters there). Alternates the two, best of
  * 9 each, for each fast path the CPU has; prints the ratio. Built and run by scripts/bench_int8_product.sh. */
 #include "qk_kernels.h"
 #include <cblas.h>
@@ -19,8 +20,8 @@ static double now(void) {
 int main(void) {
     openblas_set_num_threads(1);
     const char *names[] = {"scalar", "AVX2", "AVX-512 VNNI"};
-    int shapes[][3] = {{512, 1536, 576}, {512, 576, 1536}};
-    for (int s = 0; s < 2; s++) {
+    int shapes[][3] = {{512, 1536, 576}, {512, 576, 1536}, {64, 14336, 4096}, {64, 4096, 14336}};
+    for (int s = 0; s < 4; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         int8_t *a = malloc((size_t)m * k), *b = malloc((size_t)n * k);
         float *af = malloc(sizeof(float) * m * k), *bf = malloc(sizeof(float) * n * k), *cf = malloc(sizeof(float) * m * n);

@@ -2,9 +2,9 @@ import QuantKit
 
 /// Key hints, a transient message, or the open prompt.
 enum FooterView {
-    static func hintLine(width: Int) -> String {
+    static func hintLine(width: Int, state: ExplorerState) -> String {
         var chosen: [String] = []
-        for hint in KeyBindings.footerHints {
+        for hint in KeyBindings.footerHints(table: state.table, hasExperts: !state.experts.isEmpty) {
             let candidate = " " + (chosen + [hint] + KeyBindings.footerAlways).joined(separator: "  ")
             if candidate.count > width { break }
             chosen.append(hint)
@@ -24,7 +24,7 @@ enum FooterView {
         } else if let message = state.message {
             frame.put(" " + message, x: rect.x, y: rect.y, role: .warn, limit: rect.width)
         } else {
-            frame.put(hintLine(width: rect.width), x: rect.x, y: rect.y, role: .header, limit: rect.width)
+            frame.put(hintLine(width: rect.width, state: state), x: rect.x, y: rect.y, role: .header, limit: rect.width)
         }
     }
 }

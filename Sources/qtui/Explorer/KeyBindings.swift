@@ -9,6 +9,10 @@ struct KeyBinding {
     let help: String
     /// The footer's hint and its rank (lower shows first; nil: help only).
     var hint: (text: String, rank: Int)?
+    /// The hint while the MoE expert table is shown, when it reads differently there.
+    var expertTableHint: String?
+    /// Hinted only for a model with routed experts (the key does nothing useful otherwise).
+    var hintNeedsExperts = false
 }
 
 enum KeyBindings {
@@ -19,36 +23,38 @@ enum KeyBindings {
         KeyBinding(keys: [.shiftLeft, .character("H")], action: .thresholdStep(-0.1), label: "shift-←/→  H/L", help: "threshold −/+ 0.1"),
         KeyBinding(keys: [.shiftRight, .character("L")], action: .thresholdStep(0.1), label: "", help: ""),
         KeyBinding(keys: [.character("t")], action: .openThresholdPrompt, label: "t", help: "type an exact threshold",
-                   hint: ("t type", 13)),
-        KeyBinding(keys: [.up, .character("k")], action: .move(-1), label: "↑/↓  j/k", help: "select layer", hint: ("↑↓ layer", 1)),
+                   hint: ("t type", 14)),
+        KeyBinding(keys: [.up, .character("k")], action: .move(-1), label: "↑/↓  j/k", help: "select layer (expert, in the expert table)",
+                   hint: ("↑↓ layer", 1), expertTableHint: "↑↓ expert"),
         KeyBinding(keys: [.down, .character("j")], action: .move(1), label: "", help: ""),
         KeyBinding(keys: [.pageUp], action: .page(-1), label: "PgUp/PgDn", help: "a page up / down"),
         KeyBinding(keys: [.pageDown], action: .page(1), label: "", help: ""),
         KeyBinding(keys: [.home, .character("g")], action: .home, label: "Home/End  g/G", help: "first / last layer"),
         KeyBinding(keys: [.end, .character("G")], action: .end, label: "", help: ""),
         KeyBinding(keys: [.character("/")], action: .openFilter, label: "/", help: "filter layers (text or regular expression)",
-                   hint: ("/ filter", 7)),
+                   hint: ("/ filter", 8)),
         KeyBinding(keys: [.character("o")], action: .cycleSort, label: "o",
-                   help: "sort: file, name, outliers, int8, 4-bit error, size, routed tokens", hint: ("o sort", 10)),
+                   help: "sort: file, name, outliers, int8, 4-bit error, size, routed tokens", hint: ("o sort", 11)),
         KeyBinding(keys: [.character("x")], action: .toggleExperts, label: "x",
-                   help: "table: converted layers / MoE experts (kept; routing, what-if)"),
+                   help: "table: converted layers / MoE experts (kept; routing, what-if)", hint: ("x experts", 2),
+                   expertTableHint: "x layers", hintNeedsExperts: true),
         KeyBinding(keys: [.tab], action: .toggleHistogramSource, label: "tab", help: "histogram: activations / weights",
-                   hint: ("tab source", 11)),
+                   hint: ("tab source", 12)),
         KeyBinding(keys: [.character("f")], action: .cyclePanel, label: "f",
-                   help: "panel: histogram / outlier features map / threshold trade-off (after p)", hint: ("f features", 6)),
+                   help: "panel: histogram / outlier features map / threshold trade-off (after p)", hint: ("f features", 7)),
         KeyBinding(keys: [.character("c")], action: .toggleCountScale, label: "c", help: "histogram counts: log / linear",
-                   hint: ("c counts", 12)),
-        KeyBinding(keys: [.character("m")], action: .cycleMethod, label: "m", help: "plan method: int8 / nf4 / fp4", hint: ("m method", 2)),
+                   hint: ("c counts", 13)),
+        KeyBinding(keys: [.character("m")], action: .cycleMethod, label: "m", help: "plan method: int8 / nf4 / fp4", hint: ("m method", 3)),
         KeyBinding(keys: [.character("d")], action: .toggleDoubleQuant, label: "d", help: "double quantization on/off (4-bit)",
-                   hint: ("d dq", 8)),
+                   hint: ("d dq", 9)),
         KeyBinding(keys: [.character("b")], action: .cycleBlocksize, label: "b", help: "4-bit blocksize (errors recomputed in background)",
-                   hint: ("b block", 9)),
+                   hint: ("b block", 10)),
         KeyBinding(keys: [.character("s"), .character(" ")], action: .toggleSkip, label: "s  space",
-                   help: "skip / restore the layer (kept as stored)", hint: ("s skip", 3)),
+                   help: "skip / restore the layer (kept as stored)", hint: ("s skip", 4)),
         KeyBinding(keys: [.character("e")], action: .openExport, label: "e", help: "export the plan (a checkpoint transformers loads)",
-                   hint: ("e export", 4)),
+                   hint: ("e export", 5)),
         KeyBinding(keys: [.character("p")], action: .measurePerplexity, label: "p",
-                   help: "perplexity, KL from fp32 per method; threshold", hint: ("p perplexity", 5)),
+                   help: "perplexity, KL from fp32 per method; threshold", hint: ("p perplexity", 6)),
         KeyBinding(keys: [.escape], action: .cancelWork, label: "Esc", help: "cancel background work"),
         KeyBinding(keys: [.character("?")], action: .toggleHelp, label: "?", help: "this help"),
         KeyBinding(keys: [.character("q")], action: .quit, label: "q  Ctrl-C", help: "quit"),
@@ -76,9 +82,11 @@ enum KeyBindings {
             + ["mouse           click selects, wheel scrolls"]
     }
 
-    /// Footer hints, most useful first; quit and help are always shown.
-    static var footerHints: [String] {
-        browsing.compactMap(\.hint).sorted { $0.rank < $1.rank }.map(\.text)
+    /// Footer hints for the table shown, most useful first; quit and help are always shown.
+    static func footerHints(table: TableContent, hasExperts: Bool) -> [String] {
+        browsing.filter { $0.hint != nil && (hasExperts || !$0.hintNeedsExperts) }
+            .sorted { $0.hint!.rank < $1.hint!.rank }
+            .map { table == .experts ? $0.expertTableHint ?? $0.hint!.text : $0.hint!.text }
     }
 
     static let footerAlways = ["? help", "q quit"]
