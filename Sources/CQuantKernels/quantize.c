@@ -233,8 +233,42 @@ void qk_quantize_4bit_scalar(const void *data, int dtype, int64_t count, int64_t
 static void quantize_int8_rows_portable(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
     quantize_int8_rows_body(data, dtype, rows, columns, codes, scale);
 }
+/* fp16(x) back as float, eight at a time: vcvtps2ph rounds to nearest even, as the (_Float16) cast does. */
+AVX2 static inline __m256 through_fp16(__m256 x) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* The body's arithmetic written out in vectors (the compiler left the body's loops scalar: 0.76
+ * Gparam/s on one core for a 2048 × 5632 F32 weight). vcvtps2dq rounds half to even as nearbyintf
+ * does, and keeping each lane's low byte is C's (int8_t) conversion — NaN's 0x80000000 becomes 0 in
+ * both; saturating packs would make it −128. */
 AVX2 static void quantize_int8_rows_avx2(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
-    quantize_int8_rows_body(data, dtype, rows, columns, codes, scale);
+    const unsigned char *bytes = data;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i low_bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                               0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    int64_t whole = columns / 8 * 8;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t base = r * columns;
+        __m256 largest8 = _mm256_setzero_ps();
+        for (int64_t c = 0; c < whole; c += 8)   /* a NaN lane keeps `largest8`, as fmaxf does */
+            largest8 = _mm256_max_ps(_mm256_andnot_ps(sign, through_fp16(load8(data, dtype, base + c))), largest8);
+        float largest = max_ps(largest8);
+        for (int64_t c = whole; c < columns; c++)
+            largest = fmaxf(largest, fabsf((float)(_Float16)load_element(bytes, dtype, base + c)));
+        scale[r] = largest;
+        float factor = largest > 0 ? (1.0f / largest) * 127.0f : 0.0f;
+        const __m256 factor8 = _mm256_set1_ps(factor);
+        for (int64_t c = 0; c < whole; c += 8) {
+            __m256i rounded = _mm256_cvtps_epi32(_mm256_mul_ps(through_fp16(load8(data, dtype, base + c)), factor8));
+            __m256i picked = _mm256_shuffle_epi8(rounded, low_bytes);
+            uint32_t first = (uint32_t)_mm256_extract_epi32(picked, 0), second = (uint32_t)_mm256_extract_epi32(picked, 4);
+            memcpy(codes + base + c, &first, 4);
+            memcpy(codes + base + c + 4, &second, 4);
+        }
+        for (int64_t c = whole; c < columns; c++)
+            codes[base + c] = (int8_t)nearbyintf((float)(_Float16)load_element(bytes, dtype, base + c) * factor);
+    }
 }
 void qk_quantize_int8_rows(const void *data, int dtype, int64_t rows, int64_t columns, int8_t *codes, float *scale) {
     (qk_has_avx2() ? quantize_int8_rows_avx2 : quantize_int8_rows_portable)(data, dtype, rows, columns, codes, scale);

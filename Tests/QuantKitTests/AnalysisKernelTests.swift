@@ -249,6 +249,38 @@ final class QuantizeKernelTests: XCTestCase {
         }
     }
 
+    /// The vector int8 row quantizer against its portable twin on what the references do not cover: ±0,
+    /// ±Inf, NaN, values past fp16's range, an all-zero row, rows of 1 to 17 values and 4097 (whole
+    /// vectors and tails), from F32, F16 and BF16 bytes.
+    func testInt8RowQuantizerMatchesItsScalarTwinOnSpecialValues() {
+        var generator = SeededGenerator(seed: 11)
+        for columns in Array(1...17) + [4097] {
+            let rows = 6
+            var values = generator.normal(rows * columns, scale: 3)
+            for c in 0..<columns { values[columns + c] = 0 }                       // row 1: all zero
+            values[2 * columns] = 50                                               // row 2: its largest, then NaN in
+            values[2 * columns + min(8, columns - 1)] = .nan                       // the same vector lane
+            values[3 * columns + columns / 2] = .infinity                          // row 3: +Inf
+            values[4 * columns + columns - 1] = -70000                             // row 4: past fp16 (−Inf)
+            values[5 * columns] = -0.0                                             // row 5: −0 and a NaN later
+            if columns > 1 { values[5 * columns + 1] = -.nan }
+            let halves = values.map { Float16($0) }, brains = values.map { UInt16($0.bitPattern >> 16) }
+            let sources: [(Int32, [UInt8])] = [(Int32(QK_F32), values.withUnsafeBytes { Array($0) }),
+                                               (Int32(QK_F16), halves.withUnsafeBytes { Array($0) }),
+                                               (Int32(QK_BF16), brains.withUnsafeBytes { Array($0) })]
+            for (dtype, bytes) in sources {
+                var results: [([Int8], [UInt32])] = []
+                for build in [qk_quantize_int8_rows, qk_quantize_int8_rows_scalar] {
+                    var codes = [Int8](repeating: 99, count: rows * columns), scale = [Float](repeating: 7, count: rows)
+                    build(bytes, dtype, Int64(rows), Int64(columns), &codes, &scale)
+                    results.append((codes, scale.map(\.bitPattern)))
+                }
+                XCTAssertEqual(results[0].0, results[1].0, "codes, dtype \(dtype), \(columns) columns")
+                XCTAssertEqual(results[0].1, results[1].1, "scales, dtype \(dtype), \(columns) columns")
+            }
+        }
+    }
+
     /// The vector 4-bit quantizer against its portable twin on values the references do not cover: ±0,
     /// ±Inf, NaN, an all-zero block, from F32, F16 and BF16 bytes, blocks of 8 to 4096, partial or not.
     func testFourBitQuantizerMatchesItsScalarTwinOnSpecialValues() {
