@@ -19,10 +19,11 @@ final class AnalysisKernelTests: XCTestCase {
         return values
     }
 
-    /// scan with the scalar or dispatched build; errors with `variant` (0 scalar, 1 AVX2, 2 AVX-512).
-    /// nil when the CPU or the range does not allow that variant. `special`: the range may hold NaN/Inf.
+    /// scan with the scalar or dispatched build; statistics and errors with `variant` (0 scalar, 1 AVX2,
+    /// 2 AVX-512). nil when the CPU or the range does not allow that variant. `special`: the range may hold
+    /// NaN/Inf (nil: as the scan found).
     private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool, variant: Int32 = 0,
-                           special: Bool = true) -> (qk_accum, [Float], [Float])? {
+                           special: Bool? = nil) -> (qk_accum, [Float], [Float])? {
         let count = values.count
         let blocks = (count + blocksize - 1) / blocksize
         var absmax = [Float](repeating: 0, count: blocks)
@@ -30,14 +31,15 @@ final class AnalysisKernelTests: XCTestCase {
         var accumulator = qk_accum()
         var supported = true
         qk_accum_init(&accumulator)
-        values.withUnsafeBufferPointer { w in
+        let found = values.withUnsafeBufferPointer { w in
             absmax.withUnsafeMutableBufferPointer { a in
                 rowMax.withUnsafeMutableBufferPointer { r in
                     let scan = scalar ? qk_scan_scalar : qk_scan
-                    scan(w.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), Int64(columns), a.baseAddress, r.baseAddress, &accumulator)
+                    return scan(w.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), Int64(columns), a.baseAddress, r.baseAddress)
                 }
             }
         }
+        XCTAssertEqual(found != 0, values.contains { !$0.isFinite }, "the scan finds NaN and Inf")
         let partial = count % blocksize != 0
         if partial { absmax[blocks - 1] = max(absmax[blocks - 1], Blockwise.absmaxFloor) }
         let absmaxDQ = DoubleQuantizedAbsmax.quantize(absmax).reassembled
@@ -49,7 +51,7 @@ final class AnalysisKernelTests: XCTestCase {
                         var range = qk_range()
                         range.data = UnsafeRawPointer(w.baseAddress)
                         range.dtype = Int32(QK_F32)
-                        range.has_special = special ? 1 : 0
+                        range.has_special = (special ?? (found != 0)) ? 1 : 0
                         range.count = Int64(count)
                         range.columns = Int64(columns)
                         range.blocksize = Int64(blocksize)
@@ -58,8 +60,8 @@ final class AnalysisKernelTests: XCTestCase {
                         range.last_block_partial = partial ? 1 : 0
                         range.row_scale = s.baseAddress
                         KernelTables.shared.fill(&range)
-                        if scalar { qk_errors_scalar(&range, &accumulator) } else {
-                            supported = qk_errors_variant(&range, &accumulator, variant) == 0
+                        if scalar { qk_analyze_scalar(&range, &accumulator) } else {
+                            supported = qk_analyze_variant(&range, &accumulator, variant) == 0
                         }
                     }
                 }
@@ -134,12 +136,58 @@ final class AnalysisKernelTests: XCTestCase {
         }
         XCTAssertGreaterThan(variantsRun, 0)
         // One value at a time: an error in one lane must not hide in a sum over all of them.
-        for x in candidates where qk_has_avx512() == 1 {
+        for x in candidates {
             let block = [Float(1)] + [Float](repeating: x, count: 63)
             let (slowOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: true))
-            let (fastOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: false, variant: 2, special: false))
-            XCTAssertEqual(array(fastOne.err_max, Float.self), array(slowOne.err_max, Float.self), "x = \(x)")
+            for variant in [Int32(1), 2] {
+                guard let (fastOne, _, _) = runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: false,
+                                                      variant: variant, special: false) else { continue }
+                XCTAssertEqual(array(fastOne.err_max, Float.self), array(slowOne.err_max, Float.self), "x = \(x) variant \(variant)")
+            }
         }
+    }
+
+    /// The vector paths' sum and sum_sq to the last bit, as analyze.c documents their order: Float lanes
+    /// k = 0…7 over elements 8j + k of each group of at most 64 values (groups from the start of each
+    /// stretch of a row inside a block), moved into Double per group, the four Double lanes added
+    /// pairwise at the end. The AVX2 path takes them in its own loop or beside the errors (rows whole
+    /// slices of 64; then also the partial last block), AVX-512 from its vectors' halves.
+    func testVectorStatisticsKeepTheirSummationOrder() throws {
+        try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
+        for (rows, columns, blocksize) in [(40, 72, 64), (33, 128, 256), (3, 4096, 4096), (17, 256, 32), (5, 1000, 4096), (7, 64, 128)] {
+            let values = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows + columns)).enumerated().map { i, x in
+                x * Float(pow(2.0, Double(i % 25 - 12)))  // many octaves, so every rounding shows
+            }
+            let expected = laneOrderSums(values, columns: columns, blocksize: blocksize)
+            for variant in [Int32(1), 2] {
+                guard let (fast, _, _) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: false,
+                                                   variant: variant) else { continue }
+                let label = "\(rows)×\(columns) bs\(blocksize) variant \(variant)"
+                XCTAssertEqual(fast.sum, expected.sum, label)
+                XCTAssertEqual(fast.sum_sq, expected.sumOfSquares, label)
+            }
+        }
+    }
+
+    private func laneOrderSums(_ values: [Float], columns: Int, blocksize: Int) -> (sum: Double, sumOfSquares: Double) {
+        var total = [Double](repeating: 0, count: 4), totalSquares = total
+        var start = 0
+        while start < values.count {
+            let end = min((start / blocksize + 1) * blocksize, (start / columns + 1) * columns, values.count)
+            for group in stride(from: start, to: end, by: 64) {
+                var lanes = [Float](repeating: 0, count: 8), squares = lanes
+                for i in group..<min(group + 64, end) {
+                    lanes[(i - group) % 8] += values[i]
+                    squares[(i - group) % 8] = squares[(i - group) % 8].addingProduct(values[i], values[i])  // one rounding, as FMA
+                }
+                for k in 0..<8 {
+                    total[k % 4] += Double(lanes[k])
+                    totalSquares[k % 4] += Double(squares[k])
+                }
+            }
+            start = end
+        }
+        return ((total[0] + total[1]) + (total[2] + total[3]), (totalSquares[0] + totalSquares[1]) + (totalSquares[2] + totalSquares[3]))
     }
 
     func testAnalyzerMatchesTheReferenceQuantizers() throws {
