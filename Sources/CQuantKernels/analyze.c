@@ -388,14 +388,37 @@ AVX2 static inline void flush_error(error_sum *e) {
     e->sq = _mm256_setzero_ps();
 }
 
+/* int8's code of eight values: round(fp16(w) × factor). A BF16 value is its own fp16 when the row's
+ * factor is in (0, 8192): the row's fp16 absmax is then finite, so |w| ≤ 65280 (a BF16 value below
+ * fp16's 65520 overflow), and BF16's 8 significant bits fit fp16's 11 from 2^-14 up; below 2^-14, where
+ * fp16 rounds, |w| × factor and |fp16(w)| × factor are both ≤ 0.5 and round to code 0 alike. */
+AVX2 static inline __m256 int8_code(__m256 w, __m256 factor, const int half_is_w) {
+    __m256 half = half_is_w ? w : _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+    return _mm256_round_ps(_mm256_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* Whether int8_code may skip the fp16 conversion for a row of this factor. */
+static inline int half_is_w(int dtype, float factor) {
+    return dtype == QK_F16 || (dtype == QK_BF16 && factor > 0 && factor < 8192.0f);
+}
+
+AVX2 static inline void add_int8_error(error_sum *errors, __m256 code, __m256 scale, __m256 w) {
+    add_error_vector(&errors[QK_INT8], _mm256_mul_ps(_mm256_mul_ps(code, scale), _mm256_set1_ps(RECIPROCAL_127)), w);
+}
+
+AVX2 static inline void add_4bit_errors(error_sum *errors, int method, __m256 value, __m256 absmax, __m256 absmax_dq, __m256 w) {
+    add_error_vector(&errors[method], _mm256_mul_ps(value, absmax), w);
+    add_error_vector(&errors[method + 1], _mm256_mul_ps(value, absmax_dq), w);  /* the method with double quant */
+}
+
 /* Each block in slices of 64 values (in L1): one sweep for the statistics, int8 and NF4, a second for
  * FP4, so few accumulators are live at a time and none spill to the stack. `rows_by_slice`: every slice
  * lies in one row (columns a multiple of the slice), so the row scale changes only between slices and
  * the slices are the statistics' groups, which this loop then takes too (the values are in registers:
  * the histogram's scalar increments run beside the vector work); otherwise the caller runs
- * statistics_avx2 first. */
+ * statistics_avx2 first. Every accumulator takes the slice's vectors in order, whichever loop runs. */
 AVX2 static inline void analyze_avx2_body(const qk_range *r, qk_accum *acc, const code_book *nf4_book, const octave_book *fp4_book,
-                                          const int fp16_input, const int rows_by_slice) {
+                                          const int rows_by_slice) {
     error_sum errors[QK_METHOD_COUNT];
     for (int m = 0; m < QK_METHOD_COUNT; m++) {
         errors[m].sq = errors[m].max = _mm256_setzero_ps();
@@ -408,6 +431,7 @@ AVX2 static inline void analyze_avx2_body(const qk_range *r, qk_accum *acc, cons
     int64_t row = 0, column = 0;
     __m256 scale = _mm256_set1_ps(r->row_scale[0]);
     __m256 factor = _mm256_set1_ps(int8_factor(r->row_scale[0]));
+    int exact_half = half_is_w(r->dtype, int8_factor(r->row_scale[0]));
     __m256 scaled_slice[8];
 
     for (int64_t b = 0; b < vector_blocks; b++) {
@@ -420,40 +444,55 @@ AVX2 static inline void analyze_avx2_body(const qk_range *r, qk_accum *acc, cons
                 float s = r->row_scale[++row];
                 scale = _mm256_set1_ps(s);
                 factor = _mm256_set1_ps(int8_factor(s));
+                exact_half = half_is_w(r->dtype, int8_factor(s));
             }
-            for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
-                __m256 w = load8(r->data, r->dtype, i);
-                scaled_slice[k] = clamp_unit_ps(_mm256_mul_ps(w, reciprocal));
-                if (r->has_special && special_lanes(w)) {
-                    if (rows_by_slice)
-                        for (int64_t e = i; e < i + 8; e++) statistics_of(element(r->data, r->dtype, e), acc);
-                    errors_of_elements(r, i, i + 8, acc);
-                    scaled_slice[k] = _mm256_set1_ps(NAN);  /* marks the vector as done */
-                } else {
-                    if (rows_by_slice) statistics_add(&statistics, w);
-                    __m256 half = fp16_input ? w : _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
-                    __m256 code = _mm256_round_ps(_mm256_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    add_error_vector(&errors[QK_INT8], _mm256_mul_ps(_mm256_mul_ps(code, scale), _mm256_set1_ps(RECIPROCAL_127)), w);
-                    __m256 nf4 = code_value(nf4_book, scaled_slice[k]);
-                    add_error_vector(&errors[QK_NF4], _mm256_mul_ps(nf4, absmax), w);
-                    add_error_vector(&errors[QK_NF4_DQ], _mm256_mul_ps(nf4, absmax_dq), w);
+            if (rows_by_slice && !r->has_special) {
+                /* Two vectors in lockstep (slices are 32 or 64 values), each step for both before the next:
+                 * while one's search waits on its compares the other's work is ready — 8% faster than one
+                 * vector at a time on Zen 4, whose vector scheduler holds less than one vector's chain. */
+                for (int64_t i = slice, k = 0; i < slice_end; i += 16, k += 2) {
+                    __m256 w[2], nf4[2], code[2];
+                    for (int j = 0; j < 2; j++) {
+                        w[j] = load8(r->data, r->dtype, i + 8 * j);
+                        scaled_slice[k + j] = clamp_unit_ps(_mm256_mul_ps(w[j], reciprocal));
+                    }
+                    for (int j = 0; j < 2; j++) nf4[j] = code_value(nf4_book, scaled_slice[k + j]);
+                    statistics_add(&statistics, w[0]);
+                    for (int j = 0; j < 2; j++) code[j] = int8_code(w[j], factor, exact_half);
+                    statistics_add(&statistics, w[1]);
+                    for (int j = 0; j < 2; j++) add_int8_error(errors, code[j], scale, w[j]);
+                    for (int j = 0; j < 2; j++) add_4bit_errors(errors, QK_NF4, nf4[j], absmax, absmax_dq, w[j]);
                 }
-                if (!rows_by_slice) {
-                    column += 8;
-                    if (column == r->columns && i + 8 < r->count) {
-                        column = 0;
-                        float s = r->row_scale[++row];
-                        scale = _mm256_set1_ps(s);
-                        factor = _mm256_set1_ps(int8_factor(s));
+            } else {
+                for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
+                    __m256 w = load8(r->data, r->dtype, i);
+                    scaled_slice[k] = clamp_unit_ps(_mm256_mul_ps(w, reciprocal));
+                    if (r->has_special && special_lanes(w)) {
+                        if (rows_by_slice)
+                            for (int64_t e = i; e < i + 8; e++) statistics_of(element(r->data, r->dtype, e), acc);
+                        errors_of_elements(r, i, i + 8, acc);
+                        scaled_slice[k] = _mm256_set1_ps(NAN);  /* marks the vector as done */
+                    } else {
+                        if (rows_by_slice) statistics_add(&statistics, w);
+                        add_int8_error(errors, int8_code(w, factor, exact_half), scale, w);
+                        add_4bit_errors(errors, QK_NF4, code_value(nf4_book, scaled_slice[k]), absmax, absmax_dq, w);
+                    }
+                    if (!rows_by_slice) {
+                        column += 8;
+                        if (column == r->columns && i + 8 < r->count) {
+                            column = 0;
+                            float s = r->row_scale[++row];
+                            scale = _mm256_set1_ps(s);
+                            factor = _mm256_set1_ps(int8_factor(s));
+                            exact_half = half_is_w(r->dtype, int8_factor(s));
+                        }
                     }
                 }
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 8, k++) {
                 if (r->has_special && _mm256_movemask_ps(_mm256_cmp_ps(scaled_slice[k], scaled_slice[k], _CMP_UNORD_Q))) continue;
                 __m256 w = load8(r->data, r->dtype, i);
-                __m256 fp4 = octave_value(fp4_book, scaled_slice[k]);
-                add_error_vector(&errors[QK_FP4], _mm256_mul_ps(fp4, absmax), w);
-                add_error_vector(&errors[QK_FP4_DQ], _mm256_mul_ps(fp4, absmax_dq), w);
+                add_4bit_errors(errors, QK_FP4, octave_value(fp4_book, scaled_slice[k]), absmax, absmax_dq, w);
             }
             for (int m = 0; m < QK_METHOD_COUNT; m++) flush_error(&errors[m]);
             if (rows_by_slice) statistics_end_group(&statistics);
@@ -472,18 +511,18 @@ AVX2 static inline void analyze_avx2_body(const qk_range *r, qk_accum *acc, cons
     if (rows_by_slice) statistics_finish(&statistics, acc);
 }
 
-/* The body specialised for the common cases, so the tests inside it fold away. -1 when the FP4 code
+/* The body specialised for rows of whole slices, so the tests inside it fold away. -1 when the FP4 code
  * book has no half-octave layout. */
 AVX2 static int analyze_avx2(const qk_range *r, qk_accum *acc) {
     octave_book fp4_book;
     if (!make_octave_book(r->fp4_midpoints, r->fp4_values, &fp4_book)) return -1;
     const code_book nf4_book = make_code_book(r->nf4_midpoints, r->nf4_values);
-    int fp16_input = r->dtype == QK_F16;
-    int rows_by_slice = r->columns % 64 == 0;
-    if (!rows_by_slice) statistics_avx2(r->data, r->dtype, r->count, r->blocksize, r->columns, acc);
-    if (fp16_input && rows_by_slice) analyze_avx2_body(r, acc, &nf4_book, &fp4_book, 1, 1);
-    else if (rows_by_slice) analyze_avx2_body(r, acc, &nf4_book, &fp4_book, 0, 1);
-    else analyze_avx2_body(r, acc, &nf4_book, &fp4_book, fp16_input, 0);
+    if (r->columns % 64 == 0) {
+        analyze_avx2_body(r, acc, &nf4_book, &fp4_book, 1);
+    } else {
+        statistics_avx2(r->data, r->dtype, r->count, r->blocksize, r->columns, acc);
+        analyze_avx2_body(r, acc, &nf4_book, &fp4_book, 0);
+    }
     return 0;
 }
 

@@ -39,14 +39,17 @@ public struct DoubleQuantizedAbsmax: Sendable, Equatable {
         return DoubleQuantizedAbsmax(codes: codes, nestedAbsmax: nested, storedNestedAbsmax: stored, offset: offset)
     }
 
-    /// The absmax values a loader reconstructs.
+    /// The absmax values a loader reconstructs (on all cores: each value on its own).
     public var reassembled: [Float] {
         var out = [Float](repeating: 0, count: codes.count)
         DynamicMap.values.withUnsafeBufferPointer { map in
             codes.withUnsafeBufferPointer { codes in
                 nestedAbsmax.withUnsafeBufferPointer { nested in
                     out.withUnsafeMutableBufferPointer { out in
-                        for i in 0..<codes.count { out[i] = map[Int(codes[i])] * nested[i / Self.nestedBlocksize] + offset }
+                        let out = out.baseAddress!
+                        Parallel.forEach(codes.count, grain: Blockwise.parallelGrain) { run in
+                            for i in run { out[i] = map[Int(codes[i])] * nested[i / Self.nestedBlocksize] + offset }
+                        }
                     }
                 }
             }
