@@ -24,7 +24,12 @@ public struct DoubleQuantizedAbsmax: Sendable, Equatable {
 
     public static func quantize(_ absmax: [Float], reference: Bool = false) -> DoubleQuantizedAbsmax {
         let offset = torchMeanFloat32(absmax)
-        let centred = absmax.map { $0 - offset }
+        // In place over a copy rather than `map`, whose element-by-element appends do not vectorise (it was
+        // most of this function's time on a layer's millions of absmax values).
+        var centred = absmax
+        centred.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] -= offset }
+        }
         let (codes, nested) = centred.withUnsafeBufferPointer {
             reference
                 ? Blockwise.quantizeReference($0, blocksize: nestedBlocksize, midpoints: DynamicMap.midpoints,
