@@ -658,9 +658,10 @@ AVX512 static inline void wide_flush(wide_error_sum *e) {
     e->sq = _mm512_setzero_ps();
 }
 
-/* The AVX2 body's structure at 16 lanes: slices of 64 values, statistics + int8 + NF4 then FP4, rows
- * changing only between slices (callers guarantee columns % 64 == 0). The statistics take each vector
- * as its two halves in order, so their sums are the AVX2 path's bits. */
+/* The AVX2 body's structure at 16 lanes: slices of 64 values, int8 + NF4 then statistics + FP4 (the
+ * statistics in the lighter sweep: 7% less time per value than in the first, C harness), rows changing
+ * only between slices (callers guarantee columns % 64 == 0). The statistics take each vector as its two
+ * halves in order, so their sums are the AVX2 path's bits. */
 AVX512 static int analyze_avx512(const qk_range *r, qk_accum *acc) {
     cell_book nf4_book, fp4_book;
     if (!make_uniform_book(r->nf4_midpoints, r->nf4_values, &nf4_book)
@@ -694,8 +695,6 @@ AVX512 static int analyze_avx512(const qk_range *r, qk_accum *acc) {
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
                 __m512 w = w_slice[k] = load16(r->data, r->dtype, i);
-                statistics_add(&statistics, _mm512_castps512_ps256(w));
-                statistics_add(&statistics, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)));
                 scaled_slice[k] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(w, reciprocal), minus_one), one);
                 __m512 half = fp16_input ? w : _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
                 __m512 code = _mm512_roundscale_ps(_mm512_mul_ps(half, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -706,6 +705,8 @@ AVX512 static int analyze_avx512(const qk_range *r, qk_accum *acc) {
             }
             for (int64_t i = slice, k = 0; i < slice_end; i += 16, k++) {
                 __m512 w = w_slice[k];
+                statistics_add(&statistics, _mm512_castps512_ps256(w));
+                statistics_add(&statistics, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)));
                 __m512 fp4 = fp4_value(&fp4_book, scaled_slice[k]);
                 wide_add_error(&errors[QK_FP4], _mm512_mul_ps(fp4, absmax), w);
                 wide_add_error(&errors[QK_FP4_DQ], _mm512_mul_ps(fp4, absmax_dq), w);
