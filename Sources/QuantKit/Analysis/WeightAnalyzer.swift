@@ -29,7 +29,7 @@ public struct WeightAnalyzer: Sendable {
     public func analyze(_ layer: LinearLayer, in checkpoint: Checkpoint, isCancelled: () -> Bool = { false }) throws -> LayerReport {
         let bytes = checkpoint.bytes(of: layer.weight)
         checkpoint.file(of: layer.weight).adviseSequential(offset: layer.weight.dataOffset, count: layer.weight.byteCount)
-        defer { checkpoint.release(layer.weight) }  // pass 2 lets chunks go as it ends them; this, the pages they share
+        defer { checkpoint.release(layer.weight) }
         let rows = layer.outFeatures, columns = layer.inFeatures, count = rows * columns
         let chunkRows = rowsPerChunk(columns: columns)
         let chunkCount = (rows + chunkRows - 1) / chunkRows
@@ -63,7 +63,7 @@ public struct WeightAnalyzer: Sendable {
         var accumulators = [qk_accum](repeating: qk_accum(), count: threads)
         for i in accumulators.indices { qk_accum_init(&accumulators[i]) }
         var chunkSums = [Double](repeating: 0, count: chunkCount * Int(QK_ACCUM_SUMS))
-        try measure(layer, in: checkpoint, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
+        try measure(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
                     absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
                     chunkHasSpecial: chunkHasSpecial, into: &accumulators, sums: &chunkSums, isCancelled: isCancelled)
         var total = qk_accum()
@@ -90,11 +90,9 @@ public struct WeightAnalyzer: Sendable {
 
     /// Calls `body(firstRow, rowCount, data, kernelDType, chunkIndex, worker)` for every chunk, on
     /// `threads` workers (worker < threads). The kernels read F32/F16/BF16 straight from the mapping; only a transposed (Conv1D)
-    /// weight is first gathered into a Float buffer, and a GGUF one decoded into it. `releasing`: the last pass over
-    /// the layer lets each chunk's pages go as soon as its worker is done with them (the workers share the unmapping
-    /// instead of one thread doing the whole layer's after them).
+    /// weight is first gathered into a Float buffer, and a GGUF one decoded into it.
     private func forEachChunk(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
-                              releasing checkpoint: Checkpoint? = nil, isCancelled: () -> Bool,
+                              isCancelled: () -> Bool,
                               _ body: (Int, Int, UnsafeRawPointer, Int32, Int, Int) -> Void) throws {
         let workers = min(threads, chunkCount)
         let columns = layer.inFeatures
@@ -116,9 +114,7 @@ public struct WeightAnalyzer: Sendable {
                                              into: buffer, scratch: scratch)
                     body(first, rowCount, UnsafeRawPointer(buffer), Int32(QK_F32), chunk, worker)
                 } else {
-                    let chunkBytes = (first * columns * dtype.byteSize)..<((first + rowCount) * columns * dtype.byteSize)
-                    body(first, rowCount, bytes.baseAddress! + chunkBytes.lowerBound, dtype.kernelCode, chunk, worker)
-                    checkpoint?.release(layer.weight, bytes: chunkBytes)
+                    body(first, rowCount, bytes.baseAddress! + first * columns * dtype.byteSize, dtype.kernelCode, chunk, worker)
                 }
             }
         }
@@ -126,16 +122,16 @@ public struct WeightAnalyzer: Sendable {
     }
 
     /// Pass 2; worker w's statistics and errors go to accumulators[w], chunk c's sums to sums[c].
-    private func measure(_ layer: LinearLayer, in checkpoint: Checkpoint, bytes: UnsafeRawBufferPointer, chunkRows: Int,
-                         chunkCount: Int, blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
-                         chunkHasSpecial: [Bool], into accumulators: inout [qk_accum], sums: inout [Double],
-                         isCancelled: () -> Bool) throws {
+    private func measure(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
+                                  blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
+                                  chunkHasSpecial: [Bool], into accumulators: inout [qk_accum], sums: inout [Double],
+                                  isCancelled: () -> Bool) throws {
         let columns = layer.inFeatures
         let count = layer.parameterCount
         let tables = KernelTables.shared
         try accumulators.withUnsafeMutableBufferPointer { accumulators in
           try sums.withUnsafeMutableBufferPointer { sums in
-            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, releasing: checkpoint,
+            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
                              isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
                 let start = first * columns
                 let elements = rowCount * columns

@@ -90,12 +90,6 @@ public final class Checkpoint: Sendable {
         if releasesPages { file(of: tensor).release(offset: tensor.dataOffset, count: tensor.byteCount) }
     }
 
-    /// `release` for the whole pages inside part of a tensor's bytes (`bytes` counts from its first byte),
-    /// for a pass that is done with that part while other threads still read the rest.
-    public func release(_ tensor: TensorInfo, bytes: Range<Int>) {
-        if releasesPages { file(of: tensor).release(offset: tensor.dataOffset + bytes.lowerBound, count: bytes.count) }
-    }
-
     private static func openFolder(_ folder: String) throws -> [SafetensorsFile] {
         let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
         if FileManager.default.fileExists(atPath: indexPath) { return try openSharded(indexPath: indexPath, folder: folder) }
