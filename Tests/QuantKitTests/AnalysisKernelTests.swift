@@ -19,37 +19,46 @@ final class AnalysisKernelTests: XCTestCase {
         return values
     }
 
-    /// scan with the scalar or dispatched build; errors with `variant` (0 scalar, 1 AVX2, 2 AVX-512).
-    /// nil when the CPU or the range does not allow that variant. `special`: the range may hold NaN/Inf.
+    /// scan with the scalar or dispatched build; statistics and errors with `variant` (0 scalar, 1 AVX2,
+    /// 2 AVX-512). nil when the CPU or the range does not allow that variant. `special`: the range may hold
+    /// NaN/Inf (nil: as the scan found). `bf16`: the kernels read the values as BF16 (they must be exact in it).
     private func runKernel(_ values: [Float], rows: Int, columns: Int, blocksize: Int, scalar: Bool, variant: Int32 = 0,
-                           special: Bool = true) -> (qk_accum, [Float], [Float])? {
+                           special: Bool? = nil, bf16: Bool = false) -> (qk_accum, [Float], [Float])? {
         let count = values.count
+        let dtype = Int32(bf16 ? QK_BF16 : QK_F32)
+        let bytes: [UInt8] = bf16
+            ? values.flatMap { value -> [UInt8] in
+                precondition(value.bitPattern & 0xFFFF == 0, "not a BF16 value")
+                return withUnsafeBytes(of: UInt16(value.bitPattern >> 16).littleEndian, Array.init)
+            }
+            : values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
         let blocks = (count + blocksize - 1) / blocksize
         var absmax = [Float](repeating: 0, count: blocks)
         var rowMax = [Float](repeating: 0, count: rows)
         var accumulator = qk_accum()
         var supported = true
         qk_accum_init(&accumulator)
-        values.withUnsafeBufferPointer { w in
+        let found = bytes.withUnsafeBytes { w in
             absmax.withUnsafeMutableBufferPointer { a in
                 rowMax.withUnsafeMutableBufferPointer { r in
                     let scan = scalar ? qk_scan_scalar : qk_scan
-                    scan(w.baseAddress, Int32(QK_F32), Int64(count), Int64(blocksize), Int64(columns), a.baseAddress, r.baseAddress, &accumulator)
+                    return scan(w.baseAddress, dtype, Int64(count), Int64(blocksize), Int64(columns), a.baseAddress, r.baseAddress)
                 }
             }
         }
+        XCTAssertEqual(found != 0, values.contains { !$0.isFinite }, "the scan finds NaN and Inf")
         let partial = count % blocksize != 0
         if partial { absmax[blocks - 1] = max(absmax[blocks - 1], Blockwise.absmaxFloor) }
         let absmaxDQ = DoubleQuantizedAbsmax.quantize(absmax).reassembled
         let scale = rowMax.map { Float(Float16($0)) }
-        values.withUnsafeBufferPointer { w in
+        bytes.withUnsafeBytes { w in
             absmax.withUnsafeBufferPointer { a in
                 absmaxDQ.withUnsafeBufferPointer { dq in
                     scale.withUnsafeBufferPointer { s in
                         var range = qk_range()
-                        range.data = UnsafeRawPointer(w.baseAddress)
-                        range.dtype = Int32(QK_F32)
-                        range.has_special = special ? 1 : 0
+                        range.data = w.baseAddress
+                        range.dtype = dtype
+                        range.has_special = (special ?? (found != 0)) ? 1 : 0
                         range.count = Int64(count)
                         range.columns = Int64(columns)
                         range.blocksize = Int64(blocksize)
@@ -58,8 +67,8 @@ final class AnalysisKernelTests: XCTestCase {
                         range.last_block_partial = partial ? 1 : 0
                         range.row_scale = s.baseAddress
                         KernelTables.shared.fill(&range)
-                        if scalar { qk_errors_scalar(&range, &accumulator) } else {
-                            supported = qk_errors_variant(&range, &accumulator, variant) == 0
+                        if scalar { qk_analyze_scalar(&range, &accumulator) } else {
+                            supported = qk_analyze_variant(&range, &accumulator, variant) == 0
                         }
                     }
                 }
@@ -133,13 +142,91 @@ final class AnalysisKernelTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(variantsRun, 0)
-        // One value at a time: an error in one lane must not hide in a sum over all of them.
-        for x in candidates where qk_has_avx512() == 1 {
+        // One value at a time: an error in one lane must not hide in a sum over all of them. special: true
+        // takes AVX2's one-vector loop, false its lockstep pairs.
+        for x in candidates {
             let block = [Float(1)] + [Float](repeating: x, count: 63)
             let (slowOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: true))
-            let (fastOne, _, _) = try XCTUnwrap(runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: false, variant: 2, special: false))
-            XCTAssertEqual(array(fastOne.err_max, Float.self), array(slowOne.err_max, Float.self), "x = \(x)")
+            for (variant, special) in [(Int32(1), false), (1, true), (2, false)] {
+                guard let (fastOne, _, _) = runKernel(block, rows: 1, columns: 64, blocksize: 64, scalar: false,
+                                                      variant: variant, special: special) else { continue }
+                XCTAssertEqual(array(fastOne.err_max, Float.self), array(slowOne.err_max, Float.self),
+                               "x = \(x) variant \(variant) special \(special)")
+            }
         }
+    }
+
+    /// int8's code of a BF16 value skips the fp16 conversion when the row's factor 127 / scale lies in
+    /// (0, 8192) (analyze.c says why that is exact). Rows [scale, w × 63], the scale either side of
+    /// 127 / 8192 and w every BF16 value whose code fp16's rounding changes at that scale (fp16's
+    /// subnormal range), plus fp16's edges: the AVX2 path's int8 error is the scalar's, row by row.
+    func testBF16ValuesKeepTheirInt8Codes() throws {
+        try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
+        let bf16Values = (0..<UInt32(0x8000)).map { Float(bitPattern: $0 << 16) }
+        let subnormal = bf16Values.filter { $0 > 0 && $0 < Float(bitPattern: 0x3880_0000) }  // below 2^-14
+        var changedRows = 0
+        for scale: Float in [0.25, 1.0 / 64, 1.0 / 128, 1.0 / 4096, 1.0 / 16384] {
+            let factor = (1 / scale) * 127
+            let changed = subnormal.filter { ($0 * factor).rounded(.toNearestOrEven) != (Float(Float16($0)) * factor).rounded(.toNearestOrEven) }
+            if factor < 8192 { XCTAssertEqual(changed, [], "fp16 rounding never matters where the shortcut is taken (scale \(scale))") }
+            changedRows += min(changed.count, 40)
+            let edges = [Float(bitPattern: 0x3880_0000), Float(bitPattern: 0x387F_0000), subnormal[0], subnormal[subnormal.count / 2]]
+            for w in changed.prefix(40) + edges where w <= scale {
+                for sign: Float in [1, -1] {
+                    let row = [scale] + [Float](repeating: sign * w, count: 63)
+                    let (slow, _, _) = try XCTUnwrap(runKernel(row, rows: 1, columns: 64, blocksize: 64, scalar: true, bf16: true))
+                    let (fast, _, _) = try XCTUnwrap(runKernel(row, rows: 1, columns: 64, blocksize: 64, scalar: false, variant: 1, bf16: true))
+                    XCTAssertEqual(fast.err_max.0, slow.err_max.0, "scale \(scale) w \(sign * w)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(changedRows, 20, "rows whose code fp16's rounding decides")
+    }
+
+    /// The vector paths' sum and sum_sq to the last bit, as analyze.c documents their order: Float lanes
+    /// k = 0…7 over elements 8j + k of each group of at most 64 values (groups from the start of each
+    /// stretch of a row inside a block), moved into Double per group, the four Double lanes added
+    /// pairwise at the end. The AVX2 path takes them in its own loop or beside the errors (rows whole
+    /// slices of 64; then also the partial last block), AVX-512 from its vectors' halves.
+    func testVectorStatisticsKeepTheirSummationOrder() throws {
+        try XCTSkipUnless(qk_has_avx2() == 1, "no AVX2 on this CPU: only the scalar kernel runs")
+        for (rows, columns, blocksize) in [(40, 72, 64), (33, 128, 256), (3, 4096, 4096), (17, 256, 32), (5, 1000, 4096), (7, 64, 128)] {
+            let values = awkwardWeights(rows: rows, columns: columns, seed: UInt64(rows + columns)).enumerated().map { i, x in
+                x * Float(pow(2.0, Double(i % 25 - 12)))  // many octaves, so every rounding shows
+            }
+            let expected = laneOrderSums(values, columns: columns, blocksize: blocksize)
+            // special: true takes AVX2's one-vector-at-a-time loop on rows of whole slices, false its pairs.
+            for variant in [Int32(1), 2] {
+                for special in [false, true] {
+                guard let (fast, _, _) = runKernel(values, rows: rows, columns: columns, blocksize: blocksize, scalar: false,
+                                                   variant: variant, special: special) else { continue }
+                let label = "\(rows)×\(columns) bs\(blocksize) variant \(variant) special \(special)"
+                XCTAssertEqual(fast.sum, expected.sum, label)
+                XCTAssertEqual(fast.sum_sq, expected.sumOfSquares, label)
+                }
+            }
+        }
+    }
+
+    private func laneOrderSums(_ values: [Float], columns: Int, blocksize: Int) -> (sum: Double, sumOfSquares: Double) {
+        var total = [Double](repeating: 0, count: 4), totalSquares = total
+        var start = 0
+        while start < values.count {
+            let end = min((start / blocksize + 1) * blocksize, (start / columns + 1) * columns, values.count)
+            for group in stride(from: start, to: end, by: 64) {
+                var lanes = [Float](repeating: 0, count: 8), squares = lanes
+                for i in group..<min(group + 64, end) {
+                    lanes[(i - group) % 8] += values[i]
+                    squares[(i - group) % 8] = squares[(i - group) % 8].addingProduct(values[i], values[i])  // one rounding, as FMA
+                }
+                for k in 0..<8 {
+                    total[k % 4] += Double(lanes[k])
+                    totalSquares[k % 4] += Double(squares[k])
+                }
+            }
+            start = end
+        }
+        return ((total[0] + total[1]) + (total[2] + total[3]), (totalSquares[0] + totalSquares[1]) + (totalSquares[2] + totalSquares[3]))
     }
 
     func testAnalyzerMatchesTheReferenceQuantizers() throws {
@@ -216,6 +303,22 @@ final class AnalysisKernelTests: XCTestCase {
 
 /// The export quantizers' portable and AVX2 builds against the Swift references.
 final class QuantizeKernelTests: XCTestCase {
+    /// Double quantization of a large layer's absmax runs the nested step and the reassembly in runs of
+    /// blocks on all cores: the same codes, nested absmax and reassembled values as the reference, which
+    /// goes value by value (several runs, and a partial last nested block).
+    func testNestedQuantizationInRunsEqualsTheReference() {
+        var generator = SeededGenerator(seed: 7)
+        let absmax = generator.normal(4 * Blockwise.parallelGrain + 1001, scale: 0.01).map { abs($0) + 0.02 }
+        let fast = DoubleQuantizedAbsmax.quantize(absmax)
+        let reference = DoubleQuantizedAbsmax.quantize(absmax, reference: true)
+        XCTAssertEqual(fast, reference)
+        let map = DynamicMap.values
+        let expected = fast.codes.enumerated().map { i, code in
+            map[Int(code)] * fast.nestedAbsmax[i / DoubleQuantizedAbsmax.nestedBlocksize] + fast.offset
+        }
+        XCTAssertEqual(fast.reassembled, expected)
+    }
+
     func testBothBuildsEqualTheReferences() {
         var generator = SeededGenerator(seed: 99)
         for (rows, columns) in [(1, 1), (3, 17), (9, 64), (5, 4097), (33, 130)] {

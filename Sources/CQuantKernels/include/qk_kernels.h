@@ -53,7 +53,7 @@ enum { QK_F32 = 0, QK_F16 = 1, QK_BF16 = 2 };
 typedef struct {
     const void *data;          /* the range's values, any alignment */
     int dtype;                 /* QK_F32, QK_F16 or QK_BF16 */
-    int has_special;           /* the range may hold NaN or ±Inf (pass 1 counted some) */
+    int has_special;           /* the range may hold NaN or ±Inf (pass 1 found some) */
     int64_t count;             /* rows_in_range × columns */
     int64_t columns;
     int64_t blocksize;         /* 4-bit blocksize */
@@ -66,19 +66,20 @@ typedef struct {
 } qk_range;
 
 /* Pass 1 over a range of whole rows [count = rows × columns] that starts on a 4-bit block boundary:
- * raw block absmax (no clamp; the last block may be partial), per-row max |w| (NaN ignored), and the
- * statistics and histogram of the values into `acc`. */
-void qk_scan_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
-                    float *block_absmax, float *row_absmax, qk_accum *acc);
-void qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
-             float *block_absmax, float *row_absmax, qk_accum *acc);
+ * raw block absmax (no clamp; the last block may be partial) and per-row max |w| (NaN ignored), what
+ * every quantizer needs before it can start. Returns 1 when the range holds NaN or ±Inf, else 0. */
+int qk_scan_scalar(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+                   float *block_absmax, float *row_absmax);
+int qk_scan(const void *data, int dtype, int64_t count, int64_t blocksize, int64_t columns,
+            float *block_absmax, float *row_absmax);
 
-/* Pass 2: the error of int8, NF4, NF4+DQ, FP4 and FP4+DQ over a range (err_sq, err_max of `acc`). */
-void qk_errors_scalar(const qk_range *range, qk_accum *acc);
-void qk_errors(const qk_range *range, qk_accum *acc);
+/* Pass 2 over a range: the statistics and histogram of its values (sum, sum_sq, min, max, nan_count,
+ * inf_count, hist of `acc`) and the error of int8, NF4, NF4+DQ, FP4 and FP4+DQ (err_sq, err_max). */
+void qk_analyze_scalar(const qk_range *range, qk_accum *acc);
+void qk_analyze(const qk_range *range, qk_accum *acc);
 /* One path on purpose, for tests: 0 scalar, 1 AVX2, 2 AVX-512. Returns -1 (and does nothing) when the
- * CPU or the range does not allow it. */
-int qk_errors_variant(const qk_range *range, qk_accum *acc, int variant);
+ * CPU, the range or the code books do not allow it. */
+int qk_analyze_variant(const qk_range *range, qk_accum *acc, int variant);
 int qk_has_avx512(void);
 
 /* bitsandbytes' blockwise quantization against a sorted code book (see Blockwise.swift, whose scalar

@@ -6,10 +6,11 @@ import Synchronization
 /// NF4+double quant, FP4 and FP4+double quant, bit-exact with bitsandbytes' quantizers.
 ///
 /// Two streaming passes over the mapped weight, each split into row chunks across all cores:
-///   1. qk_scan: statistics, histogram, 4-bit block absmax and int8 row absmax (what every
-///      quantizer needs before it can start);
-///   2. decode again and run qk_errors, which quantizes, dequantizes and accumulates the error of
-///      every method without writing any quantized data.
+///   1. qk_scan: 4-bit block absmax and int8 row absmax (what every quantizer needs before it can
+///      start), and whether NaN or Inf occur;
+///   2. decode again and run qk_analyze: statistics and histogram, and the error of every method
+///      (quantized, dequantized and compared without writing any quantized data) — one loop over the
+///      values, so the histogram's scalar work runs beside the vector work.
 /// Between them, double quantization of the absmax (tiny). Memory: one chunk buffer per thread plus
 /// n/blocksize absmax values; never a Float copy of the weight.
 public struct WeightAnalyzer: Sendable {
@@ -37,30 +38,16 @@ public struct WeightAnalyzer: Sendable {
 
         var blockAbsmax = [Float](repeating: 0, count: blockCount)
         var rowAbsmax = [Float](repeating: 0, count: rows)
-        // One accumulator per worker and pass (8 KB each) for what adds up exactly in any order (counts,
-        // histogram, extremes); the floating-point sums of each chunk apart, added in chunk order at the
-        // end, so the report is the same bytes whichever worker took which chunk. And a flag per chunk:
-        // did pass 1 meet NaN or Inf there? Pass 2 looks for them only where they are.
-        var accumulators = [qk_accum](repeating: qk_accum(), count: 2 * threads)
-        for i in accumulators.indices { qk_accum_init(&accumulators[i]) }
-        var chunkSums = [Double](repeating: 0, count: 2 * chunkCount * Int(QK_ACCUM_SUMS))
+        // A flag per chunk: did pass 1 meet NaN or Inf there? Pass 2 looks for them only where they are.
         var chunkHasSpecial = [Bool](repeating: false, count: chunkCount)
         try blockAbsmax.withUnsafeMutableBufferPointer { blocks in
             try rowAbsmax.withUnsafeMutableBufferPointer { rowMax in
-                try accumulators.withUnsafeMutableBufferPointer { accumulators in
-                    try chunkSums.withUnsafeMutableBufferPointer { sums in
-                        try chunkHasSpecial.withUnsafeMutableBufferPointer { special in
-                            try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
-                                             isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, worker in
-                                let start = first * columns
-                                var local = qk_accum()
-                                qk_accum_init(&local)
-                                qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
-                                        blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first, &local)
-                                special[chunk] = local.nan_count + local.inf_count > 0
-                                Self.merge(&local, into: &accumulators[worker], sums: sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS))
-                            }
-                        }
+                try chunkHasSpecial.withUnsafeMutableBufferPointer { special in
+                    try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
+                                     isCancelled: isCancelled) { first, rowCount, data, dtype, chunk, _ in
+                        let start = first * columns
+                        special[chunk] = qk_scan(data, dtype, Int64(rowCount * columns), Int64(blocksize), Int64(columns),
+                                                 blocks.baseAddress! + start / blocksize, rowMax.baseAddress! + first) != 0
                     }
                 }
             }
@@ -70,14 +57,20 @@ public struct WeightAnalyzer: Sendable {
         let doubleQuant = DoubleQuantizedAbsmax.quantize(blockAbsmax)
         let absmaxDQ = doubleQuant.reassembled
 
-        try accumulateErrors(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
-                             absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
-                             chunkHasSpecial: chunkHasSpecial, into: &accumulators, sums: &chunkSums, isCancelled: isCancelled)
+        // One accumulator per worker (8 KB each) for what adds up exactly in any order (counts, histogram,
+        // extremes); the floating-point sums of each chunk apart, added in chunk order at the end, so the
+        // report is the same bytes whichever worker took which chunk.
+        var accumulators = [qk_accum](repeating: qk_accum(), count: threads)
+        for i in accumulators.indices { qk_accum_init(&accumulators[i]) }
+        var chunkSums = [Double](repeating: 0, count: chunkCount * Int(QK_ACCUM_SUMS))
+        try measure(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount, blockAbsmax: blockAbsmax,
+                    absmaxDQ: absmaxDQ, rowScale: rowScale, hasPartialBlock: hasPartialBlock,
+                    chunkHasSpecial: chunkHasSpecial, into: &accumulators, sums: &chunkSums, isCancelled: isCancelled)
         var total = qk_accum()
         qk_accum_init(&total)
         for partial in accumulators { withUnsafePointer(to: partial) { qk_accum_merge(&total, $0) } }
         chunkSums.withUnsafeBufferPointer { sums in
-            for chunk in 0..<2 * chunkCount { qk_accum_add_sums(&total, sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS)) }
+            for chunk in 0..<chunkCount { qk_accum_add_sums(&total, sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS)) }
         }
         return report(layer, total: total, rowScale: rowScale, nestedOffset: doubleQuant.offset)
     }
@@ -128,16 +121,14 @@ public struct WeightAnalyzer: Sendable {
         if cancelled.load(ordering: .relaxed) { throw CancellationError() }
     }
 
-    /// Pass 2; worker w's errors go to accumulators[threads + w], chunk c's sums to sums[chunkCount + c].
-    private func accumulateErrors(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
+    /// Pass 2; worker w's statistics and errors go to accumulators[w], chunk c's sums to sums[c].
+    private func measure(_ layer: LinearLayer, bytes: UnsafeRawBufferPointer, chunkRows: Int, chunkCount: Int,
                                   blockAbsmax: [Float], absmaxDQ: [Float], rowScale: [Float], hasPartialBlock: Bool,
                                   chunkHasSpecial: [Bool], into accumulators: inout [qk_accum], sums: inout [Double],
                                   isCancelled: () -> Bool) throws {
         let columns = layer.inFeatures
         let count = layer.parameterCount
         let tables = KernelTables.shared
-        let threads = threads
-        let secondPass = chunkCount * Int(QK_ACCUM_SUMS)
         try accumulators.withUnsafeMutableBufferPointer { accumulators in
           try sums.withUnsafeMutableBufferPointer { sums in
             try forEachChunk(layer, bytes: bytes, chunkRows: chunkRows, chunkCount: chunkCount,
@@ -162,9 +153,8 @@ public struct WeightAnalyzer: Sendable {
                             tables.fill(&range)
                             var local = qk_accum()
                             qk_accum_init(&local)
-                            qk_errors(&range, &local)
-                            Self.merge(&local, into: &accumulators[threads + worker],
-                                       sums: sums.baseAddress! + secondPass + chunk * Int(QK_ACCUM_SUMS))
+                            qk_analyze(&range, &local)
+                            Self.merge(&local, into: &accumulators[worker], sums: sums.baseAddress! + chunk * Int(QK_ACCUM_SUMS))
                         }
                     }
                 }

@@ -46,22 +46,31 @@ public enum Blockwise {
         return (indices, absmax)
     }
 
-    /// The same results as `quantizeReference`, from the C kernel (tests hold the two to each other).
-    /// `table` comes from `bucketTable(midpoints)`.
+    /// The same results as `quantizeReference`, from the C kernel (tests hold the two to each other), in
+    /// runs of whole blocks on all cores (blocks are independent; a run ending the values ends with the
+    /// partial block, if any). `table` comes from `bucketTable(midpoints)`.
     public static func quantize(
         _ values: UnsafeBufferPointer<Float>, blocksize: Int, midpoints: [Float], table: [UInt8], order: [UInt8]
     ) -> (indices: [UInt8], absmax: [Float]) {
         let count = values.count
+        let blocks = (count + blocksize - 1) / blocksize
         var indices = [UInt8](repeating: 0, count: count)
-        var absmax = [Float](repeating: 0, count: (count + blocksize - 1) / blocksize)
+        var absmax = [Float](repeating: 0, count: blocks)
         indices.withUnsafeMutableBufferPointer { indices in
             absmax.withUnsafeMutableBufferPointer { absmax in
-                qk_quantize_blockwise(values.baseAddress, Int64(count), Int64(blocksize), midpoints, Int32(midpoints.count),
-                                      table, order, indices.baseAddress, absmax.baseAddress)
+                let indices = indices.baseAddress!, absmax = absmax.baseAddress!
+                Parallel.forEach(blocks, grain: max(1, parallelGrain / blocksize)) { run in
+                    let start = run.lowerBound * blocksize, end = min(count, run.upperBound * blocksize)
+                    qk_quantize_blockwise(values.baseAddress! + start, Int64(end - start), Int64(blocksize), midpoints,
+                                          Int32(midpoints.count), table, order, indices + start, absmax + run.lowerBound)
+                }
             }
         }
         return (indices, absmax)
     }
+
+    /// Values per run of `quantize` worth a hand-off to another thread (a few hundred microseconds).
+    static let parallelGrain = 65_536
 
     /// The kernel's lookup table for a set of midpoints (build once per code book).
     public static func bucketTable(_ midpoints: [Float]) -> [UInt8] {
