@@ -384,6 +384,37 @@ final class QuantizeKernelTests: XCTestCase {
         }
     }
 
+    /// The vector LLM.int8 activation quantizer against its portable twin: thresholds none, low (most
+    /// columns outliers), 6 and past every value; NaN, ±Inf, −0, values on the threshold's fp16 limit and
+    /// past fp16's range, an all-zero row; rows of 1 to 17 values and 1030 (whole vectors and tails).
+    func testInt8ActivationQuantizerMatchesItsScalarTwin() {
+        var generator = SeededGenerator(seed: 13)
+        for columns in Array(1...17) + [1030] {
+            let rows = 7
+            var values = generator.normal(rows * columns, scale: 3)
+            for c in 0..<columns { values[columns + c] = 0 }
+            values[2 * columns] = 50
+            values[2 * columns + min(8, columns - 1)] = .nan
+            values[3 * columns + columns / 2] = .infinity
+            values[4 * columns + columns - 1] = -70000
+            values[5 * columns] = -0.0
+            values[6 * columns + columns / 3] = 6   // exactly on the limit: an outlier
+            values[6 * columns + columns - 1] = -5.998
+            for threshold: Float in [0, 0.5, 6, 1e6] {
+                var results: [([Int8], [UInt32], [UInt8])] = []
+                for build in [qk_quantize_int8_activations, qk_quantize_int8_activations_scalar] {
+                    var codes = [Int8](repeating: 99, count: rows * columns), scale = [Float](repeating: 7, count: rows)
+                    var flags = [UInt8](repeating: 9, count: columns)
+                    build(values, Int64(rows), Int64(columns), threshold, &codes, &scale, &flags)
+                    results.append((codes, scale.map(\.bitPattern), flags))
+                }
+                XCTAssertEqual(results[0].0, results[1].0, "codes, threshold \(threshold), \(columns) columns")
+                XCTAssertEqual(results[0].1, results[1].1, "scales, threshold \(threshold), \(columns) columns")
+                XCTAssertEqual(results[0].2, results[1].2, "outlier columns, threshold \(threshold), \(columns) columns")
+            }
+        }
+    }
+
     /// The vector 4-bit quantizer against its portable twin on values the references do not cover: ±0,
     /// ±Inf, NaN, an all-zero block, from F32, F16 and BF16 bytes, blocks of 8 to 4096, partial or not.
     func testFourBitQuantizerMatchesItsScalarTwinOnSpecialValues() {
