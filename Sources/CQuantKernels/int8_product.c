@@ -107,7 +107,7 @@ VNNI INLINE void vnni_block(const uint8_t *shifted, int64_t lda, int tiles, cons
 VNNI static void product_vnni(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
                               int64_t first_column, int64_t columns, int32_t *c, int64_t ldc) {
     int64_t k4 = depth_quads(k), lda = k4 * 4, rows = round_up(m, VNNI_ROWS);
-    int64_t first_tile = first_column / 16, tiles = column_blocks(first_column + columns) - first_tile, ld_sums = tiles * 16;
+    int64_t first_tile = first_column / 16, tiles = column_blocks(columns), ld_sums = tiles * 16;
     uint8_t *shifted = malloc((size_t)(rows * lda));
     int32_t *sums = malloc((size_t)(rows * ld_sums) * sizeof(int32_t));
     memset(shifted, 0x80, (size_t)(rows * lda));
@@ -134,8 +134,7 @@ VNNI static void product_vnni(const int8_t *a, int64_t m, int64_t k, const int8_
     }
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < columns; j++)
-            c[i * ldc + j] = (int32_t)((uint32_t)sums[i * ld_sums + (first_column - first_tile * 16) + j] -
-                                       (uint32_t)column_offsets[first_column + j]);
+            c[i * ldc + j] = (int32_t)((uint32_t)sums[i * ld_sums + j] - (uint32_t)column_offsets[first_column + j]);
     free(sums);
     free(shifted);
 }
@@ -174,7 +173,7 @@ AVX2 INLINE void avx2_block(const int16_t *widened, int64_t lda, const int8_t *t
 AVX2 static void product_avx2(const int8_t *a, int64_t m, int64_t k, const int8_t *packed,
                               int64_t first_column, int64_t columns, int32_t *c, int64_t ldc) {
     int64_t k4 = depth_quads(k), lda = k4 * 4, rows = round_up(m, AVX2_ROWS);
-    int64_t first_tile = first_column / 16, tiles = column_blocks(first_column + columns) - first_tile;
+    int64_t first_tile = first_column / 16, tiles = column_blocks(columns);
     /* Per row and tile: 4 quads × 8 pair sums. */
     int64_t ld_sums = tiles * 32;
     int16_t *widened = calloc((size_t)(rows * lda), sizeof(int16_t));
@@ -198,10 +197,8 @@ AVX2 static void product_avx2(const int8_t *a, int64_t m, int64_t k, const int8_
             __m256i q2 = _mm256_loadu_si256((const __m256i *)(pairs + 16)), q3 = _mm256_loadu_si256((const __m256i *)(pairs + 24));
             _mm256_storeu_si256((__m256i *)column_sums, _mm256_permute4x64_epi64(_mm256_hadd_epi32(q0, q1), 0xD8));
             _mm256_storeu_si256((__m256i *)(column_sums + 8), _mm256_permute4x64_epi64(_mm256_hadd_epi32(q2, q3), 0xD8));
-            int64_t column = (first_tile + t) * 16;
-            for (int j = 0; j < 16; j++)
-                if (column + j >= first_column && column + j < first_column + columns)
-                    c[i * ldc + (column + j - first_column)] = column_sums[j];
+            int64_t width = columns - t * 16 < 16 ? columns - t * 16 : 16;
+            memcpy(c + i * ldc + t * 16, column_sums, (size_t)width * sizeof(int32_t));
         }
     free(sums);
     free(widened);

@@ -18,26 +18,16 @@ enum ExpertTableView {
         let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("tokens", columns.tokens)
             + Format.right("outl.cols", columns.outliers) + Format.right("int8 what-if", columns.int8)
             + Format.right(fourBitHeader, columns.fourBit) + "  plan"
-        frame.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), role: .header)
-        frame.put(header, x: rect.x, y: rect.y, role: .header, limit: rect.width)
-        if rows.isEmpty {
-            frame.put("  no expert matches \"\(state.filter)\"", x: rect.x, y: rect.y + 1, role: .dim, limit: rect.width)
-            return
-        }
-        for line in 0..<(rect.height - 1) {
-            let position = state.scroll + line
-            guard position < rows.count else { break }
-            let expert = state.experts[rows[position]]
-            let y = rect.y + 1 + line
-            let selected = position == state.selection
-            let text = (selected ? String(glyphs.selected) : " ") + Format.fit(expert.name, nameWidth, glyphs)
+        TableRows.draw(&frame, rect, state, glyphs, header: header, empty: "  no expert matches \"\(state.filter)\"",
+                       rows: rows) { index in
+            let expert = state.experts[index]
+            let text = Format.fit(expert.name, nameWidth, glyphs)
                 + Format.right(expert.routedTokens.map { "\($0)" } ?? pending(state), columns.tokens)
                 + Format.right(outliers(expert, state), columns.outliers)
                 + Format.right(int8(expert, state), columns.int8)
                 + Format.right(fourBit(expert, state), columns.fourBit)
                 + "  kept"
-            frame.put(text, x: rect.x, y: y, role: selected ? .selected : (expert.routedTokens == 0 ? .dim : .normal), limit: rect.width)
-            if selected { frame.paint(Rect(x: rect.x, y: y, width: rect.width, height: 1), role: .selected) }
+            return (text, expert.routedTokens == 0 ? .dim : .normal)
         }
     }
 

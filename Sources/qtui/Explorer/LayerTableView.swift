@@ -16,28 +16,17 @@ enum LayerTableView {
         let header = " " + Format.fit(title, nameWidth, glyphs) + Format.right("out×in", columns.shape)
             + Format.right("outl.cols", columns.outliers) + Format.right("int8 err", columns.int8)
             + Format.right("\(state.fourBitMethod.rawValue) err", columns.fourBit) + "  plan"
-        frame.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), role: .header)
-        frame.put(header, x: rect.x, y: rect.y, role: .header, limit: rect.width)
-        if rows.isEmpty {
-            frame.put(state.filter.isEmpty ? "  no Linear layers to convert" : "  no layer matches \"\(state.filter)\"",
-                      x: rect.x, y: rect.y + 1, role: .dim, limit: rect.width)
-            return
-        }
-        for line in 0..<(rect.height - 1) {
-            let position = state.scroll + line
-            guard position < rows.count else { break }
-            let layer = state.layers[rows[position]]
-            let y = rect.y + 1 + line
-            let selected = position == state.selection
+        let empty = state.filter.isEmpty ? "  no Linear layers to convert" : "  no layer matches \"\(state.filter)\""
+        TableRows.draw(&frame, rect, state, glyphs, header: header, empty: empty, rows: rows) { index in
+            let layer = state.layers[index]
             let skipped = state.skipped.contains(layer.name)
-            let text = (selected ? String(glyphs.selected) : " ") + Format.fit(layer.name, nameWidth, glyphs)
+            let text = Format.fit(layer.name, nameWidth, glyphs)
                 + Format.right("\(layer.outFeatures)×\(layer.inFeatures)", columns.shape)
                 + Format.right(outliers(layer, state), columns.outliers)
                 + Format.right(int8(layer, state), columns.int8)
                 + Format.right(fourBit(layer, state), columns.fourBit)
                 + "  " + (skipped ? "skip" : state.method.rawValue)
-            frame.put(text, x: rect.x, y: y, role: selected ? .selected : (skipped ? .dim : .normal), limit: rect.width)
-            if selected { frame.paint(Rect(x: rect.x, y: y, width: rect.width, height: 1), role: .selected) }
+            return (text, skipped ? .dim : .normal)
         }
     }
 
