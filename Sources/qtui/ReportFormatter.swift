@@ -248,8 +248,13 @@ enum ReportFormatter {
         let kl = p.klDivergence
         out += String(format: "KL from fp32, nats: int8@%@ %.4f · int8 %.4f · nf4 %.4f · nf4+dq %.4f · fp4 %.4f · fp4+dq %.4f\n",
                       t, kl.int8, kl.int8Pure, kl.nf4, kl.nf4DoubleQuant, kl.fp4, kl.fp4DoubleQuant)
+        // The search from the top stops at the suggestion; lower grid thresholds were not measured.
+        let unmeasured = p.suggestedThreshold.map { suggested in
+            PerplexityReport.searchGrid.filter { t in t < suggested && !p.int8Curve.contains { $0.threshold == t } }.count
+        } ?? 0
         out += "int8 by threshold, perplexity/KL: "
-            + p.int8Curve.map { String(format: "%g→%.3f/%.4f", $0.threshold, $0.perplexity, $0.klDivergence) }.joined(separator: " ") + "\n"
+            + p.int8Curve.map { String(format: "%g→%.3f/%.4f", $0.threshold, $0.perplexity, $0.klDivergence) }.joined(separator: " ")
+            + (unmeasured > 0 ? " (\(unmeasured) grid threshold\(unmeasured == 1 ? "" : "s") below the suggestion not measured: --full-curve)" : "") + "\n"
         let bound = String(format: "ln(1 + %.1f%%) = %.4f nats", p.tolerance * 100, p.maximumKLDivergence)
         out += p.suggestedThreshold.map {
             String(format: "suggested threshold: %g (highest with int8's KL from fp32 ≤ %@); %.2f%% of input columns run in fp16 there\n\n",

@@ -21,6 +21,7 @@ struct Scan: ParsableCommand {
           qtui scan ./model --layers 'layers\\.(0|1)\\.' --format json
           qtui scan ./model --calib my-domain.txt --tokens 1024 --threshold 4.5
           qtui scan ./model --perplexity --tolerance 0.5
+          qtui scan ./model --perplexity --full-curve --format json
         """
     )
 
@@ -38,8 +39,11 @@ struct Scan: ParsableCommand {
     @OptionGroup var calibration: CalibrationOptions
     @OptionGroup var dtype: KeptDTypeOption
 
-    @Flag(help: "Also measure perplexity and the KL divergence from fp32 on the calibration tokens for every method (one forward pass each) and suggest a threshold.")
+    @Flag(help: "Also measure perplexity and the KL divergence from fp32 on the calibration tokens for every method (one forward pass each) and suggest a threshold: int8 at the grid thresholds 20, 16, 12, 10, 8, 6 … 1, from the top down to the first within the tolerance.")
     var perplexity = false
+
+    @Flag(help: "With --perplexity: measure int8 at every grid threshold, below the suggestion too (up to 10 more passes).")
+    var fullCurve = false
 
     @Option(parsing: .unconditional, help: "For the suggested threshold, in percent: int8's mean KL divergence from fp32 may be at most ln(1 + tolerance/100) nats, i.e. on text the fp32 model would write, int8's perplexity at most this much above fp32's.")
     var tolerance: Double = 1
@@ -49,6 +53,7 @@ struct Scan: ParsableCommand {
             throw ValidationError("--layers \(layers): not a valid regular expression")
         }
         if calibration.noCalib && perplexity { throw ValidationError("--perplexity needs calibration (drop --no-calib)") }
+        if fullCurve && !perplexity { throw ValidationError("--full-curve is part of --perplexity (add it)") }
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
     }
 
@@ -77,6 +82,7 @@ extension Scan {
         request.threshold = threshold.threshold
         request.perplexity = perplexity
         request.perplexityTolerance = tolerance / 100
+        request.perplexityFullCurve = fullCurve
         return request
     }
 }

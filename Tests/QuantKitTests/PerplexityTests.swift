@@ -111,10 +111,42 @@ final class PerplexityTests: XCTestCase {
         XCTAssertEqual(report.klDivergence.int8, report.int8Curve.first { $0.threshold == 6 }?.klDivergence)
         // A threshold off the grid gets its own pass; on the grid it shares the grid's.
         let offGrid = try PerplexityReport.measure(runtime, tokens: Array(1...40), threshold: 7, blocksize: 64, tolerance: 0.01)
-        XCTAssertEqual(offGrid.int8Curve, report.int8Curve)
+        XCTAssertEqual(offGrid.int8Curve, report.int8Curve.filter { $0.threshold != 6 || offGrid.int8Curve.contains($0) })
+        XCTAssertEqual(offGrid.suggestedThreshold, report.suggestedThreshold)
         let direct = try runtime.compare(plan: plan(.int8, threshold: 7), against: try runtime.referencePass(tokens: Array(1...40)))
         XCTAssertEqual(offGrid.int8, direct.perplexity)
         XCTAssertEqual(offGrid.klDivergence.int8, direct.meanKLDivergence)
+    }
+
+    /// Searching the grid from the top finds the suggestion the whole curve gives, with the same values
+    /// at the points it measures, and measures nothing below it: for a bound under every point, between
+    /// each two neighbouring KLs, and over every point.
+    func testSearchFromTheTopFindsTheWholeCurvesSuggestion() throws {
+        let runtime = try fixtureRuntime()
+        let tokens = Array(1...40)
+        let full = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 7, blocksize: 64, fullCurve: true)
+        XCTAssertEqual(full.int8Curve.map(\.threshold), PerplexityReport.searchGrid)
+        let divergences = Set(full.int8Curve.map(\.klDivergence)).sorted()
+        XCTAssertGreaterThan(divergences.count, 3, "the fixture's KL varies along the grid")
+        let bounds = [divergences[0] / 2] + zip(divergences, divergences.dropFirst()).map { ($0 + $1) / 2 } + [divergences.last! * 2]
+        var stoppedEarly = 0
+        for bound in bounds {
+            let tolerance = expm1(bound)
+            let expected = full.int8Curve.last { $0.klDivergence <= log1p(tolerance) }?.threshold
+            var reported: [Int] = []
+            let searched = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 7, blocksize: 64, tolerance: tolerance,
+                                                        progress: { done, _ in reported.append(done) })
+            XCTAssertEqual(searched.suggestedThreshold, expected, "bound \(bound)")
+            let measured = PerplexityReport.searchGrid.filter { $0 >= (expected ?? 0) }
+            XCTAssertEqual(searched.int8Curve, full.int8Curve.filter { measured.contains($0.threshold) }, "bound \(bound)")
+            XCTAssertEqual(searched.int8, full.int8)
+            XCTAssertEqual(searched.klDivergence, full.klDivergence)
+            // Passes run: fp32, the six methods, the grid points searched (the last report is the end).
+            XCTAssertEqual(reported.dropLast().last, 7 + measured.count, "bound \(bound)")
+            XCTAssertEqual(reported.last, 7 + PerplexityReport.searchGrid.count)
+            if measured.count < PerplexityReport.searchGrid.count { stoppedEarly += 1 }
+        }
+        XCTAssertGreaterThan(stoppedEarly, 1)
     }
 
     /// Mean KL(p_fp32 ‖ p_quantized) against transformers + bitsandbytes (scripts/fixtures/make_kl_fixture.py): the

@@ -126,7 +126,7 @@ final class CommandLineTests: XCTestCase {
         let atSix = try XCTUnwrap(errors.thresholds.firstIndex(of: 6))
         XCTAssertLessThan(errors.int8[atSix], errors.int8Pure, "keeping the outlier columns in fp16 helps")
         XCTAssertLessThan(errors.int8Pure, errors.nf4)
-        let table = try run(["scan", model, "--tokens", "200", "--threshold", "5.5", "--perplexity"])
+        let table = try run(["scan", model, "--tokens", "200", "--threshold", "5.5", "--perplexity", "--full-curve"])
         XCTAssertTrue(table.stdout.contains("outl.cols@5.5"), table.stdout)
         XCTAssertTrue(table.stdout.contains("Calibrated on 200 tokens of built-in text"))
         XCTAssertTrue(table.stdout.contains("perplexity on 200 tokens: fp32 "), table.stdout)
@@ -135,6 +135,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(table.stdout.contains("(highest with int8's KL from fp32 ≤ ln(1 + 1.0%) = 0.0100 nats)")
                       || table.stdout.contains("no threshold keeps int8's KL from fp32 within ln(1 + 1.0%) = 0.0100 nats"), table.stdout)
         XCTAssertEqual(try run(["scan", model, "--no-calib", "--perplexity"]).status, 1, "--perplexity needs calibration")
+        let alone = try run(["scan", model, "--full-curve"])
+        XCTAssertEqual(alone.status, 1)
+        XCTAssertTrue(alone.stderr.contains("--full-curve is part of --perplexity"), alone.stderr)
     }
 
     /// QTUI_MAX_ISA caps every kernel dispatch: `bench` names what ran, and the capped paths give the

@@ -292,7 +292,7 @@ final class ExplorerTests: XCTestCase {
         XCTAssertEqual(send([.character("p")], to: &state), [.measurePerplexity(threshold: 6, blocksize: 64, skipModules: [])])
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: NSTemporaryDirectory() + "qtui-explorer-calibrated-\(getpid())"))
         let tokens = Array(1...40)
-        let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64)
+        let report = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64, fullCurve: true)
         _ = reduce(&state, .analysis(.perplexity(report, threshold: 6)))
         _ = reduce(&state, .ended(.perplexity, .completed))
         let quality = render(state).line(28)

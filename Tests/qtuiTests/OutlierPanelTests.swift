@@ -100,7 +100,7 @@ final class OutlierPanelTests: XCTestCase {
         send([.character("f"), .character("f")], to: &state)
         XCTAssertEqual(state.panel, .histogram)
         let runtime = try ModelRuntime(checkpoint: try Checkpoint(path: NSTemporaryDirectory() + "qtui-explorer-deep-\(getpid())"))
-        let report = try PerplexityReport.measure(runtime, tokens: Array(1...20), threshold: 6, blocksize: 64)
+        let report = try PerplexityReport.measure(runtime, tokens: Array(1...20), threshold: 6, blocksize: 64, fullCurve: true)
         _ = reduce(&state, .analysis(.perplexity(report, threshold: 6)))
         XCTAssertEqual(state.panel, .tradeoff)
         for (width, height) in [(80, 24), (60, 14), (120, 30)] {

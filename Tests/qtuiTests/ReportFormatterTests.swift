@@ -30,6 +30,9 @@ final class ReportFormatterTests: XCTestCase {
 
 
             """)
+        // Searched from the top, the curve stops at the suggestion: the thresholds below it are counted.
+        let searched = ReportFormatter.perplexityLines(try report(suggested: #""suggestedThreshold": 6,"#), threshold: 6)
+        XCTAssertTrue(searched.contains("6→41.600/0.0192 (3 grid thresholds below the suggestion not measured: --full-curve)\n"), searched)
         let none = ReportFormatter.perplexityLines(try report(suggested: ""), threshold: 6)
         XCTAssertTrue(none.hasSuffix("no threshold keeps int8's KL from fp32 within ln(1 + 1.0%) = 0.0100 nats\n\n"), none)
     }

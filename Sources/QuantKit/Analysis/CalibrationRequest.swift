@@ -11,6 +11,8 @@ public struct CalibrationRequest: Sendable {
     /// Also measure perplexity per method (a forward pass each) and suggest a threshold.
     public var perplexity = false
     public var perplexityTolerance = 0.01
+    /// Measure int8 at every threshold of the perplexity grid, not only down to the suggestion.
+    public var perplexityFullCurve = false
 
     /// Fewer tokens say nothing about a layer's activations: a handful shows few of the outlier
     /// dimensions a real text brings out (and an empty file still gives the tokenizer's special tokens).

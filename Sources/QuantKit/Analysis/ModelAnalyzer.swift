@@ -45,6 +45,7 @@ public struct ModelAnalyzer: Sendable {
         try measureOutputErrors(statistics, threshold: request.threshold, emit: emit, isCancelled: isCancelled)
         if request.perplexity, let session {
             try measurePerplexity(session, threshold: request.threshold, tolerance: request.perplexityTolerance,
+                                  fullCurve: request.perplexityFullCurve,
                                   emit: emit, isCancelled: isCancelled)
         }
     }
@@ -125,11 +126,12 @@ public struct ModelAnalyzer: Sendable {
         case .failure(let unavailable): emit(.activationsUnavailable(reason: unavailable.reason))
         case .success(let session):
             try measurePerplexity(session, threshold: threshold, skipModules: skipModules, tolerance: request.perplexityTolerance,
+                                  fullCurve: request.perplexityFullCurve,
                                   emit: emit, isCancelled: isCancelled)
         }
     }
 
-    private func measurePerplexity(_ session: CalibrationSession, threshold: Float, skipModules: [String] = [], tolerance: Double,
+    private func measurePerplexity(_ session: CalibrationSession, threshold: Float, skipModules: [String] = [], tolerance: Double, fullCurve: Bool,
                                    emit: (AnalysisEvent) -> Void, isCancelled: () -> Bool) throws {
         guard session.runtime.hasOutputHead else {
             emit(.perplexityUnavailable(reason: "\(session.runtime.model.modelType) has no language-model head "
@@ -138,6 +140,7 @@ public struct ModelAnalyzer: Sendable {
         }
         let report = try PerplexityReport.measure(session.runtime, tokens: session.tokens, threshold: threshold,
                                                   blocksize: weights.blocksize, skipModules: skipModules, tolerance: tolerance,
+                                                  fullCurve: fullCurve,
                                                   progress: { done, total in
             emit(.progress(AnalysisProgress(phase: .perplexity, done: done, total: total, unit: "pass")))
         }, isCancelled: isCancelled)

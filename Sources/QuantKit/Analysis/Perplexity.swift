@@ -38,7 +38,9 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
     public let fp4: Double
     public let fp4DoubleQuant: Double
     public let klDivergence: Divergences
-    /// int8 perplexity and KL at each threshold of the search grid.
+    /// int8 perplexity and KL at the grid thresholds measured, ascending: from the top of the grid down to
+    /// the suggestion (every grid threshold when none qualifies, or when measured with `fullCurve`), and
+    /// the report's threshold when it is on the grid.
     public let int8Curve: [Point]
     /// The highest grid threshold whose int8 KL from fp32 is at most `maximumKLDivergence` (nil: none).
     public let suggestedThreshold: Float?
@@ -53,11 +55,15 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
 
     public static let searchGrid: [Float] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
 
-    /// Runs 7 + grid forward passes over `tokens` (at least 2; one fewer when `threshold` is on the grid,
-    /// whose pass it shares); `skipModules` stay unquantized in every method. Memory beyond one pass: the
-    /// fp32 pass's next-token distributions, (tokens − 1) × vocabulary floats.
+    /// Runs 7 forward passes over `tokens` (at least 2) — fp32, int8 at `threshold`, pure int8, nf4 and
+    /// fp4 with and without double quant — then int8 at the grid thresholds from the highest down, until
+    /// one keeps the KL within the bound: that one is the suggestion, the highest such threshold of the
+    /// grid, exactly as if every grid point had been measured (the points below it would not change it).
+    /// `fullCurve` measures every grid point. A grid point equal to `threshold` shares its pass.
+    /// `skipModules` stay unquantized in every method. Memory beyond one pass: the fp32 pass's next-token
+    /// distributions, (tokens − 1) × vocabulary floats.
     public static func measure(_ runtime: ModelRuntime, tokens: [Int], threshold: Float, blocksize: Int, skipModules: [String] = [],
-                               tolerance: Double = 0.01, progress: (Int, Int) -> Void = { _, _ in },
+                               tolerance: Double = 0.01, fullCurve: Bool = false, progress: (Int, Int) -> Void = { _, _ in },
                                isCancelled: () -> Bool = { false }) throws -> PerplexityReport {
         func plan(_ method: ExportMethod, doubleQuant: Bool = false, threshold: Float = 6) -> ExportPlan {
             var plan = ExportPlan(method: method)
@@ -67,23 +73,34 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
             plan.skipModules = skipModules
             return plan
         }
-        let onGrid = searchGrid.firstIndex(of: threshold)
-        let plans = [plan(.int8, threshold: 0), plan(.nf4), plan(.nf4, doubleQuant: true), plan(.fp4), plan(.fp4, doubleQuant: true)]
-            + searchGrid.map { plan(.int8, threshold: $0) } + (onGrid == nil ? [plan(.int8, threshold: threshold)] : [])
-        let passes = plans.count + 1
+        let bound = log1p(tolerance)
+        let methods = [plan(.int8, threshold: threshold), plan(.int8, threshold: 0), plan(.nf4), plan(.nf4, doubleQuant: true),
+                       plan(.fp4), plan(.fp4, doubleQuant: true)]
+        // The most passes it can take; a search that stops early jumps to the end.
+        let passes = 1 + methods.count + searchGrid.filter { $0 != threshold }.count
+        var done = 0
+        func advance() {
+            done += 1
+            progress(done, passes)
+        }
         progress(0, passes)
         let reference = try runtime.referencePass(tokens: tokens)
-        var measured: [NextTokenComparison] = []
-        for (index, plan) in plans.enumerated() {
+        advance()
+        func measured(_ plan: ExportPlan) throws -> NextTokenComparison {
             if isCancelled() { throw CancellationError() }
-            progress(index + 1, passes)
-            measured.append(try runtime.compare(plan: plan, against: reference))
+            defer { advance() }
+            return try runtime.compare(plan: plan, against: reference)
+        }
+        // r: int8 at `threshold`, int8 pure, nf4, nf4+dq, fp4, fp4+dq.
+        let r = try methods.map(measured)
+        var grid: [Float: NextTokenComparison] = searchGrid.contains(threshold) ? [threshold: r[0]] : [:]
+        for gridThreshold in searchGrid.reversed() {
+            let point = try grid[gridThreshold] ?? measured(plan(.int8, threshold: gridThreshold))
+            grid[gridThreshold] = point
+            if !fullCurve && point.meanKLDivergence <= bound { break }
         }
         progress(passes, passes)
-        // r: int8 at `threshold`, int8 pure, nf4, nf4+dq, fp4, fp4+dq, then the grid.
-        let r = [measured[5 + (onGrid ?? searchGrid.count)]] + measured
-        let curve = zip(searchGrid, r[6...]).map { Point(threshold: $0, perplexity: $1.perplexity, klDivergence: $1.meanKLDivergence) }
-        let bound = log1p(tolerance)
+        let curve = searchGrid.compactMap { t in grid[t].map { Point(threshold: t, perplexity: $0.perplexity, klDivergence: $0.meanKLDivergence) } }
         let divergences = Divergences(int8: r[0].meanKLDivergence, int8Pure: r[1].meanKLDivergence, nf4: r[2].meanKLDivergence,
                                       nf4DoubleQuant: r[3].meanKLDivergence, fp4: r[4].meanKLDivergence,
                                       fp4DoubleQuant: r[5].meanKLDivergence)
