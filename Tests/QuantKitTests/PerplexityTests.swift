@@ -118,6 +118,24 @@ final class PerplexityTests: XCTestCase {
         XCTAssertEqual(offGrid.klDivergence.int8, direct.meanKLDivergence)
     }
 
+    /// Calibration's pass doubles as perplexity's fp32 reference: the statistics are calibration's alone,
+    /// and the report the one a reference pass of its own gives (every KL reads the reference's
+    /// distributions).
+    func testCalibrationPassIsThePerplexityReference() throws {
+        let runtime = try fixtureRuntime()
+        let tokens = Array(1...40)
+        let calibration = Calibration()
+        let shared = try calibration.runObservingExperts(runtime, tokens: tokens, reference: true)
+        XCTAssertEqual(shared.statistics, try calibration.run(runtime, tokens: tokens))
+        let reference = try XCTUnwrap(shared.reference)
+        XCTAssertNil(try calibration.runObservingExperts(runtime, tokens: tokens).reference)
+        var passes: [Int] = []
+        let reused = try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64, reference: reference,
+                                                  progress: { done, _ in passes.append(done) })
+        XCTAssertEqual(reused, try PerplexityReport.measure(runtime, tokens: tokens, threshold: 6, blocksize: 64))
+        XCTAssertEqual(passes.first, 0)
+    }
+
     /// Searching the grid from the top finds the suggestion the whole curve gives, with the same values
     /// at the points it measures, and measures nothing below it: for a bound under every point, between
     /// each two neighbouring KLs, and over every point.

@@ -34,22 +34,24 @@ public struct Calibration: Sendable {
 
     public func run(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
                     isCancelled: () -> Bool = { false }) throws -> [String: ActivationStatistics] {
-        try observe(runtime, tokens: tokens, experts: nil, progress: progress, isCancelled: isCancelled).statistics
+        try observe(runtime, tokens: tokens, experts: nil, reference: false, progress: progress, isCancelled: isCancelled).statistics
     }
 
     /// `run`, and for an MoE model what each routed expert saw (`MoELayerActivity` per layer, block order)
-    /// in the same pass; no layers for any other model.
-    public func runObservingExperts(_ runtime: ModelRuntime, tokens: [Int], progress: (Progress) -> Void = { _ in },
-                                    isCancelled: () -> Bool = { false }) throws
-        -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity]) {
+    /// in the same pass; no layers for any other model. With `reference` the pass is also perplexity's
+    /// fp32 reference pass (`ModelRuntime.referencePass`: the model needs an output head and 2 tokens).
+    public func runObservingExperts(_ runtime: ModelRuntime, tokens: [Int], reference: Bool = false,
+                                    progress: (Progress) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws
+        -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity], reference: ReferencePass?) {
         let collector = runtime.model.experts.map {
             ExpertActivityCollector($0, tokens: tokens.count, sampleLimit: sampleLimit, countedThresholds: countedThresholds)
         }
-        return try observe(runtime, tokens: tokens, experts: collector, progress: progress, isCancelled: isCancelled)
+        return try observe(runtime, tokens: tokens, experts: collector, reference: reference, progress: progress, isCancelled: isCancelled)
     }
 
-    private func observe(_ runtime: ModelRuntime, tokens: [Int], experts: ExpertActivityCollector?, progress: (Progress) -> Void,
-                         isCancelled: () -> Bool) throws -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity]) {
+    private func observe(_ runtime: ModelRuntime, tokens: [Int], experts: ExpertActivityCollector?, reference: Bool,
+                         progress: (Progress) -> Void, isCancelled: () -> Bool) throws
+        -> (statistics: [String: ActivationStatistics], experts: [MoELayerActivity], reference: ReferencePass?) {
         let layerCount = runtime.plan.linears.count
         let stride = max(1, tokens.count / max(sampleLimit, 1))
         var statistics: [String: ActivationStatistics] = [:]
@@ -67,12 +69,15 @@ public struct Calibration: Sendable {
                 progress(Progress(layersSeen: seen.count, layerCount: layerCount, tokens: tokens.count))
             }
         }
-        if experts == nil {
+        var referencePass: ReferencePass?
+        if reference {
+            referencePass = try runtime.referencePass(tokens: tokens, experts: experts != nil, observer: observer)
+        } else if experts == nil {
             try runtime.run(tokens: tokens, observer: observer)
         } else {
             try runtime.runObservingExperts(tokens: tokens, observer: observer)
         }
         for name in statistics.keys { statistics[name]!.finish() }
-        return (statistics, experts?.finish() ?? [])
+        return (statistics, experts?.finish() ?? [], referencePass)
     }
 }

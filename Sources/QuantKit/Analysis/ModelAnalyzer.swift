@@ -29,6 +29,7 @@ public struct ModelAnalyzer: Sendable {
         try analyseWeights(emit: emit, isCancelled: isCancelled)
         guard let request = calibration else { return }
         var session: CalibrationSession?
+        var reference: ReferencePass?
         let statistics: [String: ActivationStatistics]
         if let knownStatistics {
             statistics = knownStatistics
@@ -39,13 +40,15 @@ public struct ModelAnalyzer: Sendable {
                 return
             case .success(let prepared):
                 session = prepared
-                statistics = try calibrate(prepared, request: request, emit: emit, isCancelled: isCancelled)
+                // With perplexity to measure, the calibration pass is its fp32 reference too.
+                let shared = request.perplexity && prepared.runtime.hasOutputHead && prepared.tokens.count >= 2
+                (statistics, reference) = try calibrate(prepared, request: request, reference: shared, emit: emit, isCancelled: isCancelled)
             }
         }
         try measureOutputErrors(statistics, threshold: request.threshold, emit: emit, isCancelled: isCancelled)
         if request.perplexity, let session {
             try measurePerplexity(session, threshold: request.threshold, tolerance: request.perplexityTolerance,
-                                  fullCurve: request.perplexityFullCurve,
+                                  fullCurve: request.perplexityFullCurve, reference: reference,
                                   emit: emit, isCancelled: isCancelled)
         }
     }
@@ -62,13 +65,13 @@ public struct ModelAnalyzer: Sendable {
         emit(.weightsFinished(blocksize: weights.blocksize))
     }
 
-    private func calibrate(_ session: CalibrationSession, request: CalibrationRequest, emit: (AnalysisEvent) -> Void,
-                           isCancelled: () -> Bool) throws -> [String: ActivationStatistics] {
+    private func calibrate(_ session: CalibrationSession, request: CalibrationRequest, reference: Bool, emit: (AnalysisEvent) -> Void,
+                           isCancelled: () -> Bool) throws -> ([String: ActivationStatistics], ReferencePass?) {
         // The report's threshold is counted too, so its outlier features are exact.
         var calibration = request.calibration
         if request.threshold > 0 { calibration.countedThresholds.append(request.threshold) }
-        let (statistics, experts) = try calibration.runObservingExperts(session.runtime, tokens: session.tokens,
-                                                                        progress: { seen in
+        let (statistics, experts, referencePass) = try calibration.runObservingExperts(session.runtime, tokens: session.tokens,
+                                                                                       reference: reference, progress: { seen in
             emit(.progress(AnalysisProgress(phase: .calibration, done: seen.layersSeen, total: seen.layerCount, unit: "layer")))
         }, isCancelled: isCancelled)
         emit(.calibrated(tokens: session.tokens.count, statistics: statistics))
@@ -76,7 +79,7 @@ public struct ModelAnalyzer: Sendable {
             emit(.experts(experts))
             try measureExpertWhatIf(experts, threshold: request.threshold, emit: emit, isCancelled: isCancelled)
         }
-        return statistics
+        return (statistics, referencePass)
     }
 
     /// Every routed expert that received calibration tokens, its three projections measured as a
@@ -132,7 +135,7 @@ public struct ModelAnalyzer: Sendable {
     }
 
     private func measurePerplexity(_ session: CalibrationSession, threshold: Float, skipModules: [String] = [], tolerance: Double, fullCurve: Bool,
-                                   emit: (AnalysisEvent) -> Void, isCancelled: () -> Bool) throws {
+                                   reference: ReferencePass? = nil, emit: (AnalysisEvent) -> Void, isCancelled: () -> Bool) throws {
         guard session.runtime.hasOutputHead else {
             emit(.perplexityUnavailable(reason: "\(session.runtime.model.modelType) has no language-model head "
                                         + "(an encoder predicts no next token)"))
@@ -140,7 +143,7 @@ public struct ModelAnalyzer: Sendable {
         }
         let report = try PerplexityReport.measure(session.runtime, tokens: session.tokens, threshold: threshold,
                                                   blocksize: weights.blocksize, skipModules: skipModules, tolerance: tolerance,
-                                                  fullCurve: fullCurve,
+                                                  fullCurve: fullCurve, reference: reference,
                                                   progress: { done, total in
             emit(.progress(AnalysisProgress(phase: .perplexity, done: done, total: total, unit: "pass")))
         }, isCancelled: isCancelled)

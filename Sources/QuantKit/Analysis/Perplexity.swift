@@ -59,11 +59,13 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
     /// fp4 with and without double quant — then int8 at the grid thresholds from the highest down, until
     /// one keeps the KL within the bound: that one is the suggestion, the highest such threshold of the
     /// grid, exactly as if every grid point had been measured (the points below it would not change it).
-    /// `fullCurve` measures every grid point. A grid point equal to `threshold` shares its pass.
+    /// `fullCurve` measures every grid point. A grid point equal to `threshold` shares its pass; a `known`
+    /// reference pass (calibration's, on the same tokens) is the fp32 pass.
     /// `skipModules` stay unquantized in every method. Memory beyond one pass: the fp32 pass's next-token
     /// distributions, (tokens − 1) × vocabulary floats.
     public static func measure(_ runtime: ModelRuntime, tokens: [Int], threshold: Float, blocksize: Int, skipModules: [String] = [],
-                               tolerance: Double = 0.01, fullCurve: Bool = false, progress: (Int, Int) -> Void = { _, _ in },
+                               tolerance: Double = 0.01, fullCurve: Bool = false, reference known: ReferencePass? = nil,
+                               progress: (Int, Int) -> Void = { _, _ in },
                                isCancelled: () -> Bool = { false }) throws -> PerplexityReport {
         func plan(_ method: ExportMethod, doubleQuant: Bool = false, threshold: Float = 6) -> ExportPlan {
             var plan = ExportPlan(method: method)
@@ -84,7 +86,8 @@ public struct PerplexityReport: Sendable, Codable, Equatable {
             progress(done, passes)
         }
         progress(0, passes)
-        let reference = try runtime.referencePass(tokens: tokens)
+        precondition(known.map { $0.tokens == tokens } ?? true, "the reference ran on other tokens")
+        let reference = try known ?? runtime.referencePass(tokens: tokens)
         advance()
         func measured(_ plan: ExportPlan) throws -> NextTokenComparison {
             if isCancelled() { throw CancellationError() }

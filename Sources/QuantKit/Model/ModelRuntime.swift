@@ -76,6 +76,17 @@ public final class ModelRuntime {
         }
     }
 
+    /// `run` (or `runObservingExperts` with `experts`) that is also the fp32 reference pass of
+    /// `referencePass`: one forward pass for calibration and perplexity, the same bits as two.
+    public func referencePass(tokens: [Int], experts: Bool, observer: (LinearInput) throws -> Void) throws -> ReferencePass {
+        let converted = Set(plan.linears.map(\.name))
+        return try withoutActuallyEscaping(observer) { observer in
+            try referencePass(tokens: tokens, observer: { input in
+                if (experts && input.routedTokens != nil) || converted.contains(input.name) { try observer(input) }
+            })
+        }
+    }
+
     /// `everyLinear` also shows the nn.Linear layers transformers leaves unconverted that a pass reads as
     /// Linears (Falcon's FalconLinear) — to check them against transformers' hooks.
     func run(tokens: [Int], everyLinear: Bool, observer: (LinearInput) throws -> Void) throws {
@@ -120,9 +131,13 @@ public final class ModelRuntime {
     /// The fp32 model run once on `tokens` (at least 2), its next-token distributions kept to compare
     /// quantized passes with: (tokens − 1) × vocabulary floats.
     public func referencePass(tokens: [Int]) throws -> ReferencePass {
+        try referencePass(tokens: tokens, observer: nil)
+    }
+
+    private func referencePass(tokens: [Int], observer: ((LinearInput) throws -> Void)?) throws -> ReferencePass {
         let head = try outputHead()
         guard tokens.count >= 2 else { throw ModelError(file: checkpoint.path, .tooFewTokens(tokens.count)) }
-        let (distributions, nll) = try forward(tokens, observer: nil) { hidden, _ in
+        let (distributions, nll) = try forward(tokens, observer: observer) { hidden, _ in
             head.distributions(hidden, targets: Array(tokens.dropFirst()))
         }
         return ReferencePass(tokens: tokens, window: window, distributions: distributions,
