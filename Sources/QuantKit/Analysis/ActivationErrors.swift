@@ -78,7 +78,7 @@ public struct ActivationErrors: Sendable, Equatable {
 
         // The 4-bit types (plain and double-quant each; the longest jobs: first) and every distinct int8
         // quantization run as separate jobs on all cores; each job's result is what it would be alone,
-        // and at most one job per core holds its buffers (a 4-bit job up to two weights' worth of Float,
+        // and at most one job per core holds its buffers (a 4-bit job one weight's worth of Float and its 4-bit codes,
         // an int8 job the weight's outlier columns) at a time.
         let fourBitTypes = FourBitType.allCases
         var results = [Double](repeating: 0, count: 2 * fourBitTypes.count + distinct.count)
@@ -129,11 +129,14 @@ public struct ActivationErrors: Sendable, Equatable {
         let (packed, absmax) = weight.withUnsafeBytes {
             FourBitCodec.quantize($0.baseAddress!, dtype: .f32, count: n * k, type: type, blocksize: blocksize)
         }
-        let plain = FourBitCodec.dequantized(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
-        let plainError = relativeError(BLAS.product(sample, rows: rows, plain, n: n, k: k), reference)
+        // One weight's worth of Float: the nested reconstruction overwrites the plain one once measured.
+        var weight = FourBitCodec.dequantized(packed, absmax: absmax, type: type, blocksize: blocksize, count: n * k)
+        let plainError = relativeError(BLAS.product(sample, rows: rows, weight, n: n, k: k), reference)
         let reassembled = DoubleQuantizedAbsmax.quantize(absmax).reassembled
-        let nested = FourBitCodec.dequantized(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k)
-        return (plainError, relativeError(BLAS.product(sample, rows: rows, nested, n: n, k: k), reference))
+        weight.withUnsafeMutableBufferPointer {
+            FourBitCodec.dequantize(packed, absmax: reassembled, type: type, blocksize: blocksize, count: n * k, into: $0.baseAddress!)
+        }
+        return (plainError, relativeError(BLAS.product(sample, rows: rows, weight, n: n, k: k), reference))
     }
 
     /// The int8 output error at one threshold (the explorer refines off-grid thresholds with it).

@@ -195,7 +195,7 @@ public final class ModelRuntime {
         defer { hidden.deallocate() }
         try pass.embed(tokens, chunks: chunks, into: hidden, run: run)
         for index in 0..<model.layerCount {
-            let weights = loadBlock(index)
+            let weights = blockWeights(index, chunks: chunks.count)
             for chunk in chunks {
                 try pass.block(index, weights: weights, chunk: chunk, hidden: hidden, run: run)
             }
@@ -212,13 +212,13 @@ public final class ModelRuntime {
         for spec in pass.blockTensors(index) { checkpoint.tensor(named: prefix + spec.name).map(checkpoint.release) }
     }
 
-    private func loadBlock(_ index: Int) -> BlockWeights {
+    /// Block `index`'s tensors, each loaded when the pass first reads it (an MoE block loads only the
+    /// experts that receive tokens).
+    private func blockWeights(_ index: Int, chunks: Int) -> BlockWeights {
         let prefix = pass.blockPrefix(index)
-        var tensors: [String: WeightBuffer] = [:]
-        for spec in pass.blockTensors(index) {
-            if let tensor = checkpoint.tensor(named: prefix + spec.name) { tensors[spec.name] = store.load(tensor) }
+        return BlockWeights(keepsLinearWeights: chunks > 1) { [checkpoint, store] name in
+            checkpoint.tensor(named: prefix + name).map { store.load($0) }
         }
-        return BlockWeights(tensors: tensors)
     }
 
     private func validateTensors() throws {

@@ -112,20 +112,39 @@ final class WeightBuffer {
     }
 }
 
-/// The loaded tensors of one block, by name relative to the block (e.g. `self_attn.q_proj.weight`).
-struct BlockWeights {
-    let tensors: [String: WeightBuffer]
+/// The tensors of one block, by name relative to the block (e.g. `self_attn.q_proj.weight`), loaded when
+/// first asked for. What `subscript` and `optional` hand out (norms, biases: their pointers are read after
+/// the call) stays loaded until the block is let go. A Linear's weight stays too when the block runs in
+/// several chunks; in one chunk it is loaded for its product and let go with the Linear — a block then
+/// holds one Linear weight at a time instead of all seven (as Float at 7B: 235 MB instead of 872 MB).
+final class BlockWeights {
+    private let load: (String) -> WeightBuffer?
+    private let keepsLinearWeights: Bool
+    private var kept: [String: WeightBuffer] = [:]
+
+    init(keepsLinearWeights: Bool, load: @escaping (String) -> WeightBuffer?) {
+        self.keepsLinearWeights = keepsLinearWeights
+        self.load = load
+    }
 
     /// Tensors the runtime validated at start-up; a missing one here is a programming error.
     subscript(_ name: String) -> WeightBuffer {
-        guard let tensor = tensors[name] else { preconditionFailure("block tensor \(name) was not loaded") }
+        guard let tensor = optional(name) else { preconditionFailure("block tensor \(name) is not in the checkpoint") }
         return tensor
     }
 
-    func optional(_ name: String) -> WeightBuffer? { tensors[name] }
+    func optional(_ name: String) -> WeightBuffer? {
+        if let tensor = kept[name] { return tensor }
+        let tensor = load(name)
+        kept[name] = tensor
+        return tensor
+    }
 
     /// A Linear module: `name.weight` and, when the block has it, `name.bias`.
     func linear(_ name: String, transposed: Bool = false) -> Linear {
-        Linear(weight: self[name + ".weight"], bias: optional(name + ".bias"), storedTransposed: transposed)
+        let weightName = name + ".weight"
+        let weight = keepsLinearWeights ? self[weightName] : kept[weightName] ?? load(weightName)
+        guard let weight else { preconditionFailure("block tensor \(weightName) is not in the checkpoint") }
+        return Linear(weight: weight, bias: optional(name + ".bias"), storedTransposed: transposed)
     }
 }
