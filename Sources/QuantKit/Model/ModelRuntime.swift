@@ -68,33 +68,34 @@ public final class ModelRuntime {
     /// transformers + bitsandbytes do not convert — each with only the tokens routed to it
     /// (`LinearInput.routedTokens`; zero rows when none were). For what-if numbers, never for the plan.
     public func runObservingExperts(tokens: [Int], observer: (LinearInput) throws -> Void) throws {
-        let converted = Set(plan.linears.map(\.name))
         try withoutActuallyEscaping(observer) { observer in
-            _ = try forward(tokens, observer: { input in
-                if input.routedTokens != nil || converted.contains(input.name) { try observer(input) }
-            }) { _, _ in () }
+            _ = try forward(tokens, observer: convertedInputs(experts: true, observer)) { _, _ in () }
         }
     }
 
     /// `run` (or `runObservingExperts` with `experts`) that is also the fp32 reference pass of
     /// `referencePass`: one forward pass for calibration and perplexity, the same bits as two.
     public func referencePass(tokens: [Int], experts: Bool, observer: (LinearInput) throws -> Void) throws -> ReferencePass {
-        let converted = Set(plan.linears.map(\.name))
-        return try withoutActuallyEscaping(observer) { observer in
-            try referencePass(tokens: tokens, observer: { input in
-                if (experts && input.routedTokens != nil) || converted.contains(input.name) { try observer(input) }
-            })
+        try withoutActuallyEscaping(observer) { observer in
+            try referencePass(tokens: tokens, observer: convertedInputs(experts: experts, observer))
         }
     }
 
     /// `everyLinear` also shows the nn.Linear layers transformers leaves unconverted that a pass reads as
     /// Linears (Falcon's FalconLinear) — to check them against transformers' hooks.
     func run(tokens: [Int], everyLinear: Bool, observer: (LinearInput) throws -> Void) throws {
-        let converted = Set(plan.linears.map(\.name))
         try withoutActuallyEscaping(observer) { observer in
-            _ = try forward(tokens, observer: { input in
-                if everyLinear || converted.contains(input.name) { try observer(input) }
-            }) { _, _ in () }
+            _ = try forward(tokens, observer: convertedInputs(everyLinear: everyLinear, observer)) { _, _ in () }
+        }
+    }
+
+    /// `observer` for the inputs of the converted Linears only — of every Linear with `everyLinear`, and
+    /// also of the routed experts with `experts`.
+    private func convertedInputs(everyLinear: Bool = false, experts: Bool = false,
+                                 _ observer: @escaping (LinearInput) throws -> Void) -> (LinearInput) throws -> Void {
+        let converted = Set(plan.linears.map(\.name))
+        return { input in
+            if everyLinear || (experts && input.routedTokens != nil) || converted.contains(input.name) { try observer(input) }
         }
     }
 
