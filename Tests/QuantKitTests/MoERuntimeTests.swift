@@ -99,7 +99,8 @@ final class MoERuntimeTests: XCTestCase {
         }
     }
 
-    /// One token goes to top_k experts per layer; the others are still shown, with zero rows.
+    /// One token goes to top_k experts per layer; the others are still shown, with zero rows — and their
+    /// weights are never loaded (a block loads a tensor when the pass first reads it).
     func testExpertsWithoutTokensAreShownEmpty() throws {
         let runtime = try runtime("mixtral-f32")
         let experts = try XCTUnwrap(runtime.model.experts)
@@ -113,6 +114,11 @@ final class MoERuntimeTests: XCTestCase {
             XCTAssertEqual(hit.count, experts.topK, "layer \(layer)")
             XCTAssertEqual(rows.filter { $0.key.hasPrefix("model.layers.\(layer).") }.values.reduce(0, +), experts.topK)
         }
+        let idle = rows.filter { $0.value == 0 }.keys.map { String($0.dropLast("w1".count)) }
+        let read = runtime.checkpoint.tensors.filter { tensor in
+            (tensor.name.hasPrefix("model.layers.") && !idle.contains { tensor.name.hasPrefix($0) }) || tensor.name == "model.norm.weight"
+        }
+        XCTAssertEqual(runtime.weightMemory.loadedBytes, read.reduce(0) { $0 + $1.elementCount * 4 }, "every block tensor but the idle experts'")
     }
 
     /// The clip_qkv fixture does exercise the clamp: the same weights without it miss transformers' logits.

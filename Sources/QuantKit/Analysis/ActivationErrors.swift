@@ -78,8 +78,8 @@ public struct ActivationErrors: Sendable, Equatable {
 
         // The 4-bit types (plain and double-quant each; the longest jobs: first) and every distinct int8
         // quantization run as separate jobs on all cores; each job's result is what it would be alone,
-        // and at most one job per core holds its buffers (a 4-bit job one weight's worth of Float and its 4-bit codes,
-        // an int8 job the weight's outlier columns) at a time.
+        // and at most one job per core holds its buffers (a 4-bit job one weight's worth of Float and its
+        // 4-bit codes, an int8 job the weight's outlier columns) at a time.
         let fourBitTypes = FourBitType.allCases
         var results = [Double](repeating: 0, count: 2 * fourBitTypes.count + distinct.count)
         let cancelled = Atomic(false)
