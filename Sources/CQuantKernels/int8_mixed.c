@@ -16,12 +16,12 @@ static const float reciprocal127 = 7.874015718698502e-3f;
 
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE void rescale_body(const int32_t *product, int64_t ldp, const float *row_scale, int64_t m, const float *column_scale,
+INLINE void rescale_body(const int32_t *product, const float *row_scale, int64_t m, const float *column_scale,
                          int64_t first_column, int64_t columns, float *y, int64_t ldy) {
     for (int64_t i = 0; i < m; i++) {
         float row = row_scale[i];
         const float *scale = column_scale + first_column;
-        for (int64_t j = 0; j < columns; j++) y[i * ldy + j] = (float)product[i * ldp + j] * (row * scale[j]) * dequant_scale;
+        for (int64_t j = 0; j < columns; j++) y[i * ldy + j] = (float)product[i * columns + j] * (row * scale[j]) * dequant_scale;
     }
 }
 
@@ -41,14 +41,6 @@ INLINE void outlier_columns_body(int64_t k, const int8_t *packed, const float *c
     free(offset);
 }
 
-INLINE void rescale_and_outliers(const int32_t *product, int64_t ldp, const float *row_scale, int64_t m, int64_t k,
-                                 const int8_t *packed, const float *column_scale, const int64_t *outliers,
-                                 int64_t outlier_count, int64_t first_column, int64_t columns, float *y, int64_t ldy,
-                                 float *w_outliers) {
-    rescale_body(product, ldp, row_scale, m, column_scale, first_column, columns, y, ldy);
-    if (outlier_count > 0) outlier_columns_body(k, packed, column_scale, outliers, outlier_count, first_column, columns, w_outliers);
-}
-
 INLINE void mixed_body(const int8_t *a, const float *row_scale, int64_t m, int64_t k, const int8_t *packed,
                        const int32_t *column_offsets, const float *column_scale, const int64_t *outliers,
                        int64_t outlier_count, int64_t first_column, int64_t columns, float *y, int64_t ldy,
@@ -57,9 +49,9 @@ INLINE void mixed_body(const int8_t *a, const float *row_scale, int64_t m, int64
     int32_t *product = malloc((size_t)(m * columns) * sizeof(int32_t));
     if (scalar) qk_int8_product_scalar(a, m, k, packed, column_offsets, first_column, columns, product, columns);
     else qk_int8_product(a, m, k, packed, column_offsets, first_column, columns, product, columns);
-    rescale_and_outliers(product, columns, row_scale, m, k, packed, column_scale, outliers, outlier_count, first_column,
-                         columns, y, ldy, w_outliers);
+    rescale_body(product, row_scale, m, column_scale, first_column, columns, y, ldy);
     free(product);
+    if (outlier_count > 0) outlier_columns_body(k, packed, column_scale, outliers, outlier_count, first_column, columns, w_outliers);
 }
 
 static void mixed_portable(const int8_t *a, const float *row_scale, int64_t m, int64_t k, const int8_t *packed,
@@ -97,24 +89,4 @@ void qk_int8_mixed_output_scalar(const int8_t *a, const float *row_scale, int64_
                                  float *w_outliers) {
     mixed_portable(a, row_scale, m, k, packed, column_offsets, column_scale, outliers, outlier_count, first_column, columns,
                    y, ldy, w_outliers, 1);
-}
-
-__attribute__((target("avx2,fma,f16c")))
-static void rescale_avx2(const int32_t *product, int64_t ldp, const float *row_scale, int64_t m, int64_t k,
-                         const int8_t *packed, const float *column_scale, const int64_t *outliers, int64_t outlier_count,
-                         int64_t first_column, int64_t columns, float *y, int64_t ldy, float *w_outliers) {
-    rescale_and_outliers(product, ldp, row_scale, m, k, packed, column_scale, outliers, outlier_count, first_column, columns,
-                         y, ldy, w_outliers);
-}
-
-void qk_int8_mixed_rescale(const int32_t *product, int64_t ldp, const float *row_scale, int64_t m, int64_t k,
-                           const int8_t *packed, const float *column_scale, const int64_t *outliers, int64_t outlier_count,
-                           int64_t first_column, int64_t columns, float *y, int64_t ldy, float *w_outliers) {
-    if (columns <= 0) return;
-    if (qk_has_avx2())
-        rescale_avx2(product, ldp, row_scale, m, k, packed, column_scale, outliers, outlier_count, first_column, columns, y,
-                     ldy, w_outliers);
-    else
-        rescale_and_outliers(product, ldp, row_scale, m, k, packed, column_scale, outliers, outlier_count, first_column,
-                             columns, y, ldy, w_outliers);
 }

@@ -20,46 +20,28 @@ static inline int64_t column_blocks(int64_t n) { return (n + 15) / 16; }
 
 int64_t qk_int8_packed_size(int64_t n, int64_t k) { return column_blocks(n) * depth_quads(k) * 64; }
 
-/* One row j of B into its tiles (a row past n: zeros), and its column offset. */
-static void pack_row(const int8_t *row, int64_t j, int64_t n, int64_t k, int8_t *packed, int32_t *column_offsets) {
-    int64_t k4 = depth_quads(k), whole = k / 4;
-    int8_t *out = packed + (j / 16) * k4 * 64 + (j % 16) * 4;
-    uint32_t sum = 0;
-    if (j < n) {
-        for (int64_t kb = 0; kb < whole; kb++) memcpy(out + kb * 64, row + kb * 4, 4);
-        if (whole < k4) {
-            int8_t quad[4] = {0, 0, 0, 0};
-            memcpy(quad, row + whole * 4, (size_t)(k - whole * 4));
-            memcpy(out + whole * 64, quad, 4);
-        }
-        for (int64_t kk = 0; kk < k; kk++) sum += (uint32_t)(int32_t)row[kk];
-    } else {
-        for (int64_t kb = 0; kb < k4; kb++) memset(out + kb * 64, 0, 4);
-    }
-    /* 128 · Σ_k B[j][k], modulo 2^32 like the VNNI accumulators it corrects. */
-    column_offsets[j] = (int32_t)(sum * 128u);
-}
-
 void qk_int8_pack(const int8_t *b, int64_t n, int64_t k, int8_t *packed, int32_t *column_offsets) {
+    int64_t k4 = depth_quads(k), whole = k / 4;
     /* Row by row: each quad of a row is 4 contiguous bytes of its tile; a row past n and the depth
      * past k are zeros. */
-    for (int64_t j = 0; j < column_blocks(n) * 16; j++) pack_row(j < n ? b + j * k : NULL, j, n, k, packed, column_offsets);
-}
-
-void qk_int8_pack_columns(const int8_t *packed, int64_t n, int64_t k, const int64_t *columns, int64_t count,
-                          int64_t first_row, int64_t rows, int8_t *out, int32_t *out_column_offsets) {
-    int64_t k4 = depth_quads(k), valid = first_row + rows > n ? n - first_row : rows;
-    int8_t *row = malloc(count > 0 ? (size_t)count : 1);
-    /* Row by row through the gathered codes: the byte of column c in row j is at
-     * packed[(j / 16) · k4 · 64 + (j % 16) · 4 + (c / 4) · 64 + c % 4]; padding rows are zeros. */
-    for (int64_t r = 0; r < column_blocks(rows) * 16; r++) {
-        if (r < valid) {
-            const int8_t *tiles = packed + ((first_row + r) / 16) * k4 * 64 + ((first_row + r) % 16) * 4;
-            for (int64_t t = 0; t < count; t++) row[t] = tiles[(columns[t] / 4) * 64 + columns[t] % 4];
+    for (int64_t j = 0; j < column_blocks(n) * 16; j++) {
+        int8_t *out = packed + (j / 16) * k4 * 64 + (j % 16) * 4;
+        uint32_t sum = 0;
+        if (j < n) {
+            const int8_t *row = b + j * k;
+            for (int64_t kb = 0; kb < whole; kb++) memcpy(out + kb * 64, row + kb * 4, 4);
+            if (whole < k4) {
+                int8_t quad[4] = {0, 0, 0, 0};
+                memcpy(quad, row + whole * 4, (size_t)(k - whole * 4));
+                memcpy(out + whole * 64, quad, 4);
+            }
+            for (int64_t kk = 0; kk < k; kk++) sum += (uint32_t)(int32_t)row[kk];
+        } else {
+            for (int64_t kb = 0; kb < k4; kb++) memset(out + kb * 64, 0, 4);
         }
-        pack_row(row, r, valid, count, out, out_column_offsets);
+        /* 128 · Σ_k B[j][k], modulo 2^32 like the VNNI accumulators it corrects. */
+        column_offsets[j] = (int32_t)(sum * 128u);
     }
-    free(row);
 }
 
 static inline int8_t packed_at(const int8_t *packed, int64_t k4, int64_t j, int64_t kk) {

@@ -62,7 +62,14 @@ final class ArchitectureRuntimeTests: XCTestCase {
         let head = try runtime.logits(tokens: Array(ids[0..<9])), tail = try runtime.logits(tokens: Array(ids[9...]))
         runtime.window = 9
         let chunked = try runtime.logits(tokens: ids)
-        XCTAssertEqual(chunked.values, head.values + tail.values)
+        // Equal to fp32 rounding, not bit for bit: the chunked run's products hold other rows than the runs
+        // alone, and OpenBLAS's Haswell kernel (AVX2-only machines) rounds a row by where it falls in a
+        // product (the test failed there when it asked for the same bits; the SkylakeX kernel gives them).
+        let separate = head.values + tail.values
+        XCTAssertEqual(chunked.values.count, separate.count)
+        for (chunkedValue, separateValue) in zip(chunked.values, separate) {
+            XCTAssertEqual(chunkedValue, separateValue, accuracy: 1e-5 * max(1, abs(separateValue)))
+        }
         let shortOnly = try runtime.logits(tokens: Array(ids[0..<8]))
         XCTAssertGreaterThan(zip(shortOnly.values, head.values.prefix(shortOnly.values.count)).map { abs($0 - $1) }.max()!, 1e-3,
                              "the first 8 positions differ once the sequence passes the original length")

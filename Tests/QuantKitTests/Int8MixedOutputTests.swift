@@ -75,56 +75,6 @@ final class Int8MixedOutputTests: XCTestCase {
         }
     }
 
-    /// The nested outputs (each int32 product built from the one before) equal each quantization's own
-    /// output bit for bit, whole and in the column ranges the measurement runs in parallel, with rows that
-    /// keep their scale and rows that do not from one to the next.
-    func testNestedOutputsEqualEachOwnOutput() {
-        for (index, shape) in [(rows: 9, n: 37, k: 65), (rows: 64, n: 40, k: 130), (rows: 3, n: 16, k: 7), (rows: 64, n: 1100, k: 96),
-                               (rows: 130, n: 70, k: 33)].enumerated() {
-            let (rows, n, k) = shape
-            var generator = SeededGenerator(seed: UInt64(400 + index))
-            let int8 = Int8Weight(generator.normal(n * k, scale: 0.05), n: n, k: k)
-            let x = sample(rows: rows, k: k, seed: UInt64(420 + index))
-            let activations = [0, 1e6, 20, 12, 6, 3, 2, 1.5, 1, 0.5].map { Int8Rowwise.quantize(x, rows: rows, columns: k, threshold: $0) }
-            let sorted = activations.sorted { $0.outlierColumns.count < $1.outlierColumns.count }
-            let kept = zip(sorted, sorted.dropFirst()).map { pair in (0..<rows).filter { pair.0.scale[$0] == pair.1.scale[$0] }.count }
-            XCTAssertTrue(kept.contains { $0 > 0 } && kept.contains { $0 < rows }, "\(kept)")
-            let expected = activations.map { int8.output($0, sample: x).map(\.bitPattern) }
-            for ranges in [[0..<n], ActivationErrors.columnRanges(n, rows: rows)] {
-                var outputs = [Float](repeating: .nan, count: activations.count * rows * n)
-                outputs.withUnsafeMutableBufferPointer { outputs in
-                    for range in ranges { int8.outputs(activations, sample: x, columns: range, into: outputs.baseAddress!) { true } }
-                }
-                for (i, output) in expected.enumerated() {
-                    XCTAssertEqual(Array(outputs[(i * rows * n)..<((i + 1) * rows * n)]).map(\.bitPattern), output,
-                                   "\(rows)×\(n)×\(k), activation \(i), columns \(ranges)")
-                }
-            }
-        }
-    }
-
-    /// qk_int8_pack_columns packs rows and columns of a packed weight as qk_int8_pack packs that submatrix.
-    func testPackedColumnsArePackedSubmatrix() {
-        let (n, k) = (37, 23)
-        var generator = SeededGenerator(seed: 7)
-        let codes = generator.normal(n * k, scale: 60).map { Int8(max(-127, min(127, $0.rounded()))) }
-        var packed = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(n), Int64(k))))
-        var offsets = [Int32](repeating: 0, count: (n + 15) / 16 * 16)
-        qk_int8_pack(codes, Int64(n), Int64(k), &packed, &offsets)
-        for (first, rows, columns) in [(0, 37, [0, 5, 22]), (16, 21, [1]), (16, 16, Array(0..<23)), (32, 5, [3, 4, 8, 9, 21])] {
-            let sub = (first..<(first + rows)).flatMap { j in columns.map { codes[j * k + $0] } }
-            var expected = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(rows), Int64(columns.count))))
-            var expectedOffsets = [Int32](repeating: 0, count: (rows + 15) / 16 * 16)
-            qk_int8_pack(sub, Int64(rows), Int64(columns.count), &expected, &expectedOffsets)
-            var out = [Int8](repeating: 99, count: expected.count)
-            var outOffsets = [Int32](repeating: 99, count: expectedOffsets.count)
-            qk_int8_pack_columns(packed, Int64(n), Int64(k), columns.map { Int64($0) }, Int64(columns.count), Int64(first), Int64(rows),
-                                 &out, &outOffsets)
-            XCTAssertEqual(out, expected, "rows \(first)+\(rows), columns \(columns)")
-            XCTAssertEqual(outOffsets, expectedOffsets, "rows \(first)+\(rows), columns \(columns)")
-        }
-    }
-
     /// The jobs run in parallel; every threshold's error, the pure int8 one and their order are what
     /// the reference gives measured one after another.
     func testOutputErrorsEqualTheSequentialReference() throws {

@@ -473,6 +473,23 @@ final class RuntimeKernelTests: XCTestCase {
         }
     }
 
+    /// Few rows go through Yᵀ = W · Xᵀ in slabs (`BLAS.fewRowsProduct`): every entry written, the same
+    /// product as one sgemm of X · Wᵀ to fp32 rounding, and what `BLAS.product` returns for them.
+    func testFewRowsProductEqualsOneCall() {
+        var generator = SeededGenerator(seed: 6)
+        for (rows, n, k) in [(1, 1, 1), (3, 17, 5), (64, 40, 130), (64, 1100, 96), (127, 33, 7)] {
+            let x = generator.normal(rows * k), w = generator.normal(n * k)
+            var one = [Float](repeating: 0, count: rows * n)
+            matrixMultiply(m: rows, n: n, k: k, a: x, lda: k, b: w, ldb: k, transposeB: true, beta: 0, c: &one, ldc: n)
+            let few = BLAS.fewRowsProduct(x, rows: rows, w, n: n, k: k)
+            XCTAssertEqual(few.count, rows * n)
+            for (expected, actual) in zip(one, few) {
+                XCTAssertEqual(actual, expected, accuracy: 1e-5 * max(1, abs(expected)), "\(rows)×\(n)×\(k)")
+            }
+            XCTAssertEqual(BLAS.product(x, rows: rows, w, n: n, k: k).map(\.bitPattern), few.map(\.bitPattern), "\(rows)×\(n)×\(k)")
+        }
+    }
+
     func testExpIsWithinTwoUlpOfLibm() {
         var worst: Float = 0
         var x: Float = -87

@@ -130,11 +130,6 @@ void qk_block_absmax_scalar(const void *data, int dtype, int64_t count, int64_t 
 enum { QK_INT8_PRODUCT_MAX_K = 131071 };
 int64_t qk_int8_packed_size(int64_t n, int64_t k);
 void qk_int8_pack(const int8_t *b, int64_t n, int64_t k, int8_t *packed, int32_t *column_offsets);
-/* Rows first_row ≤ j < first_row + rows (first_row a multiple of 16; rows past n are zeros) and columns
- * `columns[0..count)` of a packed B (n × k), packed as qk_int8_pack would pack that rows × count matrix:
- * into `out` (qk_int8_packed_size(rows, count) bytes) and `out_column_offsets` (ceil(rows / 16) × 16). */
-void qk_int8_pack_columns(const int8_t *packed, int64_t n, int64_t k, const int64_t *columns, int64_t count,
-                          int64_t first_row, int64_t rows, int8_t *out, int32_t *out_column_offsets);
 void qk_int8_product(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
                      int64_t first_column, int64_t columns, int32_t *c, int64_t ldc);
 void qk_int8_product_scalar(const int8_t *a, int64_t m, int64_t k, const int8_t *packed, const int32_t *column_offsets,
@@ -159,12 +154,6 @@ void qk_int8_mixed_output_scalar(const int8_t *a, const float *row_scale, int64_
                                  const int32_t *column_offsets, const float *column_scale, const int64_t *outliers,
                                  int64_t outlier_count, int64_t first_column, int64_t columns, float *y, int64_t ldy,
                                  float *w_outliers);
-
-/* The same rescale and outlier columns from a product already computed (product[i · ldp + j − first_column]
- * = (CA·CBᵀ)[i][j] for the block's columns): an incrementally updated product gives the same bits. */
-void qk_int8_mixed_rescale(const int32_t *product, int64_t ldp, const float *row_scale, int64_t m, int64_t k,
-                           const int8_t *packed, const float *column_scale, const int64_t *outliers, int64_t outlier_count,
-                           int64_t first_column, int64_t columns, float *y, int64_t ldy, float *w_outliers);
 
 /* Run-time dispatch (dispatch.c): 1 when those paths are in use — the CPU has them and QTUI_MAX_ISA
  * (scalar | avx2) does not cap them. qk_isa_name: the widest in use, "avx512-vnni", "avx512", "avx2" or

@@ -76,39 +76,24 @@ public struct ActivationErrors: Sendable, Equatable {
         }
         let pure = measurement(of: Int8Rowwise.quantize(sample, rows: rows, columns: k))
 
-        // The distinct int8 quantizations (one job: each product builds on the one before; the longest
-        // job, so first) and the 4-bit types (plain and double-quant each) run as jobs on all cores; each
-        // job's result is what it would be alone, and at most one job per core holds its buffers (a 4-bit
-        // job one weight's worth of Float and its 4-bit codes, the int8 job two products and the weight's
-        // outlier columns) at a time.
+        // The 4-bit types (plain and double-quant each; the longest jobs: first) and every distinct int8
+        // quantization run as separate jobs on all cores; each job's result is what it would be alone,
+        // and at most one job per core holds its buffers (a 4-bit job one weight's worth of Float and its
+        // 4-bit codes, an int8 job the weight's outlier columns) at a time.
         let fourBitTypes = FourBitType.allCases
         var results = [Double](repeating: 0, count: 2 * fourBitTypes.count + distinct.count)
         let cancelled = Atomic(false)
-        func stop() -> Bool {
-            if cancelled.load(ordering: .relaxed) || isCancelled() { cancelled.store(true, ordering: .relaxed) }
-            return cancelled.load(ordering: .relaxed)
-        }
-        // The int8 outputs are kept (distinct × rows × n Float: 88 MB for a 7B MLP layer's 24) so that each
-        // error sums its output in order, as one job alone would, whichever column range finished first.
-        let ranges = columnRanges(n, rows: rows)
-        var int8Outputs = [Float](repeating: 0, count: distinct.count * rows * n)
         results.withUnsafeMutableBufferPointer { results in
-            int8Outputs.withUnsafeMutableBufferPointer { outputs in
-                Parallel.perform(iterations: ranges.count + fourBitTypes.count) { job in
-                    guard !stop() else { return }
-                    if job < ranges.count {
-                        int8Weight.outputs(distinct, sample: sample, columns: ranges[job], into: outputs.baseAddress!) { !stop() }
-                    } else {
-                        let type = job - ranges.count
-                        let errors = fourBitErrors(weight, type: fourBitTypes[type], blocksize: blocksize, sample: sample, rows: rows,
-                                                   n: n, k: k, reference: reference)
-                        (results[2 * type], results[2 * type + 1]) = errors
-                    }
-                }
-                guard !stop() else { return }
-                Parallel.perform(iterations: distinct.count) { index in
-                    let output = UnsafeBufferPointer(start: outputs.baseAddress! + index * rows * n, count: rows * n)
-                    results[2 * fourBitTypes.count + index] = relativeError(output, reference)
+            Parallel.perform(iterations: fourBitTypes.count + distinct.count) { job in
+                if cancelled.load(ordering: .relaxed) || isCancelled() {
+                    cancelled.store(true, ordering: .relaxed)
+                } else if job < fourBitTypes.count {
+                    let errors = fourBitErrors(weight, type: fourBitTypes[job], blocksize: blocksize, sample: sample, rows: rows,
+                                               n: n, k: k, reference: reference)
+                    (results[2 * job], results[2 * job + 1]) = errors
+                } else {
+                    let activation = distinct[job - fourBitTypes.count]
+                    results[fourBitTypes.count + job] = relativeError(int8Weight.output(activation, sample: sample), reference)
                 }
             }
         }
@@ -121,15 +106,6 @@ public struct ActivationErrors: Sendable, Equatable {
         let int8 = Array(results[(2 * fourBitTypes.count)...])
         return ActivationErrors(thresholds: grid, int8: measurementOfThreshold.map { int8[$0] }, sampleOutlierColumns: outliers,
                                 int8Pure: int8[pure], fourBit: fourBit, sampleRows: rows)
-    }
-
-    /// The output columns cut into one range per core for `rows` sampled rows: on the outlier product's
-    /// sgemm boundaries (`BLAS.fewRowsSlab`), so that each range's outputs are the bits of the whole; with
-    /// more rows than `BLAS.fewRows`, one range.
-    static func columnRanges(_ n: Int, rows: Int) -> [Range<Int>] {
-        guard rows < BLAS.fewRows else { return [0..<n] }
-        let slab = BLAS.fewRowsSlab(n), slabs = (n + slab - 1) / slab, parts = max(1, min(Parallel.workers, slabs))
-        return (0..<parts).map { min(n, $0 * slabs / parts * slab)..<min(n, ($0 + 1) * slabs / parts * slab) }
     }
 
     /// For each grid index, the index of the next lower (positive) threshold that quantizes `sample` the
@@ -188,10 +164,6 @@ public struct ActivationErrors: Sendable, Equatable {
     }
 
     static func relativeError(_ approximate: [Float], _ exact: [Float]) -> Double {
-        approximate.withUnsafeBufferPointer { relativeError($0, exact) }
-    }
-
-    static func relativeError(_ approximate: UnsafeBufferPointer<Float>, _ exact: [Float]) -> Double {
         var difference = 0.0, norm = 0.0
         for i in exact.indices {
             let e = Double(approximate[i]) - Double(exact[i])
@@ -300,105 +272,14 @@ struct Int8Weight: Sendable {
         return y
     }
 
-    /// Output columns `columns` of the outputs of several quantizations of `sample`, each equal to
-    /// `output(_:sample:)`'s bit for bit, written to `outputs` (activation i's rows × n output at
-    /// i · rows · n), on this thread; with less int8 work where their outlier columns nest, as any
-    /// thresholds' do (a lower threshold's columns hold a higher one's). From the fewest outlier columns to the most, each int32 product CA·CBᵀ starts
-    /// from the one before: a row whose scale stayed has the same codes but zeros in the new outlier
-    /// columns, so only those columns' product is taken off it; a row whose scale changed is multiplied
-    /// again. int32 sums are exact in any order, so the product — and all that follows from it — is the
-    /// same. (On SmolLM2-135M and the 1B benchmark shape 64% of the 64 sampled rows keep their scale from
-    /// one distinct quantization to the next.) Stops when `proceed` returns false.
-    func outputs(_ activations: [Int8Rowwise], sample: [Float], columns: Range<Int>, into outputs: UnsafeMutablePointer<Float>,
-                 while proceed: () -> Bool) {
-        var previous: (activation: Int8Rowwise, product: [Int32])?
-        for index in activations.indices.sorted(by: { activations[$0].outlierColumns.count < activations[$1].outlierColumns.count }) {
-            guard proceed() else { return }
-            let activation = activations[index], rows = activation.rows
-            let product: [Int32]
-            if let previous, let added = Self.columns(added: previous.activation.outlierColumns, to: activation.outlierColumns) {
-                product = updated(previous.product, from: previous.activation, to: activation, addedColumns: added, columns: columns)
-            } else {
-                product = self.product(activation.codes, rows: rows, columns: columns)
-            }
-            write(activation, product: product, sample: sample, columns: columns, into: outputs + index * rows * n)
-            previous = (activation, product)
-        }
-    }
-
-    /// `later` without `earlier` when `earlier` ⊆ `later` (both ascending), else nil.
-    static func columns(added earlier: [Int], to later: [Int]) -> [Int]? {
-        var added: [Int] = [], position = 0
-        for column in later {
-            if position < earlier.count, earlier[position] == column { position += 1 } else { added.append(column) }
-        }
-        return position == earlier.count ? added : nil
-    }
-
-    /// `next`'s CA·CBᵀ at output columns `columns` (rows × columns.count) from `previousProduct`, that of
-    /// `previous`, whose outlier columns are `next`'s less `addedColumns`.
-    private func updated(_ previousProduct: [Int32], from previous: Int8Rowwise, to next: Int8Rowwise, addedColumns: [Int],
-                         columns: Range<Int>) -> [Int32] {
-        let width = columns.count
-        var product = previousProduct
-        let kept = (0..<next.rows).filter { previous.scale[$0].bitPattern == next.scale[$0].bitPattern }
-        let changed = (0..<next.rows).filter { previous.scale[$0].bitPattern != next.scale[$0].bitPattern }
-        if !changed.isEmpty {
-            let fresh = self.product(Self.gather(rows: changed, columns: Array(0..<k), of: next.codes, width: k), rows: changed.count,
-                                     columns: columns)
-            for (i, r) in changed.enumerated() { product[(r * width)..<((r + 1) * width)] = fresh[(i * width)..<((i + 1) * width)] }
-        }
-        guard !kept.isEmpty, !addedColumns.isEmpty else { return product }
-        // CB[columns, addedColumns] packed as a weight of its own, times the kept rows' old codes there.
-        let count = addedColumns.count
-        var subPacked = [Int8](repeating: 0, count: Int(qk_int8_packed_size(Int64(width), Int64(count))))
-        var subOffsets = [Int32](repeating: 0, count: (width + 15) / 16 * 16)
-        qk_int8_pack_columns(packed, Int64(n), Int64(k), addedColumns.map { Int64($0) }, Int64(count), Int64(columns.lowerBound),
-                             Int64(width), &subPacked, &subOffsets)
-        let removed = Self.product(Self.gather(rows: kept, columns: addedColumns, of: previous.codes, width: k), rows: kept.count,
-                                   k: count, packed: subPacked, columnOffsets: subOffsets, columns: 0..<width)
-        for (i, r) in kept.enumerated() {
-            for j in 0..<width { product[r * width + j] &-= removed[i * width + j] }
-        }
-        return product
-    }
-
-    /// The `rows` × `columns` submatrix of a matrix of `width` columns.
-    private static func gather(rows: [Int], columns: [Int], of codes: [Int8], width: Int) -> [Int8] {
-        var out = [Int8](); out.reserveCapacity(rows.count * columns.count)
-        for r in rows { for c in columns { out.append(codes[r * width + c]) } }
-        return out
-    }
-
-    /// `output(_:sample:)` at output columns `columns` into `y` (rows × n), from CA·CBᵀ at those columns.
-    private func write(_ activation: Int8Rowwise, product: [Int32], sample: [Float], columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        let rows = activation.rows, width = columns.count, outliers = activation.outlierColumns, count = outliers.count
-        var wOutliers = [Float](repeating: 0, count: width * count)
-        qk_int8_mixed_rescale(product, Int64(width), activation.scale, Int64(rows), Int64(k), packed, scale, outliers.map { Int64($0) },
-                              Int64(count), Int64(columns.lowerBound), Int64(width), y + columns.lowerBound, Int64(n), &wOutliers)
-        guard count > 0 else { return }
-        // The sgemm calls of the whole output's outlier product, for these columns (`columnRanges`).
-        let xOutliers = outlierColumns(of: sample, outliers, rows: rows)
-        let extra = rows < BLAS.fewRows ? BLAS.fewRowsProduct(xOutliers, rows: rows, wOutliers, n: width, k: count, slab: BLAS.fewRowsSlab(n))
-                                        : BLAS.product(xOutliers, rows: rows, wOutliers, n: width, k: count)
-        for r in 0..<rows {
-            for j in 0..<width { y[r * n + columns.lowerBound + j] += extra[r * width + j] }
-        }
-    }
-
     /// y += X[:, outliers] · w_outliersᵀ in fp32 (w_outliers: n × outliers.count).
     private func addOutlierPart(_ y: inout [Float], outliers: [Int], _ wOutliers: [Float], sample: [Float], rows: Int) {
-        let extra = BLAS.product(outlierColumns(of: sample, outliers, rows: rows), rows: rows, wOutliers, n: n, k: outliers.count)
-        for i in y.indices { y[i] += extra[i] }
-    }
-
-    /// X[:, outliers] (rows × outliers.count).
-    private func outlierColumns(of sample: [Float], _ outliers: [Int], rows: Int) -> [Float] {
         var xOutliers = [Float](repeating: 0, count: rows * outliers.count)
         for (c, column) in outliers.enumerated() {
             for r in 0..<rows { xOutliers[r * outliers.count + c] = sample[r * k + column] }
         }
-        return xOutliers
+        let extra = BLAS.product(xOutliers, rows: rows, wOutliers, n: n, k: outliers.count)
+        for i in y.indices { y[i] += extra[i] }
     }
 
     /// The reference the C path is tested against: the same computation in Swift.
@@ -424,32 +305,19 @@ struct Int8Weight: Sendable {
     func product(_ activation: Int8Rowwise) -> [Int32] {
         let rows = activation.rows
         var c = [Int32](repeating: 0, count: rows * n)
-        c.withUnsafeMutableBufferPointer { c in
-            Parallel.forEach((n + 15) / 16, grain: 4) { part in
-                let first = part.lowerBound * 16, last = min(part.upperBound * 16, n)
-                Self.product(activation.codes, rows: rows, k: k, packed: packed, columnOffsets: columnOffsets, columns: first..<last,
-                             into: c.baseAddress! + first, ldc: n)
+        activation.codes.withUnsafeBufferPointer { a in
+            packed.withUnsafeBufferPointer { packed in
+                columnOffsets.withUnsafeBufferPointer { offsets in
+                    c.withUnsafeMutableBufferPointer { c in
+                        Parallel.forEach((n + 15) / 16, grain: 4) { part in
+                            let first = part.lowerBound * 16, last = min(part.upperBound * 16, n)
+                            qk_int8_product(a.baseAddress, Int64(rows), Int64(k), packed.baseAddress, offsets.baseAddress,
+                                            Int64(first), Int64(last - first), c.baseAddress! + first, Int64(n))
+                        }
+                    }
+                }
             }
         }
         return c
-    }
-
-    /// A (rows × k codes) · CBᵀ at output columns `columns` (rows × columns.count), on this thread.
-    private func product(_ a: [Int8], rows: Int, columns: Range<Int>) -> [Int32] {
-        Self.product(a, rows: rows, k: k, packed: packed, columnOffsets: columnOffsets, columns: columns)
-    }
-
-    /// A (rows × k codes) times a packed B (`qk_int8_pack`) at B's rows `columns`, as rows × columns.count.
-    private static func product(_ a: [Int8], rows: Int, k: Int, packed: [Int8], columnOffsets: [Int32], columns: Range<Int>) -> [Int32] {
-        [Int32](unsafeUninitializedCapacity: rows * columns.count) { c, initialized in
-            product(a, rows: rows, k: k, packed: packed, columnOffsets: columnOffsets, columns: columns, into: c.baseAddress!, ldc: columns.count)
-            initialized = rows * columns.count
-        }
-    }
-
-    private static func product(_ a: [Int8], rows: Int, k: Int, packed: [Int8], columnOffsets: [Int32], columns: Range<Int>,
-                                into c: UnsafeMutablePointer<Int32>, ldc: Int) {
-        guard rows > 0, !columns.isEmpty else { return }
-        qk_int8_product(a, Int64(rows), Int64(k), packed, columnOffsets, Int64(columns.lowerBound), Int64(columns.count), c, Int64(ldc))
     }
 }

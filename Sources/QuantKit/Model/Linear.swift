@@ -60,19 +60,14 @@ extension BLAS {
     /// Below this many rows `product` computes Yᵀ = W · Xᵀ instead.
     static let fewRows = 128
 
-    /// The weight rows of one sgemm of `fewRowsProduct` for n outputs (a multiple of 16). A caller that
-    /// computes the output in column ranges starting on multiples of it, passing it as `slab`, makes the
-    /// same sgemm calls as one product of all n, and so gets the same bits.
-    static func fewRowsSlab(_ n: Int) -> Int { max(16, min(512, (n / Parallel.workers + 15) / 16 * 16)) }
-
     /// X · Wᵀ for few rows (the output errors' 64 sampled rows), as Yᵀ = W · Xᵀ in slabs of at most 512
     /// weight rows, each slab's 512 × rows result transposed into Y; slabs on all cores. With few rows
     /// every weight value serves few products, and OpenBLAS's packing of the weight dominates: for 64
     /// rows, sgemm on one core reached 59–71 GFLOP/s as X · Wᵀ and 78–88 this way (SkylakeX and Haswell
     /// kernels, 1B and 7B MLP shapes). Each element's sum runs over k in the same blocks either way:
     /// bit-identical with the SkylakeX kernel; with the Haswell kernel the last bits move.
-    static func fewRowsProduct(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int, slab: Int? = nil) -> [Float] {
-        let slab = slab ?? fewRowsSlab(n)
+    static func fewRowsProduct(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
+        let slab = max(16, min(512, (n / Parallel.workers + 15) / 16 * 16))
         return [Float](unsafeUninitializedCapacity: rows * n) { y, initialized in
             x.withUnsafeBufferPointer { x in
                 w.withUnsafeBufferPointer { w in
