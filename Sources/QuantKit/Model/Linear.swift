@@ -62,10 +62,10 @@ extension BLAS {
 
     /// X · Wᵀ for few rows (the output errors' 64 sampled rows), as Yᵀ = W · Xᵀ in slabs of at most 512
     /// weight rows, each slab's 512 × rows result transposed into Y; slabs on all cores. With few rows
-    /// every weight value serves few products, and OpenBLAS's packing of the weight dominates: for 64
-    /// rows, sgemm on one core reached 59–71 GFLOP/s as X · Wᵀ and 78–88 this way (SkylakeX and Haswell
-    /// kernels, 1B and 7B MLP shapes). Each element's sum runs over k in the same blocks either way:
-    /// bit-identical with the SkylakeX kernel; with the Haswell kernel the last bits move.
+    /// every weight value serves few products, and OpenBLAS's packing of the weight shows: for 64 rows,
+    /// sgemm on one core reached 59–75 GFLOP/s as X · Wᵀ and 78–88 this way (SkylakeX and Haswell
+    /// kernels, 1B and 7B MLP shapes; docs/BENCHMARKS.md, part 6). With the SkylakeX kernel the bits are
+    /// X · Wᵀ's; with the Haswell kernel (AVX2-only machines) the last bits move.
     static func fewRowsProduct(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
         let slab = max(16, min(512, (n / Parallel.workers + 15) / 16 * 16))
         return [Float](unsafeUninitializedCapacity: rows * n) { y, initialized in
