@@ -62,9 +62,9 @@ final class ArchitectureRuntimeTests: XCTestCase {
         let head = try runtime.logits(tokens: Array(ids[0..<9])), tail = try runtime.logits(tokens: Array(ids[9...]))
         runtime.window = 9
         let chunked = try runtime.logits(tokens: ids)
-        // Equal to fp32 rounding, not bit for bit: the chunked run's products hold other rows than the runs
-        // alone, and OpenBLAS's Haswell kernel (AVX2-only machines) rounds a row by where it falls in a
-        // product (the test failed there when it asked for the same bits; the SkylakeX kernel gives them).
+        // Equal to fp32 rounding, not bit for bit: the chunked run's output head multiplies all 12 rows in
+        // one product, and OpenBLAS's Haswell kernel (AVX2-only machines) rounds a row by where it falls in
+        // a product (the test failed there when it asked for the same bits; the SkylakeX kernel gives them).
         let separate = head.values + tail.values
         XCTAssertEqual(chunked.values.count, separate.count)
         for (chunkedValue, separateValue) in zip(chunked.values, separate) {

@@ -41,8 +41,9 @@ func matrixMultiplyParallel(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda
 }
 
 extension BLAS {
-    /// X (rows × k) · Wᵀ (W: n × k) → rows × n in fp32, column blocks on all cores: the products of the
-    /// output errors, and the matmul the benchmarks measure them against.
+    /// X (rows × k) · Wᵀ (W: n × k) → rows × n in fp32, column blocks on all cores (under `fewRows` rows,
+    /// `fewRowsProduct`): the products of the output errors, and the matmul the benchmarks measure them
+    /// against.
     public static func product(_ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
         if rows < fewRows { return fewRowsProduct(x, rows: rows, w, n: n, k: k) }
         var y = [Float](repeating: 0, count: rows * n)
